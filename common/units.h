@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Units used across infusiond. Volumes accumulate as int64 nanolitres,
+ * rates as nanolitres per hour, time as int64 microseconds. Doubles appear
+ * only at the edges (D-Bus, config) and are converted once, here. */
+
+#include <stdint.h>
+
+#define NL_PER_ML      INT64_C(1000000)
+#define PL_PER_NL      INT64_C(1000)
+#define US_PER_MS      INT64_C(1000)
+#define US_PER_SEC     INT64_C(1000000)
+#define US_PER_MIN     (60 * US_PER_SEC)
+#define US_PER_HOUR    (3600 * US_PER_SEC)
+
+/* Convert a value in mL (or mL/h) to nL (or nL/h).
+ * Returns 0 and writes *ret_nl; -EDOM if not finite, -ERANGE if below
+ * min_nl or above max_nl. Rounds to the nearest nanolitre: a nanolitre is
+ * far below any mechanism's resolution, so this rounding is never what
+ * decides a dose (resolution checks happen against the mechanism). */
+int units_ml_to_nl(double ml, int64_t min_nl, int64_t max_nl, int64_t *ret_nl);
+
+static inline double units_nl_to_ml(int64_t nl) {
+        return (double) nl / (double) NL_PER_ML;
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* One pump channel: the program, the state machine and the volume count.
+ * Pure logic: it takes `now` (pump time, µs) as an argument and never reads
+ * a clock, touches hardware or logs. The daemon feeds it the steps the
+ * executor really took (channel_account_steps) and asks it what motion it
+ * wants (channel_motion); the safety gate stands between the two. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/mechanism.h"
+
+enum channel_state {
+        CHANNEL_IDLE,
+        CHANNEL_PROGRAMMED,
+        CHANNEL_RUNNING,
+        CHANNEL_PAUSED,
+        CHANNEL_KVO,
+        CHANNEL_HALTED,
+        _CHANNEL_STATE_MAX,
+};
+
+const char *channel_state_to_string(enum channel_state s);
+
+/* What happened on the last transition, for the record. */
+enum channel_event {
+        CHANNEL_EVENT_PROGRAMMED,
+        CHANNEL_EVENT_STARTED,
+        CHANNEL_EVENT_PAUSED,
+        CHANNEL_EVENT_RESUMED,
+        CHANNEL_EVENT_STOPPED,
+        CHANNEL_EVENT_VTBI_COMPLETE,    /* primary volume reached */
+        CHANNEL_EVENT_KVO_STARTED,
+        CHANNEL_EVENT_HALTED,
+        CHANNEL_EVENT_CLEARED,          /* program discarded (Stop from programmed) */
+        _CHANNEL_EVENT_MAX,
+};
+
+const char *channel_event_to_string(enum channel_event e);
+
+struct program {
+        int64_t rate_nl_per_h;          /* > 0 */
+        int64_t vtbi_nl;                /* > 0 */
+        int64_t kvo_rate_nl_per_h;      /* >= 0; 0 = stop at VTBI instead of KVO */
+};
+
+/* Limits that do not change while the daemon runs (from the config). */
+struct channel_limits {
+        int64_t max_rate_nl_per_h;      /* device limit: min(config, mechanism) */
+        int64_t max_vtbi_nl;
+        int64_t max_kvo_rate_nl_per_h;
+};
+
+/* Why a program was refused; text is for a person ("RateMlPerHour 1500 is
+ * above the device maximum of 1200 mL/h"). */
+struct channel_error {
+        const char *field;              /* the offending key, or NULL */
+        char text[256];
+};
+
+/* The motion the channel wants now. Changes of any field bump generation. */
+struct channel_motion {
+        uint64_t generation;
+        bool active;                    /* false: motor must stay still */
+        int64_t rate_nl_per_h;          /* current target rate, 0 when !active */
+        int64_t anchor_us;              /* when the current segment began */
+        int64_t step_budget;            /* steps left in this phase (VTBI or KVO cap) */
+};
+
+struct channel {
+        unsigned index;
+        const struct mechanism *mech;
+        struct channel_limits limits;
+
+        enum channel_state state;
+        enum channel_state halted_from;
+        struct program prog;
+
+        int64_t primary_steps_target;   /* floor(vtbi / step volume) */
+        int64_t primary_steps;          /* steps delivered toward the VTBI */
+        int64_t kvo_steps;              /* steps delivered at KVO rate */
+
+        struct channel_motion motion;
+        int64_t segment_steps;          /* steps accounted in the current segment */
+};
+
+void channel_init(struct channel *c, unsigned index, const struct mechanism *m,
+                  const struct channel_limits *limits);
+
+/* Validate and store a program. Allowed in idle and programmed.
+ * Returns 0, -EINVAL (bad value, *err says which and what is allowed, or
+ * -EBUSY (wrong state). State and program are unchanged on error. */
+int channel_program(struct channel *c, const struct program *p, struct channel_error *err);
+
+/* Transitions. Each returns 0 and the event it produced in *ret_event, or
+ * -EBUSY when not allowed in the current state (nothing changes). */
+int channel_start(struct channel *c, int64_t now_us, enum channel_event *ret_event);
+int channel_pause(struct channel *c, int64_t now_us, enum channel_event *ret_event);
+int channel_resume(struct channel *c, int64_t now_us, enum channel_event *ret_event);
+int channel_stop(struct channel *c, int64_t now_us, enum channel_event *ret_event);
+/* Stop all motion because of an alarm or fault. Allowed from any state
+ * except idle/halted; Stop then returns to idle. */
+int channel_halt(struct channel *c, int64_t now_us, enum channel_event *ret_event);
+
+/* Account for steps the executor really took in the current segment.
+ * May end the primary phase (RUNNING -> KVO, or -> IDLE when kvo rate 0);
+ * then *ret_event is set and the function returns 1, else 0.
+ * Returns -ERANGE if steps exceed the current budget: the executor moved
+ * more than it was allowed and the caller must halt. */
+int channel_account_steps(struct channel *c, int64_t steps, int64_t now_us,
+                          enum channel_event *ret_event);
+
+const struct channel_motion *channel_motion(const struct channel *c);
+
+int64_t channel_volume_nl(const struct channel *c);         /* primary + KVO */
+int64_t channel_primary_volume_nl(const struct channel *c); /* toward the VTBI */
+int64_t channel_kvo_volume_nl(const struct channel *c);
+/* The rate now: program rate while running, KVO rate in kvo, else 0. */
+int64_t channel_current_rate_nl_per_h(const struct channel *c);
+/* Seconds to the end of the VTBI at the program rate (rounded up); 0 when
+ * nothing is left or the channel is not programmed. */
+uint64_t channel_time_remaining_sec(const struct channel *c);
+/* True while an infusion is in progress (started and not yet stopped). */
+bool channel_infusion_open(const struct channel *c);

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The history database: one SQLite file in WAL mode, schema version in
+ * PRAGMA user_version, forward migrations only (db/migrate.c).
+ *
+ * Durability: every function that records something commits before it
+ * returns, so whatever the daemon acknowledged over D-Bus survives kill -9.
+ * Records of commands and transitions are written with synchronous=FULL
+ * (they also survive power loss); volume checkpoints use NORMAL, which
+ * costs no fsync and is at most one checkpoint behind after power loss.
+ *
+ * Library-like: never logs; returns 0/positive or a negative errno
+ * (-EIO for SQLite errors; db_last_error() gives SQLite's text). */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct db;
+
+/* The schema version this build writes. */
+#define DB_SCHEMA_VERSION 1
+
+/* Open (create if missing) and migrate to DB_SCHEMA_VERSION.
+ * -EPROTO: the file's schema is newer than this build knows. */
+int db_open(const char *path, struct db **ret);
+struct db *db_close(struct db *d);
+const char *db_last_error(struct db *d);
+int db_schema_version(struct db *d);
+
+/* Infusions. An infusion row is opened at Start and closed at Stop,
+ * completion, or (at the next start-up) as interrupted. */
+struct db_infusion {
+        int64_t id;
+        unsigned channel;
+        const char *mode;               /* "continuous" */
+        int64_t rate_nl_per_h;
+        int64_t vtbi_nl;
+        int64_t kvo_rate_nl_per_h;
+        int64_t volume_nl;              /* last checkpoint */
+        int64_t started_utc_us;
+        int64_t started_mono_us;
+        int64_t ended_utc_us;           /* 0 while open */
+        const char *status;             /* "active", "completed", "stopped", "interrupted" */
+};
+
+int db_infusion_begin(struct db *d, const struct db_infusion *inf, int64_t *ret_id);
+/* Record the delivered volume so far (cheap; called about once a second). */
+int db_infusion_checkpoint(struct db *d, int64_t id, int64_t volume_nl, int64_t utc_us);
+/* Close with status "completed", "stopped" or "interrupted". */
+int db_infusion_end(struct db *d, int64_t id, const char *status, int64_t volume_nl, int64_t utc_us);
+
+/* At start-up: every infusion still "active" belongs to a daemon that
+ * died. Mark each "interrupted" at utc_us with its last checkpointed volume,
+ * and report each through cb (which may be NULL). Returns how many. */
+typedef void (*db_interrupted_cb)(const struct db_infusion *inf, void *userdata);
+int db_recover_interrupted(struct db *d, int64_t utc_us, db_interrupted_cb cb, void *userdata);
+
+/* Read one infusion back (strings point into *ret's own storage, valid
+ * until the next call on d). -ENOENT if there is none. */
+int db_infusion_get(struct db *d, int64_t id, struct db_infusion *ret);
+
+/* Events: every state transition, alarm and notable thing. */
+struct db_event {
+        int64_t infusion_id;            /* 0 = none */
+        unsigned channel;
+        int64_t utc_us;
+        int64_t mono_us;                /* pump time */
+        const char *kind;               /* "state", "alarm", "startup", ... */
+        const char *from_state;         /* may be NULL */
+        const char *to_state;           /* may be NULL */
+        int64_t volume_nl;
+        const char *detail;             /* may be NULL */
+};
+
+int db_event_add(struct db *d, const struct db_event *e);
+/* Count events, optionally of one kind (NULL = all), for tests and stats. */
+int64_t db_event_count(struct db *d, const char *kind);
+
+/* Audit: every D-Bus command, who sent it and what came of it. */
+struct db_audit {
+        int64_t utc_us;
+        int64_t uid;                    /* -1 unknown */
+        const char *method;             /* "Channel.Start" */
+        const char *object;             /* D-Bus object path */
+        const char *args;               /* a readable summary, may be NULL */
+        const char *outcome;            /* "ok" or the D-Bus error name */
+        const char *message;            /* error message, may be NULL */
+};
+
+int db_audit_add(struct db *d, const struct db_audit *a);

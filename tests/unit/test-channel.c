@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/units.h"
+#include "core/channel.h"
+#include "core/schedule.h"
+
+/* BD 50 mL syringe (26.6 mm bore) on a 1 mm lead screw, 200 steps/rev,
+ * 16 microsteps: pi * 13.3^2 mm^2 * 1 mm / 3200 = 0.173661 µL per step. */
+static const struct mechanism_geometry geometry = {
+        .lead_pitch_um = 1000,
+        .steps_per_rev = 200,
+        .microsteps = 16,
+        .syringe_inner_diameter_um = 26600,
+        .max_step_rate_hz = 5000,
+};
+
+static const struct channel_limits limits = {
+        .max_rate_nl_per_h = 1200 * NL_PER_ML,
+        .max_vtbi_nl = 60 * NL_PER_ML,
+        .max_kvo_rate_nl_per_h = 20 * NL_PER_ML,
+};
+
+static struct mechanism mech;
+
+static int setup(void **state) {
+        assert_int_equal(mechanism_from_geometry(&geometry, &mech), 0);
+        return 0;
+}
+
+static void new_channel(struct channel *c) {
+        channel_init(c, 0, &mech, &limits);
+}
+
+static void mechanism_step_volume_matches_hand_computation(void **state) {
+        assert_int_equal(mech.pl_per_step, 173661);
+        assert_int_equal(mech.min_step_interval_us, 200);
+        assert_int_equal(mech.steps_per_mm, 3200);
+        assert_int_equal(mechanism_steps_to_nl(&mech, 1000), 173661);
+        /* 10 mL = 57583.7 steps: floor, never more than asked */
+        assert_int_equal(mechanism_nl_to_steps_floor(&mech, 10 * NL_PER_ML), 57583);
+}
+
+/* At 0.1 mL/h a step falls every 6.25 s. Sample every 30 s for 4 h: the
+ * delivered volume is never above the ideal and never a whole step below
+ * it, and consecutive intervals differ by at most 1 µs (no bunching). */
+static void slow_rate_steps_are_even_and_within_one_step_at_every_30s_sample(void **state) {
+        int64_t rate = 100000; /* 0.1 mL/h in nL/h */
+        int64_t num, den;
+        struct step_schedule s;
+
+        mechanism_step_interval(&mech, rate, &num, &den);
+        schedule_start(&s, 0, num, den);
+
+        int64_t prev_us = 0, min_gap = INT64_MAX, max_gap = 0;
+        for (int64_t t = 30 * US_PER_SEC; t <= 4 * US_PER_HOUR; t += 30 * US_PER_SEC) {
+                while (s.next_us <= t) {
+                        int64_t gap = s.next_us - prev_us;
+                        min_gap = gap < min_gap ? gap : min_gap;
+                        max_gap = gap > max_gap ? gap : max_gap;
+                        prev_us = s.next_us;
+                        schedule_advance(&s);
+                }
+                /* ideal in pL: rate nL/h * t µs / 3.6e9 * 1000 */
+                /* rate * t fits int64 here (1e5 * 1.44e10); no __int128,
+                 * so this also runs on the 32-bit boards. */
+                int64_t ideal_pl = rate * t / (US_PER_HOUR / PL_PER_NL);
+                int64_t delivered_pl = s.index * mech.pl_per_step;
+                assert_true(delivered_pl <= ideal_pl);
+                assert_true(ideal_pl - delivered_pl < mech.pl_per_step);
+        }
+        assert_in_range(max_gap - min_gap, 0, 1);
+        assert_int_equal(min_gap, 6251796); /* 173661 pL * 3.6e6 / 1e5 nL/h, exact */
+        assert_int_equal(s.index, 2303); /* 400 µL / 0.173661 µL = 2303.3 */
+}
+
+static void schedule_never_drifts_over_a_million_steps(void **state) {
+        struct step_schedule s;
+        /* 7 / 3 µs: the remainder must carry exactly */
+        schedule_start(&s, 1000, 7, 3);
+        for (int i = 0; i < 1000000; i++)
+                schedule_advance(&s);
+        /* step 1000001 at 1000 + floor(1000001 * 7 / 3) */
+        assert_int_equal(s.next_us, 1000 + (1000001LL * 7) / 3);
+}
+
+static void program_refuses_bad_values_and_changes_nothing(void **state) {
+        struct channel c;
+        struct channel_error err;
+        new_channel(&c);
+
+        struct program bad[] = {
+                { .rate_nl_per_h = -1 * NL_PER_ML, .vtbi_nl = NL_PER_ML },
+                { .rate_nl_per_h = 0, .vtbi_nl = NL_PER_ML },
+                { .rate_nl_per_h = 1201 * NL_PER_ML, .vtbi_nl = NL_PER_ML },
+                { .rate_nl_per_h = NL_PER_ML, .vtbi_nl = 0 },
+                { .rate_nl_per_h = NL_PER_ML, .vtbi_nl = 61 * NL_PER_ML },
+                { .rate_nl_per_h = NL_PER_ML, .vtbi_nl = NL_PER_ML, .kvo_rate_nl_per_h = -1 },
+                { .rate_nl_per_h = NL_PER_ML, .vtbi_nl = NL_PER_ML, .kvo_rate_nl_per_h = 21 * NL_PER_ML },
+                /* KVO faster than the infusion itself */
+                { .rate_nl_per_h = NL_PER_ML, .vtbi_nl = NL_PER_ML, .kvo_rate_nl_per_h = 2 * NL_PER_ML },
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                memset(&err, 0, sizeof(err));
+                assert_int_equal(channel_program(&c, &bad[i], &err), -EINVAL);
+                assert_non_null(err.field);
+                assert_true(strlen(err.text) > 20);
+                assert_int_equal(c.state, CHANNEL_IDLE);
+                assert_int_equal(c.prog.rate_nl_per_h, 0);
+        }
+}
+
+static void program_names_the_limit_in_its_message(void **state) {
+        struct channel c;
+        struct channel_error err = {};
+        new_channel(&c);
+        struct program p = { .rate_nl_per_h = 1500 * NL_PER_ML, .vtbi_nl = NL_PER_ML };
+        assert_int_equal(channel_program(&c, &p, &err), -EINVAL);
+        assert_string_equal(err.field, "RateMlPerHour");
+        assert_non_null(strstr(err.text, "1500"));
+        assert_non_null(strstr(err.text, "1200 mL/h"));
+}
+
+static void vtbi_the_mechanism_cannot_honour_within_1_percent_is_refused(void **state) {
+        struct channel c;
+        struct channel_error err = {};
+        new_channel(&c);
+        /* 0.0003 mL = 1.73 steps -> 1 step = 0.000174 mL, 42 % short */
+        struct program p = { .rate_nl_per_h = NL_PER_ML, .vtbi_nl = 300 };
+        assert_int_equal(channel_program(&c, &p, &err), -EINVAL);
+        assert_string_equal(err.field, "VtbiMl");
+        assert_non_null(strstr(err.text, "1 %"));
+        /* 0.1 mL = 575.85 steps -> 575 steps, 0.15 % short: accepted */
+        p.vtbi_nl = 100000;
+        assert_int_equal(channel_program(&c, &p, &err), 0);
+        assert_int_equal(c.primary_steps_target, 575);
+}
+
+static void start_without_a_program_is_refused(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        new_channel(&c);
+        assert_int_equal(channel_start(&c, 0, &ev), -EBUSY);
+        assert_int_equal(channel_pause(&c, 0, &ev), -EBUSY);
+        assert_int_equal(channel_resume(&c, 0, &ev), -EBUSY);
+        assert_int_equal(channel_stop(&c, 0, &ev), -EBUSY);
+        assert_int_equal(c.state, CHANNEL_IDLE);
+        assert_false(channel_motion(&c)->active);
+}
+
+static void pause_resume_stop_walk_the_state_machine(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = { .rate_nl_per_h = 100 * NL_PER_ML, .vtbi_nl = 10 * NL_PER_ML,
+                             .kvo_rate_nl_per_h = NL_PER_ML };
+        new_channel(&c);
+        assert_int_equal(channel_program(&c, &p, NULL), 0);
+        assert_int_equal(c.state, CHANNEL_PROGRAMMED);
+        assert_int_equal(channel_start(&c, 100, &ev), 0);
+        assert_int_equal(ev, CHANNEL_EVENT_STARTED);
+        assert_true(channel_motion(&c)->active);
+        assert_int_equal(channel_motion(&c)->anchor_us, 100);
+        assert_int_equal(channel_motion(&c)->step_budget, 57583);
+        /* running: program refused */
+        assert_int_equal(channel_program(&c, &p, NULL), -EBUSY);
+
+        assert_int_equal(channel_account_steps(&c, 1000, 200, &ev), 0);
+        assert_int_equal(channel_pause(&c, 300, &ev), 0);
+        assert_int_equal(c.state, CHANNEL_PAUSED);
+        assert_false(channel_motion(&c)->active);
+        /* no motion while paused: steps are a fault */
+        assert_int_equal(channel_account_steps(&c, 1, 310, &ev), -ERANGE);
+
+        assert_int_equal(channel_resume(&c, 400, &ev), 0);
+        assert_int_equal(c.state, CHANNEL_RUNNING);
+        assert_int_equal(channel_motion(&c)->step_budget, 57583 - 1000);
+        assert_int_equal(channel_primary_volume_nl(&c), 173661);
+
+        assert_int_equal(channel_stop(&c, 500, &ev), 0);
+        assert_int_equal(ev, CHANNEL_EVENT_STOPPED);
+        assert_int_equal(c.state, CHANNEL_IDLE);
+        assert_false(channel_motion(&c)->active);
+}
+
+static void reaching_the_vtbi_switches_to_kvo(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = { .rate_nl_per_h = 100 * NL_PER_ML, .vtbi_nl = 10 * NL_PER_ML,
+                             .kvo_rate_nl_per_h = NL_PER_ML };
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        channel_start(&c, 0, &ev);
+        assert_int_equal(channel_account_steps(&c, 57582, 1, &ev), 0);
+        assert_int_equal(c.state, CHANNEL_RUNNING);
+        /* one more than the budget is a fault, not a bigger dose */
+        assert_int_equal(channel_account_steps(&c, 2, 2, &ev), -ERANGE);
+        assert_int_equal(channel_account_steps(&c, 1, 2, &ev), 1);
+        assert_int_equal(ev, CHANNEL_EVENT_KVO_STARTED);
+        assert_int_equal(c.state, CHANNEL_KVO);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), NL_PER_ML);
+        assert_true(channel_primary_volume_nl(&c) <= 10 * NL_PER_ML);
+        assert_true(10 * NL_PER_ML - channel_primary_volume_nl(&c) < 174);
+        assert_int_equal(channel_time_remaining_sec(&c), 0);
+
+        assert_int_equal(channel_account_steps(&c, 10, 3, &ev), 0);
+        assert_int_equal(channel_kvo_volume_nl(&c), 1736);
+        assert_int_equal(channel_volume_nl(&c), mechanism_steps_to_nl(&mech, 57593));
+}
+
+static void reaching_the_vtbi_without_kvo_completes(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = { .rate_nl_per_h = 100 * NL_PER_ML, .vtbi_nl = NL_PER_ML };
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        channel_start(&c, 0, &ev);
+        assert_int_equal(channel_account_steps(&c, 5758, 1, &ev), 1);
+        assert_int_equal(ev, CHANNEL_EVENT_VTBI_COMPLETE);
+        assert_int_equal(c.state, CHANNEL_IDLE);
+        assert_false(channel_infusion_open(&c));
+}
+
+static void time_remaining_counts_down_and_rounds_up(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = { .rate_nl_per_h = 100 * NL_PER_ML, .vtbi_nl = 10 * NL_PER_ML };
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        /* 57583 steps = 9.99995 mL at 100 mL/h = 359.998 s -> 360 */
+        assert_int_equal(channel_time_remaining_sec(&c), 360);
+        channel_start(&c, 0, &ev);
+        channel_account_steps(&c, 57583 / 2, 1, &ev);
+        /* 28792 steps left = 5.00009 mL = 180.003 s -> 181, never less */
+        assert_int_equal(channel_time_remaining_sec(&c), 181);
+}
+
+static void halt_stops_motion_and_only_stop_leaves_it(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = { .rate_nl_per_h = 100 * NL_PER_ML, .vtbi_nl = 10 * NL_PER_ML };
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        channel_start(&c, 0, &ev);
+        assert_int_equal(channel_halt(&c, 5, &ev), 0);
+        assert_int_equal(c.state, CHANNEL_HALTED);
+        assert_false(channel_motion(&c)->active);
+        assert_true(channel_infusion_open(&c));
+        assert_int_equal(channel_resume(&c, 6, &ev), -EBUSY);
+        assert_int_equal(channel_start(&c, 6, &ev), -EBUSY);
+        assert_int_equal(channel_stop(&c, 7, &ev), 0);
+        assert_int_equal(c.state, CHANNEL_IDLE);
+}
+
+static void every_transition_bumps_the_motion_generation(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = { .rate_nl_per_h = 100 * NL_PER_ML, .vtbi_nl = 10 * NL_PER_ML };
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        uint64_t g0 = channel_motion(&c)->generation;
+        channel_start(&c, 0, &ev);
+        uint64_t g1 = channel_motion(&c)->generation;
+        channel_pause(&c, 1, &ev);
+        uint64_t g2 = channel_motion(&c)->generation;
+        assert_true(g0 < g1 && g1 < g2);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(mechanism_step_volume_matches_hand_computation),
+                cmocka_unit_test(slow_rate_steps_are_even_and_within_one_step_at_every_30s_sample),
+                cmocka_unit_test(schedule_never_drifts_over_a_million_steps),
+                cmocka_unit_test(program_refuses_bad_values_and_changes_nothing),
+                cmocka_unit_test(program_names_the_limit_in_its_message),
+                cmocka_unit_test(vtbi_the_mechanism_cannot_honour_within_1_percent_is_refused),
+                cmocka_unit_test(start_without_a_program_is_refused),
+                cmocka_unit_test(pause_resume_stop_walk_the_state_machine),
+                cmocka_unit_test(reaching_the_vtbi_switches_to_kvo),
+                cmocka_unit_test(reaching_the_vtbi_without_kvo_completes),
+                cmocka_unit_test(time_remaining_counts_down_and_rounds_up),
+                cmocka_unit_test(halt_stops_motion_and_only_stop_leaves_it),
+                cmocka_unit_test(every_transition_bumps_the_motion_generation),
+        };
+        return cmocka_run_group_tests(tests, setup, NULL);
+}
