@@ -6,7 +6,10 @@
  *
  * Mechanism: lead pitch, steps/rev, microsteps and syringe inner diameter
  * give the volume per step (core/mechanism). The plunger position is an
- * integer step count, so the volume pushed is exact.
+ * integer step count, so the volume pushed is exact. A step fails with
+ * -EPERM while the motor is disabled (the real driver would not move), and
+ * with -ENOSPC when less than one step's volume is left in the syringe: a
+ * stall at the end stop, and HAL_INPUT_END_STOP reads active.
  *
  * Line: a compliance C (nL/mmHg) in series with a resistance R
  * (mmHg per mL/h) into the patient's back-pressure P_b. Each step adds its
@@ -44,6 +47,9 @@ typedef int64_t (*sim_clock_fn)(void *userdata);
 
 struct sim;
 
+/* -EINVAL unless compliance, resistance, pl_per_step, steps_per_mm and the
+ * syringe volume are > 0 and the noise is >= 0. clock may be NULL: model
+ * time then moves only through sim_update(). */
 int sim_new(const struct sim_params *p, sim_clock_fn clock, void *clock_userdata, struct sim **ret);
 struct sim *sim_free(struct sim *s);
 
@@ -57,10 +63,22 @@ void sim_update(struct sim *s, int64_t now_us);
 /* Faults and world events (the Simulator D-Bus interface calls these). */
 void sim_set_occlusion(struct sim *s, bool occluded);
 
-/* Truth, for tests and benchmarks: what the model really did. */
+/* Set a digital input (PCA button, air detector, door). On a change the
+ * handler from set_handler is called on the caller's thread, outside the
+ * sim's lock, with the model time. -EINVAL for HAL_INPUT_END_STOP (the
+ * plunger decides it) or an unknown input. */
+int sim_set_input(struct sim *s, enum hal_input i, bool active);
+
+/* Truth, for tests and benchmarks: what the model really did. Pressure
+ * and delivered volume first bring the model to the clock. */
 int64_t sim_plunger_steps(struct sim *s);      /* net forward steps */
 int64_t sim_pushed_nl(struct sim *s);          /* volume moved by the plunger */
 int64_t sim_delivered_nl(struct sim *s);       /* volume that reached the patient */
 double sim_line_pressure_mmhg(struct sim *s);  /* noise-free */
 bool sim_motor_enabled(struct sim *s);
-int64_t sim_last_step_us(struct sim *s);
+int64_t sim_last_step_us(struct sim *s);       /* model time of the last step, -1 if none */
+
+/* What the outputs were last set to, and how many times each changed
+ * (setting the value it already has is not a change). */
+bool sim_output_state(struct sim *s, enum hal_output o);
+unsigned sim_output_changes(struct sim *s, enum hal_output o);
