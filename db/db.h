@@ -8,10 +8,13 @@
  * returns, so whatever the daemon acknowledged over D-Bus survives kill -9.
  * Records of commands and transitions are written with synchronous=FULL
  * (they also survive power loss); volume checkpoints use NORMAL, which
- * costs no fsync and is at most one checkpoint behind after power loss.
+ * costs no fsync: after power loss (not kill -9) the checkpoints since the
+ * last FULL write or the kernel's last writeback may be missing.
  *
- * Library-like: never logs; returns 0/positive or a negative errno
- * (-EIO for SQLite errors; db_last_error() gives SQLite's text). */
+ * Library-like: never logs; returns 0/positive or a negative errno:
+ * -EIO for SQLite errors, -ENOSPC (disk full), -EROFS, -EBUSY (locked
+ * longer than the 5 s busy timeout), -EINVAL for an argument or a value the
+ * schema refuses; db_last_error() gives SQLite's text. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,8 +24,10 @@ struct db;
 /* The schema version this build writes. */
 #define DB_SCHEMA_VERSION 1
 
-/* Open (create if missing) and migrate to DB_SCHEMA_VERSION.
- * -EPROTO: the file's schema is newer than this build knows. */
+/* Open (create if missing, mode 0640) and migrate to DB_SCHEMA_VERSION.
+ * -EPROTO: the file's schema is newer than this build knows; the file is
+ * left untouched. -EOPNOTSUPP: the file system refused WAL mode.
+ * On failure there is no d, so no db_last_error(). */
 int db_open(const char *path, struct db **ret);
 struct db *db_close(struct db *d);
 const char *db_last_error(struct db *d);
@@ -44,20 +49,25 @@ struct db_infusion {
         const char *status;             /* "active", "completed", "stopped", "interrupted" */
 };
 
+/* Opens the row as "active"; inf's id, status and ended_utc_us are ignored. */
 int db_infusion_begin(struct db *d, const struct db_infusion *inf, int64_t *ret_id);
-/* Record the delivered volume so far (cheap; called about once a second). */
+/* Record the delivered volume so far (cheap; called about once a second).
+ * -ENOENT if id is not an active infusion. */
 int db_infusion_checkpoint(struct db *d, int64_t id, int64_t volume_nl, int64_t utc_us);
-/* Close with status "completed", "stopped" or "interrupted". */
+/* Close with status "completed", "stopped" or "interrupted" (else -EINVAL).
+ * -ENOENT if id is not an active infusion. */
 int db_infusion_end(struct db *d, int64_t id, const char *status, int64_t volume_nl, int64_t utc_us);
 
 /* At start-up: every infusion still "active" belongs to a daemon that
  * died. Mark each "interrupted" at utc_us with its last checkpointed volume,
- * and report each through cb (which may be NULL). Returns how many. */
+ * and report each through cb (which may be NULL) once that is committed;
+ * cb may call into d. Each also gets an event of kind "interrupted".
+ * Returns how many. */
 typedef void (*db_interrupted_cb)(const struct db_infusion *inf, void *userdata);
 int db_recover_interrupted(struct db *d, int64_t utc_us, db_interrupted_cb cb, void *userdata);
 
-/* Read one infusion back (strings point into *ret's own storage, valid
- * until the next call on d). -ENOENT if there is none. */
+/* Read one infusion back (its strings are d's, valid until the next
+ * db_infusion_get() or db_close()). -ENOENT if there is none. */
 int db_infusion_get(struct db *d, int64_t id, struct db_infusion *ret);
 
 /* Events: every state transition, alarm and notable thing. */
@@ -73,6 +83,7 @@ struct db_event {
         const char *detail;             /* may be NULL */
 };
 
+/* -EINVAL if infusion_id names no infusion. */
 int db_event_add(struct db *d, const struct db_event *e);
 /* Count events, optionally of one kind (NULL = all), for tests and stats. */
 int64_t db_event_count(struct db *d, const char *kind);

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* What the db/ sources share and nobody else sees: the connection, its cache of
+ * prepared statements and the error helpers. */
+
+#include <sqlite3.h>
+
+#include "db/db.h"
+
+/* One slot per cached statement. Each file keeps its SQL beside the code
+ * that binds it; this list only numbers them. */
+enum db_stmt {
+        DB_STMT_BEGIN,
+        DB_STMT_COMMIT,
+        DB_STMT_ROLLBACK,
+        DB_STMT_USER_VERSION,
+        DB_STMT_INFUSION_BEGIN,
+        DB_STMT_INFUSION_CHECKPOINT,
+        DB_STMT_INFUSION_END,
+        DB_STMT_INFUSION_GET,
+        DB_STMT_RECOVER_SELECT,
+        DB_STMT_RECOVER_EVENTS,
+        DB_STMT_RECOVER_MARK,
+        DB_STMT_EVENT_ADD,
+        DB_STMT_EVENT_COUNT,
+        DB_STMT_AUDIT_ADD,
+        _DB_STMT_MAX,
+};
+
+struct db {
+        sqlite3 *sqlite;
+        sqlite3_stmt *stmts[_DB_STMT_MAX];
+        char *got_mode;                 /* db_infusion_get's strings */
+        char *got_status;
+        char error[256];
+};
+
+/* The cached statement for id, prepared from sql on first use. Pair it with
+ * _cleanup_(db_resetp) so it never holds a read transaction open (which
+ * would stop WAL checkpoints) or a pointer into a caller's string. */
+int db_statement(struct db *d, enum db_stmt id, const char *sql, sqlite3_stmt **ret);
+
+static inline void db_resetp(sqlite3_stmt **s) {
+        if (*s) {
+                sqlite3_reset(*s);
+                sqlite3_clear_bindings(*s);
+        }
+}
+
+/* Map an SQLite result code to a negative errno. */
+int db_errno(struct db *d, int rc);
+/* Keep sqlite3_errmsg() for db_last_error() and return db_errno(rc). */
+int db_fail(struct db *d, int rc);
+/* Keep a message of our own and return r. */
+int db_failf(struct db *d, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
+
+/* Step a statement that returns no rows. */
+int db_step_done(struct db *d, sqlite3_stmt *s);
+
+/* BEGIN IMMEDIATE: take the write lock up front, so a transaction that
+ * reads and then writes cannot fail half-way with SQLITE_BUSY. */
+int db_begin(struct db *d);
+int db_commit(struct db *d);
+/* After a failure; keeps the first error's text. */
+void db_rollback(struct db *d);

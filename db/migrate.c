@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+#include "db/migrate.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "common/macros.h"
+#include "db/db-private.h"
+
+/* migrations[i] takes the schema from version i to i + 1. A released step
+ * is never edited: a change is a new step, because files in the field
+ * already ran the old one. Steps run with foreign_keys=ON; one that has to
+ * rebuild a referenced table must turn it off before its transaction.
+ *
+ * Not STRICT tables: a hospital's SQLite older than 3.37 could not open
+ * the file at all. Units are in the column names; times are UTC µs since
+ * the epoch (utc_us) or pump-monotonic µs (mono_us). docs/SCHEMA.md is the
+ * reader's description of all this and changes with every step. */
+static const char *const migrations[] = {
+        /* 0 -> 1 */
+        "CREATE TABLE infusions ("
+        "  id INTEGER PRIMARY KEY,"
+        "  channel INTEGER NOT NULL CHECK (channel >= 0),"
+        "  mode TEXT NOT NULL,"
+        "  status TEXT NOT NULL DEFAULT 'active'"
+        "    CHECK (status IN ('active', 'completed', 'stopped', 'interrupted')),"
+        "  rate_nl_per_h INTEGER NOT NULL CHECK (rate_nl_per_h >= 0),"
+        "  vtbi_nl INTEGER NOT NULL CHECK (vtbi_nl >= 0),"
+        "  kvo_rate_nl_per_h INTEGER NOT NULL CHECK (kvo_rate_nl_per_h >= 0),"
+        "  volume_nl INTEGER NOT NULL DEFAULT 0 CHECK (volume_nl >= 0),"
+        "  started_utc_us INTEGER NOT NULL,"
+        "  started_mono_us INTEGER NOT NULL,"
+        "  ended_utc_us INTEGER,"
+        "  checkpoint_utc_us INTEGER NOT NULL,"
+        /* an open row has no end, a closed one always has */
+        "  CHECK ((status = 'active') = (ended_utc_us IS NULL))"
+        ");"
+        "CREATE INDEX infusions_started_utc_us ON infusions (started_utc_us);"
+        /* start-up recovery looks for the few open rows among many */
+        "CREATE INDEX infusions_active ON infusions (id) WHERE status = 'active';"
+
+        "CREATE TABLE events ("
+        "  id INTEGER PRIMARY KEY,"
+        "  infusion_id INTEGER REFERENCES infusions (id),"
+        "  channel INTEGER NOT NULL CHECK (channel >= 0),"
+        "  utc_us INTEGER NOT NULL,"
+        /* NULL where the pump's clock is not known (start-up recovery) */
+        "  mono_us INTEGER,"
+        "  kind TEXT NOT NULL CHECK (kind <> ''),"
+        "  from_state TEXT,"
+        "  to_state TEXT,"
+        "  volume_nl INTEGER NOT NULL DEFAULT 0,"
+        "  detail TEXT"
+        ");"
+        "CREATE INDEX events_utc_us ON events (utc_us);"
+        "CREATE INDEX events_infusion_id ON events (infusion_id);"
+
+        "CREATE TABLE audit ("
+        "  id INTEGER PRIMARY KEY,"
+        "  utc_us INTEGER NOT NULL,"
+        "  uid INTEGER,"                                /* NULL: unknown */
+        "  method TEXT NOT NULL,"
+        "  object TEXT NOT NULL,"
+        "  args TEXT,"
+        "  outcome TEXT NOT NULL CHECK (outcome <> ''),"
+        "  message TEXT"
+        ");"
+        "CREATE INDEX audit_utc_us ON audit (utc_us);"
+        /* Guards against our own bugs, not against tampering: whoever can
+         * write the file can drop a trigger. */
+        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+        "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+        "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+        "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+
+        /* Views for readers: mL and ISO-8601 text beside the exact integers.
+         * Times are cut to the millisecond first (utc_us / 1000) so that
+         * strftime's rounding never shows a time later than the record. */
+        "CREATE VIEW v_infusions AS SELECT"
+        "  id, channel, mode, status,"
+        "  strftime('%Y-%m-%dT%H:%M:%fZ', started_utc_us / 1000 / 1000.0, 'unixepoch') AS started_utc,"
+        "  strftime('%Y-%m-%dT%H:%M:%fZ', ended_utc_us / 1000 / 1000.0, 'unixepoch') AS ended_utc,"
+        "  strftime('%Y-%m-%dT%H:%M:%fZ', checkpoint_utc_us / 1000 / 1000.0, 'unixepoch') AS checkpoint_utc,"
+        "  rate_nl_per_h / 1e6 AS rate_ml_per_h,"
+        "  vtbi_nl / 1e6 AS vtbi_ml,"
+        "  kvo_rate_nl_per_h / 1e6 AS kvo_rate_ml_per_h,"
+        "  volume_nl / 1e6 AS volume_ml,"
+        "  rate_nl_per_h, vtbi_nl, kvo_rate_nl_per_h, volume_nl,"
+        "  started_utc_us, started_mono_us, ended_utc_us, checkpoint_utc_us"
+        "  FROM infusions;"
+
+        "CREATE VIEW v_infusion_events AS SELECT"
+        "  e.id, e.infusion_id, e.channel,"
+        "  strftime('%Y-%m-%dT%H:%M:%fZ', e.utc_us / 1000 / 1000.0, 'unixepoch') AS utc,"
+        "  e.kind, e.from_state, e.to_state,"
+        "  e.volume_nl / 1e6 AS volume_ml,"
+        "  e.detail,"
+        "  i.mode AS infusion_mode, i.status AS infusion_status,"
+        "  e.utc_us, e.mono_us, e.volume_nl"
+        "  FROM events AS e LEFT JOIN infusions AS i ON i.id = e.infusion_id;",
+};
+
+_Static_assert(ELEMENTSOF(migrations) == DB_SCHEMA_VERSION, "one migration step per schema version");
+
+int db_user_version(struct db *d) {
+        _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        r = db_statement(d, DB_STMT_USER_VERSION, "PRAGMA user_version", &s);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW)
+                return db_fail(d, rc);
+        r = sqlite3_column_int(s, 0);
+        /* negative is legal for SQLite but never ours */
+        if (r < 0)
+                return db_failf(d, -EPROTO, "schema version %d is not one of infusiond's", r);
+        return r;
+}
+
+int db_check_schema(struct db *d) {
+        int r = db_user_version(d);
+        if (r > DB_SCHEMA_VERSION)
+                return db_failf(d, -EPROTO, "schema version %d is newer than this build's %d",
+                                r, DB_SCHEMA_VERSION);
+        return r;
+}
+
+static int migrate_step(struct db *d) {
+        char bump[64];
+        int r, rc, version;
+
+        /* Read again under the write lock: another process may have
+         * migrated since we looked. */
+        r = db_check_schema(d);
+        if (r < 0)
+                return r;
+        version = r;
+        if (version == DB_SCHEMA_VERSION)
+                return 0;
+
+        rc = sqlite3_exec(d->sqlite, migrations[version], NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                return db_failf(d, db_errno(d, rc), "migrating schema %d to %d: %s",
+                                version, version + 1, sqlite3_errmsg(d->sqlite));
+
+        /* PRAGMA takes no parameters; the value is our own integer. */
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", version + 1);
+        rc = sqlite3_exec(d->sqlite, bump, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                return db_fail(d, rc);
+        return 1;
+}
+
+int db_migrate(struct db *d) {
+        for (;;) {
+                int r = db_check_schema(d);
+                if (r < 0)
+                        return r;
+                if (r == DB_SCHEMA_VERSION)
+                        return 0;
+
+                r = db_begin(d);
+                if (r < 0)
+                        return r;
+                r = migrate_step(d);
+                if (r >= 0)
+                        r = db_commit(d);
+                if (r < 0) {
+                        db_rollback(d);
+                        return r;
+                }
+        }
+}

@@ -1,0 +1,777 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "common/macros.h"
+#include "db/db.h"
+
+#define DIR_MAX 1024
+#define PATH_LEN_MAX (DIR_MAX + 16)
+#define SIBLING_MAX (PATH_LEN_MAX + 16)         /* path-wal, path-shm */
+
+/* Real SQLite files in a fresh directory per test. */
+struct fixture {
+        char dir[DIR_MAX];
+        char path[PATH_LEN_MAX];
+        char uri[PATH_LEN_MAX + 16];
+};
+
+static int setup(void **state) {
+        struct fixture *f = calloc(1, sizeof *f);
+        const char *tmp = getenv("TMPDIR") ?: "/tmp";
+
+        assert_non_null(f);
+        snprintf(f->dir, sizeof f->dir, "%s/test-db-XXXXXX", tmp);
+        assert_non_null(mkdtemp(f->dir));
+        snprintf(f->path, sizeof f->path, "%s/history.db", f->dir);
+        /* mkdtemp's characters need no escaping in a URI */
+        snprintf(f->uri, sizeof f->uri, "file:%s?mode=ro", f->path);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        struct fixture *f = *state;
+        char p[SIBLING_MAX];
+
+        (void) unlink(f->path);
+        snprintf(p, sizeof p, "%s-wal", f->path);
+        (void) unlink(p);
+        snprintf(p, sizeof p, "%s-shm", f->path);
+        (void) unlink(p);
+        snprintf(p, sizeof p, "%s-journal", f->path);
+        (void) unlink(p);
+        assert_int_equal(rmdir(f->dir), 0);
+        free(f);
+        return 0;
+}
+
+static void db_closep(struct db **d) {
+        *d = db_close(*d);
+}
+
+static void sqlite_closep(sqlite3 **s) {
+        sqlite3_close(*s);
+}
+
+/* 2023-11-14T22:13:20.123456Z */
+#define T0_UTC_US INT64_C(1700000000123456)
+
+static struct db_infusion sample_infusion(unsigned channel) {
+        return (struct db_infusion) {
+                .channel = channel,
+                .mode = "continuous",
+                .rate_nl_per_h = 100000000,     /* 100 mL/h */
+                .vtbi_nl = 50000000,            /* 50 mL */
+                .kvo_rate_nl_per_h = 1000000,   /* 1 mL/h */
+                .started_utc_us = T0_UTC_US,
+                .started_mono_us = 5000000,
+        };
+}
+
+static struct db_event sample_event(int64_t infusion_id, const char *kind) {
+        return (struct db_event) {
+                .infusion_id = infusion_id,
+                .channel = 0,
+                .utc_us = T0_UTC_US + 1000,
+                .mono_us = 5001000,
+                .kind = kind,
+                .from_state = "programmed",
+                .to_state = "running",
+                .volume_nl = 0,
+        };
+}
+
+static sqlite3 *open_raw(const char *path) {
+        sqlite3 *s = NULL;
+        assert_int_equal(sqlite3_open_v2(path, &s, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                         SQLITE_OK);
+        return s;
+}
+
+static sqlite3 *open_read_only(const char *uri) {
+        sqlite3 *s = NULL;
+        assert_int_equal(sqlite3_open_v2(uri, &s, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL),
+                         SQLITE_OK);
+        return s;
+}
+
+/* The first column of the first row of sql, as text ("" for none). */
+static void query_text(sqlite3 *s, const char *sql, char *ret, size_t size) {
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        assert_int_equal(sqlite3_prepare_v2(s, sql, -1, &st, NULL), SQLITE_OK);
+        rc = sqlite3_step(st);
+        assert_true(rc == SQLITE_ROW || rc == SQLITE_DONE);
+        snprintf(ret, size, "%s", rc == SQLITE_ROW ? (const char *) sqlite3_column_text(st, 0) ?: "" : "");
+        sqlite3_finalize(st);
+}
+
+static int64_t query_int(sqlite3 *s, const char *sql) {
+        char text[64];
+        query_text(s, sql, text, sizeof text);
+        return strtoll(text, NULL, 10);
+}
+
+static void read_file(const char *path, char **ret, size_t *ret_size) {
+        FILE *fp = fopen(path, "re");
+        char *buf;
+        long size;
+
+        assert_non_null(fp);
+        assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+        size = ftell(fp);
+        assert_true(size >= 0);
+        rewind(fp);
+        buf = malloc((size_t) size + 1);
+        assert_non_null(buf);
+        assert_int_equal(fread(buf, 1, (size_t) size, fp), (size_t) size);
+        fclose(fp);
+        *ret = buf;
+        *ret_size = (size_t) size;
+}
+
+static void fresh_database_is_schema_1_in_wal_mode_and_mode_0640(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *raw = NULL;
+        char mode[16];
+        struct stat st;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_schema_version(d), DB_SCHEMA_VERSION);
+        assert_int_equal(DB_SCHEMA_VERSION, 1);
+
+        assert_int_equal(stat(f->path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0640);
+
+        raw = open_read_only(f->uri);
+        query_text(raw, "PRAGMA journal_mode", mode, sizeof mode);
+        assert_string_equal(mode, "wal");
+        assert_int_equal(query_int(raw, "PRAGMA user_version"), 1);
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM sqlite_schema WHERE name IN"
+                                        " ('infusions', 'events', 'audit', 'v_infusions', 'v_infusion_events')"), 5);
+}
+
+static void infusion_round_trips_through_begin_checkpoint_and_end(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        struct db_infusion in = sample_infusion(1), out;
+        int64_t id;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_infusion_begin(d, &in, &id), 0);
+        assert_true(id > 0);
+
+        assert_int_equal(db_infusion_get(d, id, &out), 0);
+        assert_int_equal(out.id, id);
+        assert_int_equal(out.channel, 1);
+        assert_string_equal(out.mode, "continuous");
+        assert_string_equal(out.status, "active");
+        assert_int_equal(out.rate_nl_per_h, 100000000);
+        assert_int_equal(out.vtbi_nl, 50000000);
+        assert_int_equal(out.kvo_rate_nl_per_h, 1000000);
+        assert_int_equal(out.volume_nl, 0);
+        assert_int_equal(out.started_utc_us, T0_UTC_US);
+        assert_int_equal(out.started_mono_us, 5000000);
+        assert_int_equal(out.ended_utc_us, 0);
+
+        assert_int_equal(db_infusion_checkpoint(d, id, 4213000, T0_UTC_US + 1000000), 0);
+        assert_int_equal(db_infusion_get(d, id, &out), 0);
+        assert_int_equal(out.volume_nl, 4213000);
+        assert_string_equal(out.status, "active");
+
+        assert_int_equal(db_infusion_end(d, id, "completed", 50000000, T0_UTC_US + 2000000), 0);
+        assert_int_equal(db_infusion_get(d, id, &out), 0);
+        assert_string_equal(out.status, "completed");
+        assert_int_equal(out.volume_nl, 50000000);
+        assert_int_equal(out.ended_utc_us, T0_UTC_US + 2000000);
+}
+
+static void only_active_infusions_take_checkpoints_and_ends(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        struct db_infusion in = sample_infusion(0), out;
+        int64_t id;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_infusion_get(d, 42, &out), -ENOENT);
+        assert_int_equal(db_infusion_checkpoint(d, 42, 1, T0_UTC_US), -ENOENT);
+
+        assert_int_equal(db_infusion_begin(d, &in, &id), 0);
+        assert_int_equal(db_infusion_end(d, id, "active", 0, T0_UTC_US), -EINVAL);
+        assert_int_equal(db_infusion_end(d, id, "paused", 0, T0_UTC_US), -EINVAL);
+        assert_int_equal(db_infusion_end(d, id, "stopped", 1000, T0_UTC_US + 1), 0);
+
+        /* once ended, the row is history: no later checkpoint or end */
+        assert_int_equal(db_infusion_checkpoint(d, id, 2000, T0_UTC_US + 2), -ENOENT);
+        assert_int_equal(db_infusion_end(d, id, "completed", 2000, T0_UTC_US + 2), -ENOENT);
+        assert_int_equal(db_infusion_get(d, id, &out), 0);
+        assert_string_equal(out.status, "stopped");
+        assert_int_equal(out.volume_nl, 1000);
+
+        /* the schema refuses what makes no sense, with SQLite's reason */
+        in.rate_nl_per_h = -1;
+        assert_int_equal(db_infusion_begin(d, &in, &id), -EINVAL);
+        assert_non_null(strstr(db_last_error(d), "CHECK constraint failed"));
+}
+
+struct recovered {
+        unsigned calls;
+        int64_t ids[4];
+        int64_t volumes_nl[4];
+        char statuses[4][16];
+        int64_t ended_utc_us[4];
+};
+
+static void on_interrupted(const struct db_infusion *inf, void *userdata) {
+        struct recovered *rec = userdata;
+
+        assert_true(rec->calls < ELEMENTSOF(rec->ids));
+        rec->ids[rec->calls] = inf->id;
+        rec->volumes_nl[rec->calls] = inf->volume_nl;
+        rec->ended_utc_us[rec->calls] = inf->ended_utc_us;
+        snprintf(rec->statuses[rec->calls], sizeof rec->statuses[0], "%s", inf->status);
+        assert_string_equal(inf->mode, "continuous");
+        rec->calls++;
+}
+
+static void recovery_marks_active_infusions_interrupted_at_their_last_checkpoint(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *raw = NULL;
+        struct db_infusion in0 = sample_infusion(0), in1 = sample_infusion(1), out;
+        struct recovered rec = {};
+        int64_t done_id, id0, id1, restart_utc_us = T0_UTC_US + 60 * INT64_C(1000000);
+        char detail[128];
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_infusion_begin(d, &in0, &done_id), 0);
+        assert_int_equal(db_infusion_end(d, done_id, "completed", 7000, T0_UTC_US + 1), 0);
+        assert_int_equal(db_infusion_begin(d, &in0, &id0), 0);
+        assert_int_equal(db_infusion_begin(d, &in1, &id1), 0);
+        assert_int_equal(db_infusion_checkpoint(d, id0, 4213000, T0_UTC_US + 30000000), 0);
+        assert_int_equal(db_infusion_checkpoint(d, id1, 1000, T0_UTC_US + 30000000), 0);
+        /* the daemon dies here; the next one starts */
+        d = db_close(d);
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_recover_interrupted(d, restart_utc_us, on_interrupted, &rec), 2);
+        assert_int_equal(rec.calls, 2);
+        assert_int_equal(rec.ids[0], id0);
+        assert_int_equal(rec.volumes_nl[0], 4213000);
+        assert_string_equal(rec.statuses[0], "interrupted");
+        assert_int_equal(rec.ended_utc_us[0], restart_utc_us);
+        assert_int_equal(rec.ids[1], id1);
+        assert_int_equal(rec.volumes_nl[1], 1000);
+
+        assert_int_equal(db_infusion_get(d, id0, &out), 0);
+        assert_string_equal(out.status, "interrupted");
+        assert_int_equal(out.volume_nl, 4213000);
+        assert_int_equal(out.ended_utc_us, restart_utc_us);
+        assert_int_equal(db_infusion_get(d, done_id, &out), 0);
+        assert_string_equal(out.status, "completed");
+
+        assert_int_equal(db_event_count(d, "interrupted"), 2);
+        raw = open_read_only(f->uri);
+        query_text(raw, "SELECT detail FROM events WHERE kind = 'interrupted' ORDER BY id LIMIT 1",
+                   detail, sizeof detail);
+        assert_string_equal(detail, "daemon restarted; last checkpoint 4.213 mL at 2023-11-14T22:13:50.123Z");
+
+        /* nothing is left to recover, and NULL cb is allowed */
+        assert_int_equal(db_recover_interrupted(d, restart_utc_us + 1, NULL, NULL), 0);
+        assert_int_equal(db_event_count(d, "interrupted"), 2);
+}
+
+static void events_and_audit_rows_are_added_and_counted(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *raw = NULL;
+        struct db_infusion in = sample_infusion(0);
+        struct db_event e;
+        int64_t id;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_event_count(d, NULL), 0);
+        assert_int_equal(db_infusion_begin(d, &in, &id), 0);
+
+        e = sample_event(id, "state");
+        assert_int_equal(db_event_add(d, &e), 0);
+        e = sample_event(0, "startup");
+        e.from_state = e.to_state = NULL;
+        e.detail = "infusiond 0.1.0";
+        assert_int_equal(db_event_add(d, &e), 0);
+        e = sample_event(id, "alarm");
+        e.detail = "occlusion downstream";
+        assert_int_equal(db_event_add(d, &e), 0);
+
+        assert_int_equal(db_event_count(d, NULL), 3);
+        assert_int_equal(db_event_count(d, "state"), 1);
+        assert_int_equal(db_event_count(d, "alarm"), 1);
+        assert_int_equal(db_event_count(d, "pca-demand"), 0);
+
+        /* foreign_keys=ON: an event cannot name an infusion that is not there */
+        e = sample_event(id + 100, "state");
+        assert_int_equal(db_event_add(d, &e), -EINVAL);
+        assert_non_null(strstr(db_last_error(d), "FOREIGN KEY"));
+        assert_int_equal(db_event_count(d, NULL), 3);
+
+        assert_int_equal(db_audit_add(d, &(struct db_audit) {
+                .utc_us = T0_UTC_US,
+                .uid = 1000,
+                .method = "Channel.Start",
+                .object = "/org/infusiond/pump1/channel/0",
+                .outcome = "ok",
+        }), 0);
+        assert_int_equal(db_audit_add(d, &(struct db_audit) {
+                .utc_us = T0_UTC_US + 1,
+                .uid = -1,
+                .method = "Channel.Program",
+                .object = "/org/infusiond/pump1/channel/0",
+                .args = "rate=2000 mL/h",
+                .outcome = "org.infusiond.pump1.Error.InvalidArgument",
+                .message = "Rate 2000 mL/h is above the maximum of 1200 mL/h",
+        }), 0);
+        assert_int_equal(db_audit_add(d, &(struct db_audit) { .method = "Channel.Start" }), -EINVAL);
+
+        raw = open_raw(f->path);
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM audit"), 2);
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM audit WHERE uid IS NULL"), 1);
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM v_infusion_events"
+                                        " WHERE infusion_mode = 'continuous'"), 2);
+        /* the audit log is append-only */
+        assert_int_not_equal(sqlite3_exec(raw, "DELETE FROM audit", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(raw, "UPDATE audit SET outcome = 'ok'", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM audit WHERE outcome = 'ok'"), 1);
+}
+
+static void newer_schema_is_refused_and_left_untouched(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(sqlite_closep) sqlite3 *raw = NULL;
+        struct db *d = NULL;
+        char *before, *after, wal[SIBLING_MAX];
+        size_t before_size, after_size;
+
+        /* a file written by a newer infusiond */
+        raw = open_raw(f->path);
+        assert_int_equal(sqlite3_exec(raw, "PRAGMA journal_mode = WAL;"
+                                           "CREATE TABLE future (x);"
+                                           "INSERT INTO future VALUES (1);"
+                                           "PRAGMA user_version = 99;", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(TAKE_PTR(raw));
+        read_file(f->path, &before, &before_size);
+
+        assert_int_equal(db_open(f->path, &d), -EPROTO);
+        assert_null(d);
+
+        read_file(f->path, &after, &after_size);
+        assert_int_equal(after_size, before_size);
+        assert_memory_equal(after, before, before_size);
+        free(before);
+        free(after);
+        snprintf(wal, sizeof wal, "%s-wal", f->path);
+        assert_int_equal(access(wal, F_OK), -1);
+
+        raw = open_read_only(f->uri);
+        assert_int_equal(query_int(raw, "PRAGMA user_version"), 99);
+}
+
+static void reopening_keeps_the_data(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        struct db_infusion in = sample_infusion(0), out;
+        struct db_event e = sample_event(0, "startup");
+        int64_t id;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_infusion_begin(d, &in, &id), 0);
+        assert_int_equal(db_infusion_checkpoint(d, id, 123456, T0_UTC_US + 1), 0);
+        assert_int_equal(db_event_add(d, &e), 0);
+        d = db_close(d);
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_schema_version(d), 1);
+        assert_int_equal(db_infusion_get(d, id, &out), 0);
+        assert_int_equal(out.volume_nl, 123456);
+        assert_string_equal(out.status, "active");
+        assert_int_equal(db_event_count(d, "startup"), 1);
+}
+
+static void read_only_reader_sees_v_infusions_while_the_writer_is_open_and_cannot_write(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *ro = NULL;
+        struct db_infusion in = sample_infusion(0);
+        char text[64];
+        int64_t id;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_infusion_begin(d, &in, &id), 0);
+        ro = open_read_only(f->uri);
+
+        query_text(ro, "SELECT started_utc FROM v_infusions", text, sizeof text);
+        assert_string_equal(text, "2023-11-14T22:13:20.123Z");
+        query_text(ro, "SELECT ended_utc IS NULL FROM v_infusions", text, sizeof text);
+        assert_string_equal(text, "1");
+        query_text(ro, "SELECT rate_ml_per_h FROM v_infusions", text, sizeof text);
+        assert_string_equal(text, "100.0");
+
+        /* the writer goes on while the reader is open, and the reader sees it */
+        assert_int_equal(db_infusion_checkpoint(d, id, 4213000, T0_UTC_US + 1000000), 0);
+        query_text(ro, "SELECT volume_ml FROM v_infusions", text, sizeof text);
+        assert_string_equal(text, "4.213");
+
+        assert_int_equal(sqlite3_exec(ro, "INSERT INTO events (channel, utc_us, kind)"
+                                          " VALUES (0, 0, 'forged')", NULL, NULL, NULL), SQLITE_READONLY);
+        assert_int_equal(db_event_count(d, NULL), 0);
+}
+
+static int read_as_nobody(const char *uri) {
+        sqlite3 *s = NULL;
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        /* child: drop to nobody/nogroup, which may read the file through
+         * its group but cannot write the directory */
+        if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+            setresuid(65534, 65534, 65534) < 0)
+                return 10;
+        if (sqlite3_open_v2(uri, &s, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK)
+                return 11;
+        if (sqlite3_prepare_v2(s, "SELECT count(*) FROM v_infusions", -1, &st, NULL) != SQLITE_OK)
+                return 12;
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW || sqlite3_column_int(st, 0) != 1)
+                return 13;
+        sqlite3_finalize(st);
+        sqlite3_close(s);
+        return 0;
+}
+
+static void wal_file_outlives_the_writer_so_an_unprivileged_reader_still_opens(void **state) {
+        struct fixture *f = *state;
+        struct db *d = NULL;
+        struct db_infusion in = sample_infusion(0);
+        char wal[SIBLING_MAX], shm[SIBLING_MAX];
+        int64_t id;
+        int status;
+        pid_t pid;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_infusion_begin(d, &in, &id), 0);
+        d = db_close(d);
+
+        snprintf(wal, sizeof wal, "%s-wal", f->path);
+        snprintf(shm, sizeof shm, "%s-shm", f->path);
+        assert_int_equal(access(wal, F_OK), 0);
+        assert_int_equal(access(shm, F_OK), 0);
+
+        if (geteuid() != 0)
+                skip();         /* the reader below must be another uid */
+
+        /* deployment: the directory is the daemon's; readers are in the
+         * file's group */
+        assert_int_equal(chmod(f->dir, 0755), 0);
+        assert_int_equal(chown(f->path, (uid_t) -1, 65534), 0);
+        assert_int_equal(chown(wal, (uid_t) -1, 65534), 0);
+        assert_int_equal(chown(shm, (uid_t) -1, 65534), 0);
+
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(read_as_nobody(f->uri));
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void empty_v0_files_are_migrated_to_the_current_schema(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *raw = NULL;
+        struct db_infusion in = sample_infusion(0);
+        int64_t id;
+        int fd;
+
+        /* a zero-length file: SQLite's view of a new, empty database */
+        fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_schema_version(d), 1);
+        assert_int_equal(db_infusion_begin(d, &in, &id), 0);
+        d = db_close(d);
+        assert_int_equal(teardown(state), 0);
+        assert_int_equal(setup(state), 0);
+        f = *state;
+
+        /* a real SQLite file at user_version 0 with no tables */
+        raw = open_raw(f->path);
+        assert_int_equal(sqlite3_exec(raw, "CREATE TABLE t (x); DROP TABLE t;", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(query_int(raw, "PRAGMA user_version"), 0);
+        sqlite3_close(TAKE_PTR(raw));
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_schema_version(d), 1);
+        assert_int_equal(db_infusion_begin(d, &in, &id), 0);
+        assert_int_equal(id, 1);
+}
+
+static int write_then_die(const char *path) {
+        struct db *d = NULL;
+        struct db_infusion in = sample_infusion(0);
+        struct db_event e;
+        int64_t id;
+
+        if (db_open(path, &d) < 0 || db_infusion_begin(d, &in, &id) < 0)
+                return 1;
+        e = sample_event(id, "state");
+        e.detail = "acknowledged";
+        if (db_event_add(d, &e) < 0)
+                return 2;
+        /* no db_close, no exit handlers: as kill -9 would leave it */
+        raise(SIGKILL);
+        return 3;
+}
+
+/* A VFS that passes everything to the default one and counts xSync, to
+ * see which writes reach the disk before they return. */
+struct counting_file {
+        sqlite3_file base;
+        sqlite3_file *real;             /* right after this struct */
+};
+
+static unsigned syncs;
+
+#define REAL(f) (((struct counting_file *) (f))->real)
+
+static int cf_close(sqlite3_file *f) {
+        return REAL(f)->pMethods->xClose(REAL(f));
+}
+static int cf_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off) {
+        return REAL(f)->pMethods->xRead(REAL(f), buf, n, off);
+}
+static int cf_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off) {
+        return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
+}
+static int cf_truncate(sqlite3_file *f, sqlite3_int64 size) {
+        return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+static int cf_sync(sqlite3_file *f, int flags) {
+        syncs++;
+        return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int cf_file_size(sqlite3_file *f, sqlite3_int64 *ret) {
+        return REAL(f)->pMethods->xFileSize(REAL(f), ret);
+}
+static int cf_lock(sqlite3_file *f, int level) {
+        return REAL(f)->pMethods->xLock(REAL(f), level);
+}
+static int cf_unlock(sqlite3_file *f, int level) {
+        return REAL(f)->pMethods->xUnlock(REAL(f), level);
+}
+static int cf_check_reserved_lock(sqlite3_file *f, int *ret) {
+        return REAL(f)->pMethods->xCheckReservedLock(REAL(f), ret);
+}
+static int cf_file_control(sqlite3_file *f, int op, void *arg) {
+        return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int cf_sector_size(sqlite3_file *f) {
+        return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int cf_device_characteristics(sqlite3_file *f) {
+        return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int cf_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **ret) {
+        return REAL(f)->pMethods->xShmMap(REAL(f), region, size, extend, ret);
+}
+static int cf_shm_lock(sqlite3_file *f, int offset, int n, int flags) {
+        return REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);
+}
+static void cf_shm_barrier(sqlite3_file *f) {
+        REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int cf_shm_unmap(sqlite3_file *f, int delete_flag) {
+        return REAL(f)->pMethods->xShmUnmap(REAL(f), delete_flag);
+}
+static int cf_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **ret) {
+        return REAL(f)->pMethods->xFetch(REAL(f), off, n, ret);
+}
+static int cf_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p) {
+        return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
+}
+
+static const sqlite3_io_methods counting_io = {
+        .iVersion = 3,
+        .xClose = cf_close,
+        .xRead = cf_read,
+        .xWrite = cf_write,
+        .xTruncate = cf_truncate,
+        .xSync = cf_sync,
+        .xFileSize = cf_file_size,
+        .xLock = cf_lock,
+        .xUnlock = cf_unlock,
+        .xCheckReservedLock = cf_check_reserved_lock,
+        .xFileControl = cf_file_control,
+        .xSectorSize = cf_sector_size,
+        .xDeviceCharacteristics = cf_device_characteristics,
+        .xShmMap = cf_shm_map,
+        .xShmLock = cf_shm_lock,
+        .xShmBarrier = cf_shm_barrier,
+        .xShmUnmap = cf_shm_unmap,
+        .xFetch = cf_fetch,
+        .xUnfetch = cf_unfetch,
+};
+
+static sqlite3_vfs counting_vfs;
+
+static int cf_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *ret_flags) {
+        sqlite3_vfs *real = vfs->pAppData;
+        struct counting_file *c = (struct counting_file *) f;
+        int rc;
+
+        c->real = (sqlite3_file *) (c + 1);
+        rc = real->xOpen(real, name, c->real, flags, ret_flags);
+        /* SQLite calls xClose only if pMethods is set */
+        c->base.pMethods = rc == SQLITE_OK ? &counting_io : NULL;
+        return rc;
+}
+
+static void counting_vfs_register(void) {
+        sqlite3_vfs *real = sqlite3_vfs_find(NULL);
+
+        assert_non_null(real);
+        assert_true(real->iVersion >= 3);
+        counting_vfs = *real;
+        counting_vfs.zName = "counting";
+        counting_vfs.szOsFile = (int) sizeof(struct counting_file) + real->szOsFile;
+        counting_vfs.pAppData = real;
+        counting_vfs.xOpen = cf_open;
+        counting_vfs.pNext = NULL;
+        assert_int_equal(sqlite3_vfs_register(&counting_vfs, 1), SQLITE_OK);
+}
+
+/* The counting VFS is the default only for the test between these two. */
+static int setup_counting(void **state) {
+        counting_vfs_register();
+        return setup(state);
+}
+
+static int teardown_counting(void **state) {
+        assert_int_equal(sqlite3_vfs_unregister(&counting_vfs), SQLITE_OK);
+        return teardown(state);
+}
+
+static void records_reach_the_disk_before_returning_and_checkpoints_do_not_wait(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        struct db_infusion in = sample_infusion(0);
+        struct db_event e;
+        int64_t id;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+
+        syncs = 0;
+        assert_int_equal(db_infusion_begin(d, &in, &id), 0);
+        assert_true(syncs >= 1);
+
+        /* twice: the second shows NORMAL is set again after FULL */
+        for (int i = 1; i <= 2; i++) {
+                syncs = 0;
+                assert_int_equal(db_infusion_checkpoint(d, id, i * 1000, T0_UTC_US + i), 0);
+                assert_int_equal(syncs, 0);
+
+                syncs = 0;
+                e = sample_event(id, "state");
+                assert_int_equal(db_event_add(d, &e), 0);
+                assert_true(syncs >= 1);
+        }
+
+        syncs = 0;
+        assert_int_equal(db_audit_add(d, &(struct db_audit) {
+                .method = "Channel.Stop", .object = "/", .outcome = "ok" }), 0);
+        assert_true(syncs >= 1);
+
+        syncs = 0;
+        assert_int_equal(db_infusion_end(d, id, "stopped", 3000, T0_UTC_US + 3), 0);
+        assert_true(syncs >= 1);
+}
+
+static void event_acknowledged_before_kill_9_survives(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        struct db_infusion out;
+        int status;
+        pid_t pid;
+
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(write_then_die(f->path));
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status));
+        assert_int_equal(WTERMSIG(status), SIGKILL);
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_event_count(d, "state"), 1);
+        assert_int_equal(db_infusion_get(d, 1, &out), 0);
+        assert_string_equal(out.status, "active");
+        assert_int_equal(db_recover_interrupted(d, T0_UTC_US + 1, NULL, NULL), 1);
+}
+
+static void errors_are_negative_errnos_and_keep_sqlite_text(void **state) {
+        struct fixture *f = *state;
+        struct db *d = NULL;
+        FILE *fp;
+
+        assert_int_equal(db_open(NULL, &d), -EINVAL);
+
+        /* not a database */
+        fp = fopen(f->path, "we");
+        assert_non_null(fp);
+        fputs("this is not an SQLite file, it is long enough to have a header ......\n"
+              "this is not an SQLite file, it is long enough to have a header ......\n", fp);
+        fclose(fp);
+        assert_int_equal(db_open(f->path, &d), -EIO);
+        assert_null(d);
+
+        assert_null(db_close(NULL));
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                T(fresh_database_is_schema_1_in_wal_mode_and_mode_0640),
+                T(infusion_round_trips_through_begin_checkpoint_and_end),
+                T(only_active_infusions_take_checkpoints_and_ends),
+                T(recovery_marks_active_infusions_interrupted_at_their_last_checkpoint),
+                T(events_and_audit_rows_are_added_and_counted),
+                T(newer_schema_is_refused_and_left_untouched),
+                T(reopening_keeps_the_data),
+                T(read_only_reader_sees_v_infusions_while_the_writer_is_open_and_cannot_write),
+                T(wal_file_outlives_the_writer_so_an_unprivileged_reader_still_opens),
+                T(empty_v0_files_are_migrated_to_the_current_schema),
+                T(event_acknowledged_before_kill_9_survives),
+                cmocka_unit_test_setup_teardown(records_reach_the_disk_before_returning_and_checkpoints_do_not_wait,
+                                                setup_counting, teardown_counting),
+                T(errors_are_negative_errnos_and_keep_sqlite_text),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
