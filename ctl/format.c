@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/format.h"
+
+/* snprintf() into buf, mapping truncation to -ENOBUFS. */
+static int bprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bprintf(char *buf, size_t size, const char *fmt, ...) {
+        va_list ap;
+        int n;
+
+        if (size == 0)
+                return -ENOBUFS;
+        va_start(ap, fmt);
+        n = vsnprintf(buf, size, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -EINVAL;
+        return (size_t) n >= size ? -ENOBUFS : 0;
+}
+
+/* "-0.000" -> "0.000": a value that rounds to zero has no sign worth
+ * showing at the bedside. */
+static void drop_negative_zero(char *s) {
+        if (s[0] != '-')
+                return;
+        if (strspn(s + 1, "0.") != strlen(s + 1))
+                return;
+        memmove(s, s + 1, strlen(s));
+}
+
+/* To the microlitre, the precision volumes are shown with. */
+static double round_ul(double ml) {
+        return round(ml * 1000.0) / 1000.0;
+}
+
+double progress_fraction(double infused_ml, double kvo_ml, double vtbi_ml) {
+        double f;
+
+        if (!isfinite(vtbi_ml) || !isfinite(infused_ml))
+                return 0;
+        vtbi_ml = round_ul(vtbi_ml);
+        if (vtbi_ml <= 0)
+                return 0;
+        if (!isfinite(kvo_ml) || kvo_ml < 0)
+                kvo_ml = 0;
+        f = (round_ul(infused_ml) - round_ul(kvo_ml)) / vtbi_ml;
+        if (!(f > 0))
+                return 0;
+        return f > 1 ? 1 : f;
+}
+
+unsigned progress_permille(double fraction) {
+        if (!(fraction > 0))
+                return 0;
+        if (fraction >= 1)
+                return 1000;
+        /* The epsilon only absorbs binary noise (0.29 * 1000 is
+         * 289.99999999999994); it is far below a tenth of a percent. */
+        return (unsigned) floor(fraction * 1000.0 + 1e-7);
+}
+
+int format_progress_bar(char *buf, size_t size, double fraction, unsigned width) {
+        unsigned filled;
+
+        if (width == 0 || width > FORMAT_PROGRESS_BAR_WIDTH_MAX)
+                return -EINVAL;
+        if (size < (size_t) width + 3) {
+                if (size > 0)
+                        buf[0] = '\0';
+                return -ENOBUFS;
+        }
+
+        if (!(fraction > 0))
+                fraction = 0;
+        else if (fraction > 1)
+                fraction = 1;
+        filled = (unsigned) floor(fraction * width + 1e-9);
+        if (filled > width)
+                filled = width;
+
+        buf[0] = '[';
+        memset(buf + 1, '#', filled);
+        memset(buf + 1 + filled, '.', width - filled);
+        buf[width + 1] = ']';
+        buf[width + 2] = '\0';
+        return 0;
+}
+
+int format_hms(char *buf, size_t size, uint64_t sec) {
+        return bprintf(buf, size, "%llu:%02u:%02u",
+                       (unsigned long long) (sec / 3600),
+                       (unsigned) (sec / 60 % 60),
+                       (unsigned) (sec % 60));
+}
+
+int format_volume_ml(char *buf, size_t size, double ml) {
+        int r;
+
+        if (!isfinite(ml))
+                return bprintf(buf, size, "n/a");
+        r = bprintf(buf, size, "%.3f", ml);
+        if (r >= 0)
+                drop_negative_zero(buf);
+        return r;
+}
+
+int format_rate_ml_per_h(char *buf, size_t size, double ml_per_h) {
+        size_t n;
+        int r;
+
+        if (!isfinite(ml_per_h))
+                return bprintf(buf, size, "n/a");
+        r = bprintf(buf, size, "%.3f", ml_per_h);
+        if (r < 0)
+                return r;
+        /* Trim to the digits that matter, keeping one decimal:
+         * 100.000 -> 100.0, 0.050 -> 0.05. */
+        n = strlen(buf);
+        while (n > 0 && buf[n - 1] == '0' && buf[n - 2] != '.')
+                buf[--n] = '\0';
+        drop_negative_zero(buf);
+        return 0;
+}
+
+int format_pressure_mmhg(char *buf, size_t size, double mmhg) {
+        int r;
+
+        if (!isfinite(mmhg))
+                return bprintf(buf, size, "n/a");
+        r = bprintf(buf, size, "%.0f", mmhg);
+        if (r >= 0)
+                drop_negative_zero(buf);
+        return r;
+}
+
+int format_progress_line(char *buf, size_t size, const ProgressSample *s, unsigned bar_width) {
+        char bar[FORMAT_PROGRESS_BAR_MAX], vol[FORMAT_NUMBER_MAX], vtbi[FORMAT_NUMBER_MAX],
+                rate[FORMAT_NUMBER_MAX], pressure[FORMAT_NUMBER_MAX], eta[FORMAT_HMS_MAX];
+        double fraction;
+        unsigned pm;
+        int r;
+
+        fraction = progress_fraction(s->volume_infused_ml, s->kvo_volume_ml, s->vtbi_ml);
+        pm = progress_permille(fraction);
+
+        r = format_progress_bar(bar, sizeof bar, fraction, bar_width);
+        if (r < 0)
+                return r;
+        if ((r = format_volume_ml(vol, sizeof vol, s->volume_infused_ml)) < 0 ||
+            (r = format_volume_ml(vtbi, sizeof vtbi, s->vtbi_ml)) < 0 ||
+            (r = format_rate_ml_per_h(rate, sizeof rate, s->rate_ml_per_h)) < 0 ||
+            (r = format_pressure_mmhg(pressure, sizeof pressure, s->pressure_mmhg)) < 0 ||
+            (r = format_hms(eta, sizeof eta, s->time_remaining_sec)) < 0)
+                return r;
+
+        return bprintf(buf, size, "%s %3u.%u%%  %s / %s mL  %s mL/h  %s mmHg  %s  ETA %s",
+                       bar, pm / 10, pm % 10, vol, vtbi, rate, pressure,
+                       s->state ?: "?", eta);
+}
+
+static const struct {
+        const char *suffix;
+        uint64_t usec;
+} duration_units[] = {
+        { "",    UINT64_C(1000000) },   /* plain number: seconds */
+        { "us",  UINT64_C(1) },
+        { "ms",  UINT64_C(1000) },
+        { "s",   UINT64_C(1000000) },
+        { "m",   UINT64_C(60000000) },
+        { "min", UINT64_C(60000000) },
+        { "h",   UINT64_C(3600000000) },
+};
+
+int parse_duration_usec(const char *s, uint64_t *ret_usec) {
+        uint64_t whole = 0, frac = 0, frac_scale = 1, unit = 0, result;
+        bool overflow = false;
+        const char *p = s;
+
+        if (!s || !(*p >= '0' && *p <= '9'))
+                return -EINVAL;         /* also refuses "", "-5s", "+5s", " 5s" */
+
+        for (; *p >= '0' && *p <= '9'; p++) {
+                unsigned d = (unsigned) (*p - '0');
+
+                if (whole > (UINT64_MAX - d) / 10)
+                        overflow = true;
+                else
+                        whole = whole * 10 + d;
+        }
+
+        if (*p == '.') {
+                p++;
+                if (!(*p >= '0' && *p <= '9'))
+                        return -EINVAL;
+                for (; *p >= '0' && *p <= '9'; p++)
+                        /* Nine digits are a nanosecond of an hour's unit at
+                         * worst; anything finer is below a microsecond. */
+                        if (frac_scale < UINT64_C(1000000000)) {
+                                frac = frac * 10 + (uint64_t) (*p - '0');
+                                frac_scale *= 10;
+                        }
+        }
+
+        for (size_t i = 0; i < sizeof duration_units / sizeof duration_units[0]; i++)
+                if (strcmp(p, duration_units[i].suffix) == 0) {
+                        unit = duration_units[i].usec;
+                        break;
+                }
+        if (unit == 0)
+                return -EINVAL;
+
+        if (overflow || whole > UINT64_MAX / unit)
+                return -ERANGE;
+        result = whole * unit;
+        /* frac < 1e9 and unit <= 3.6e9: the product fits in 64 bits. */
+        frac = frac * unit / frac_scale;
+        if (result > UINT64_MAX - frac)
+                return -ERANGE;
+
+        *ret_usec = result + frac;
+        return 0;
+}
+
+int parse_double_strict(const char *s, double *ret) {
+        char *end = NULL;
+        double v;
+
+        if (!s || *s == '\0')
+                return -EINVAL;
+        /* Only what a person types as a decimal number: this keeps out
+         * strtod()'s hex floats, "inf", "nan" and leading white space. */
+        if (strspn(s, "0123456789.eE+-") != strlen(s) || !strpbrk(s, "0123456789"))
+                return -EINVAL;
+
+        errno = 0;
+        v = strtod(s, &end);
+        if (end == s || *end != '\0')
+                return -EINVAL;
+        if (errno == ERANGE || !isfinite(v))
+                return -ERANGE;
+
+        *ret = v;
+        return 0;
+}
+
+int parse_unsigned(const char *s, unsigned *ret) {
+        unsigned long long v = 0;
+
+        if (!s || *s == '\0' || strspn(s, "0123456789") != strlen(s))
+                return -EINVAL;
+        for (; *s; s++) {
+                v = v * 10 + (unsigned) (*s - '0');
+                if (v > UINT_MAX)
+                        return -ERANGE;
+        }
+
+        *ret = (unsigned) v;
+        return 0;
+}
+
+int parse_on_off(const char *s, bool *ret) {
+        static const char *const on[] = { "on", "yes", "true", "1" };
+        static const char *const off[] = { "off", "no", "false", "0" };
+
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < sizeof on / sizeof on[0]; i++) {
+                if (strcmp(s, on[i]) == 0) {
+                        *ret = true;
+                        return 0;
+                }
+                if (strcmp(s, off[i]) == 0) {
+                        *ret = false;
+                        return 0;
+                }
+        }
+        return -EINVAL;
+}
+
+char *one_line(char *s) {
+        for (unsigned char *p = (unsigned char *) s; p && *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        *p = ' ';
+        return s;
+}
+
+/* Length of the valid UTF-8 sequence at p, or 0 when it is not one
+ * (overlong forms, surrogates and code points above U+10FFFF included).
+ * Stops at a NUL, so it never reads past the end of the string. */
+static size_t utf8_sequence_len(const unsigned char *p) {
+        if (p[0] < 0x80)
+                return 1;
+        if (p[0] >= 0xc2 && p[0] <= 0xdf)
+                return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+        if (p[0] >= 0xe0 && p[0] <= 0xef) {
+                if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+                        return 0;
+                if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0))
+                        return 0;
+                return 3;
+        }
+        if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+                if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
+                        return 0;
+                if ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+                        return 0;
+                return 4;
+        }
+        return 0;
+}
+
+char *json_quote(const char *s) {
+        const unsigned char *p;
+        char *buf, *o;
+        size_t len;
+
+        if (!s)
+                s = "";
+        len = strlen(s);
+        /* Worst case: every byte becomes a six-character escape. */
+        if (len > (SIZE_MAX - 3) / 6)
+                return NULL;
+        buf = malloc(len * 6 + 3);
+        if (!buf)
+                return NULL;
+
+        o = buf;
+        *o++ = '"';
+        for (p = (const unsigned char *) s; *p; ) {
+                size_t n;
+
+                switch (*p) {
+                case '"':  *o++ = '\\'; *o++ = '"';  p++; continue;
+                case '\\': *o++ = '\\'; *o++ = '\\'; p++; continue;
+                case '\b': *o++ = '\\'; *o++ = 'b';  p++; continue;
+                case '\f': *o++ = '\\'; *o++ = 'f';  p++; continue;
+                case '\n': *o++ = '\\'; *o++ = 'n';  p++; continue;
+                case '\r': *o++ = '\\'; *o++ = 'r';  p++; continue;
+                case '\t': *o++ = '\\'; *o++ = 't';  p++; continue;
+                default:
+                        break;
+                }
+
+                if (*p < 0x20) {
+                        o += sprintf(o, "\\u%04x", *p);
+                        p++;
+                        continue;
+                }
+
+                n = utf8_sequence_len(p);
+                if (n == 0) {
+                        memcpy(o, "\\ufffd", 6);
+                        o += 6;
+                        p++;
+                        continue;
+                }
+                memcpy(o, p, n);
+                o += n;
+                p += n;
+        }
+        *o++ = '"';
+        *o = '\0';
+        return buf;
+}
+
+int format_json_double(char *buf, size_t size, double v) {
+        int r = -EINVAL;
+
+        if (!isfinite(v))
+                return bprintf(buf, size, "null");
+        /* Whole numbers as integers: "100", not "1e+02". */
+        if (v == trunc(v) && fabs(v) < 1e15) {
+                r = bprintf(buf, size, "%.0f", v);
+                if (r >= 0)
+                        drop_negative_zero(buf);
+                return r;
+        }
+
+        for (int precision = 1; precision <= 17; precision++) {
+                r = bprintf(buf, size, "%.*g", precision, v);
+                if (r < 0)
+                        return r;
+                if (strtod(buf, NULL) == v)
+                        break;
+        }
+        return r;
+}
