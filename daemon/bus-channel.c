@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/units.h"
+#include "daemon/bus.h"
+
+/* Largest magnitude we convert before the channel judges the value: wide
+ * enough that "-1" or "1e4" reach the channel and get its precise
+ * message, narrow enough that no conversion can overflow. */
+#define PARSE_LIMIT_NL (INT64_C(1000000) * NL_PER_ML)
+
+struct program_keys {
+        const char *name;
+        int64_t *dest;
+        bool required;
+        bool seen;
+};
+
+static int invalid(struct pump_error *perr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int invalid(struct pump_error *perr, const char *fmt, ...) {
+        va_list ap;
+        perr->name = PUMP_ERROR_INVALID_ARGUMENT;
+        va_start(ap, fmt);
+        vsnprintf(perr->message, sizeof(perr->message), fmt, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
+/* Read a{sv} into prog. Every key must be known, of type d, finite and in
+ * range, and given once. On error nothing is used: the caller does not
+ * touch the channel. Returns a negative errno from sd-bus for a message
+ * that is not a{sv} at all (sd-bus then sends InvalidArgs). */
+static int parse_program(sd_bus_message *m, const struct pump *pump, struct program *prog,
+                         struct pump_error *perr, char *args, size_t args_size) {
+        int64_t rate = 0, vtbi = 0, kvo = pump_default_kvo_rate_nl_per_h(pump);
+        struct program_keys keys[] = {
+                { "RateMlPerHour", &rate, true, false },
+                { "VtbiMl", &vtbi, true, false },
+                { "KvoRateMlPerHour", &kvo, false, false },
+        };
+        size_t used = 0;
+        int r;
+
+        args[0] = 0;
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+
+        for (;;) {
+                const char *key, *contents;
+                char type;
+                double value;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+
+                struct program_keys *k = NULL;
+                for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                        if (strcmp(keys[i].name, key) == 0)
+                                k = &keys[i];
+                if (!k)
+                        return invalid(perr, "Unknown setting \"%.64s\" (allowed: RateMlPerHour, VtbiMl, KvoRateMlPerHour)", key);
+                if (k->seen)
+                        return invalid(perr, "Setting %s given twice", k->name);
+                k->seen = true;
+
+                r = sd_bus_message_peek_type(m, &type, &contents);
+                if (r < 0)
+                        return r;
+                if (type != 'v' || strcmp(contents, "d") != 0)
+                        return invalid(perr, "%s must be a double (D-Bus type d), not '%s'", k->name, contents);
+                r = sd_bus_message_read(m, "v", "d", &value);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+
+                if (!isfinite(value))
+                        return invalid(perr, "%s must be a finite number, not %g", k->name, value);
+                r = units_ml_to_nl(value, -PARSE_LIMIT_NL, PARSE_LIMIT_NL, k->dest);
+                if (r < 0)
+                        return invalid(perr, "%s %g is out of range (allowed: RateMlPerHour up to %.6g mL/h, VtbiMl up to %.6g mL, KvoRateMlPerHour up to %.6g mL/h)",
+                                       k->name, value,
+                                       units_nl_to_ml(pump_channel(pump)->limits.max_rate_nl_per_h),
+                                       units_nl_to_ml(pump_channel(pump)->limits.max_vtbi_nl),
+                                       units_nl_to_ml(pump_channel(pump)->limits.max_kvo_rate_nl_per_h));
+                if (used < args_size)
+                        used += snprintf(args + used, args_size - used, "%s%s=%.9g", used ? " " : "", k->name, value);
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                if (keys[i].required && !keys[i].seen)
+                        return invalid(perr, "%s is required (Program needs RateMlPerHour and VtbiMl)", keys[i].name);
+
+        *prog = (struct program) { .rate_nl_per_h = rate, .vtbi_nl = vtbi, .kvo_rate_nl_per_h = kvo };
+        return 0;
+}
+
+static int method_program(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct bus_ctx *b = userdata;
+        struct pump_error perr = {};
+        struct program prog;
+        char args[256];
+
+        int r = parse_program(m, b->pump, &prog, &perr, args, sizeof(args));
+        if (r < 0 && !perr.name)
+                /* Not even a{sv}: say so by name rather than sd-bus's generic error. */
+                r = invalid(&perr, "Program takes one argument of type a{sv}: %s", strerror(-r));
+        if (r >= 0)
+                r = pump_program(b->pump, &prog, &perr);
+        return bus_finish_command(b, m, "Channel.Program", args, r, &perr, error);
+}
+
+#define SIMPLE_METHOD(fn, call, name)                                                   \
+        static int fn(sd_bus_message *m, void *userdata, sd_bus_error *error) {         \
+                struct bus_ctx *b = userdata;                                           \
+                struct pump_error perr = {};                                            \
+                int r = call(b->pump, &perr);                                           \
+                return bus_finish_command(b, m, name, NULL, r, &perr, error);           \
+        }
+
+SIMPLE_METHOD(method_start, pump_start, "Channel.Start")
+SIMPLE_METHOD(method_pause, pump_pause, "Channel.Pause")
+SIMPLE_METHOD(method_resume, pump_resume, "Channel.Resume")
+SIMPLE_METHOD(method_stop, pump_stop, "Channel.Stop")
+
+static int method_acknowledge_alarm(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct bus_ctx *b = userdata;
+        struct pump_error perr = {};
+        const char *id;
+        char args[80];
+
+        int r = sd_bus_message_read(m, "s", &id);
+        if (r < 0)
+                return r;
+        snprintf(args, sizeof(args), "id=%.64s", id);
+        r = pump_acknowledge_alarm(b->pump, id, &perr);
+        return bus_finish_command(b, m, "Channel.AcknowledgeAlarm", args, r, &perr, error);
+}
+
+/* ---- properties ----------------------------------------------------- */
+
+#define PROP(fn) \
+        static int fn(sd_bus *bus, const char *path, const char *iface, const char *prop, \
+                      sd_bus_message *reply, void *userdata, sd_bus_error *error)
+
+#define CH(userdata) pump_channel(((struct bus_ctx *) (userdata))->pump)
+
+PROP(prop_state) { return sd_bus_message_append(reply, "s", channel_state_to_string(CH(userdata)->state)); }
+PROP(prop_rate) { return sd_bus_message_append(reply, "d", units_nl_to_ml(CH(userdata)->prog.rate_nl_per_h)); }
+PROP(prop_current_rate) {
+        return sd_bus_message_append(reply, "d", units_nl_to_ml(channel_current_rate_nl_per_h(CH(userdata))));
+}
+PROP(prop_vtbi) { return sd_bus_message_append(reply, "d", units_nl_to_ml(CH(userdata)->prog.vtbi_nl)); }
+PROP(prop_kvo_rate) {
+        return sd_bus_message_append(reply, "d", units_nl_to_ml(CH(userdata)->prog.kvo_rate_nl_per_h));
+}
+PROP(prop_volume) { return sd_bus_message_append(reply, "d", units_nl_to_ml(channel_volume_nl(CH(userdata)))); }
+PROP(prop_kvo_volume) {
+        return sd_bus_message_append(reply, "d", units_nl_to_ml(channel_kvo_volume_nl(CH(userdata))));
+}
+PROP(prop_time_remaining) { return sd_bus_message_append(reply, "t", channel_time_remaining_sec(CH(userdata))); }
+PROP(prop_pressure) {
+        return sd_bus_message_append(reply, "d", pump_pressure_mmhg(((struct bus_ctx *) userdata)->pump));
+}
+PROP(prop_infusion_id) {
+        return sd_bus_message_append(reply, "t", (uint64_t) pump_infusion_id(((struct bus_ctx *) userdata)->pump));
+}
+
+PROP(prop_active_alarms) {
+        const struct alarm_set *s = pump_alarms(((struct bus_ctx *) userdata)->pump);
+        int r = sd_bus_message_open_container(reply, 'a', "(sssts)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < s->n; i++) {
+                const struct alarm *a = &s->items[i];
+                r = sd_bus_message_append(reply, "(sssts)", a->id, alarm_condition_to_string(a->condition),
+                                          alarm_priority_to_string(a->priority), (uint64_t) a->raised_utc_us,
+                                          a->message);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static const sd_bus_vtable channel_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_ARGS("Program", SD_BUS_ARGS("a{sv}", settings), SD_BUS_NO_RESULT,
+                                method_program, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Start", NULL, NULL, method_start, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Pause", NULL, NULL, method_pause, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Resume", NULL, NULL, method_resume, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Stop", NULL, NULL, method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("AcknowledgeAlarm", SD_BUS_ARGS("s", id), SD_BUS_NO_RESULT,
+                                method_acknowledge_alarm, SD_BUS_VTABLE_UNPRIVILEGED),
+
+        SD_BUS_PROPERTY("State", "s", prop_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("RateMlPerHour", "d", prop_rate, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CurrentRateMlPerHour", "d", prop_current_rate, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("VtbiMl", "d", prop_vtbi, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("KvoRateMlPerHour", "d", prop_kvo_rate, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        /* Throttled to 1 Hz by bus.c (docs/API.md). */
+        SD_BUS_PROPERTY("VolumeInfusedMl", "d", prop_volume, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("KvoVolumeMl", "d", prop_kvo_volume, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("TimeRemainingSec", "t", prop_time_remaining, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PressureMmHg", "d", prop_pressure, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("InfusionId", "t", prop_infusion_id, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ActiveAlarms", "a(sssts)", prop_active_alarms, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+
+        SD_BUS_SIGNAL_WITH_ARGS("AlarmRaised", SD_BUS_ARGS("s", id, "s", condition, "s", priority, "s", message), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("AlarmCleared", SD_BUS_ARGS("s", id, "s", condition), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("InfusionEnded", SD_BUS_ARGS("t", infusion_id, "s", status, "d", volume_ml), 0),
+        SD_BUS_VTABLE_END,
+};
+
+int bus_add_channel(struct bus_ctx *b) {
+        return sd_bus_add_object_vtable(b->bus, NULL, BUS_PATH_CHANNEL0, BUS_IFACE_CHANNEL, channel_vtable, b);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The D-Bus face of the daemon (docs/API.md). Each interface lives in its
+ * own file; this header is what they share. */
+
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "daemon/pump.h"
+
+#define BUS_NAME            "org.infusiond.pump1"
+#define BUS_PATH_MANAGER    "/org/infusiond/pump1"
+#define BUS_PATH_CHANNEL0   "/org/infusiond/pump1/channel/0"
+#define BUS_PATH_SIMULATOR  "/org/infusiond/pump1/simulator"
+#define BUS_IFACE_MANAGER   "org.infusiond.pump1.Manager"
+#define BUS_IFACE_CHANNEL   "org.infusiond.pump1.Channel"
+#define BUS_IFACE_SIMULATOR "org.infusiond.pump1.Simulator"
+
+struct bus_ctx {
+        sd_bus *bus;
+        sd_event *event;
+        struct pump *pump;
+
+        /* Fast-moving properties go out at most once a second. */
+        int64_t last_progress_emit_us;
+        bool progress_pending;
+        sd_event_source *progress_timer;
+};
+
+/* Connect to the system bus, publish every object, take the name. */
+int bus_setup(sd_event *e, struct pump *p, struct bus_ctx **ret);
+struct bus_ctx *bus_free(struct bus_ctx *b);
+static inline void bus_freep(struct bus_ctx **b) { bus_free(*b); }
+
+int bus_add_manager(struct bus_ctx *b);
+int bus_add_channel(struct bus_ctx *b);
+int bus_add_simulator(struct bus_ctx *b);
+
+/* Reply to a command and audit it. r < 0 with *perr filled sends the named
+ * error; r >= 0 sends an empty reply. args summarises the call. */
+int bus_finish_command(struct bus_ctx *b, sd_bus_message *m, const char *method, const char *args,
+                       int r, const struct pump_error *perr, sd_bus_error *error);
+
+/* Audit a call with the sender's uid. */
+void bus_audit(struct bus_ctx *b, sd_bus_message *m, const char *method, const char *args,
+               const char *outcome, const char *message);
+
+/* Flush pending throttled property changes now. */
+void bus_emit_progress(struct bus_ctx *b);

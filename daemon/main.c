@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "build-config.h"
+#include "common/macros.h"
+#include "common/units.h"
+#include "config/config.h"
+#include "daemon/bus.h"
+#include "daemon/log.h"
+#include "daemon/pump.h"
+
+#define DEFAULT_CONFIG "/etc/infusiond/infusiond.conf"
+/* SCHED_FIFO priority of the step thread when the unit allows it. */
+#define STEP_THREAD_RT_PRIORITY 50
+
+struct daemon {
+        struct pump *pump;
+        struct bus_ctx *bus;
+        sd_event_source *tick;
+        char last_status[160];
+};
+
+static void update_status(struct daemon *d) {
+        char buf[160];
+        pump_status_line(d->pump, buf, sizeof(buf));
+        if (strcmp(buf, d->last_status) == 0)
+                return;
+        snprintf(d->last_status, sizeof(d->last_status), "%s", buf);
+        (void) sd_notifyf(false, "STATUS=%s", buf);
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct daemon *d = userdata;
+        int r;
+
+        pump_tick(d->pump);
+        update_status(d);
+        /* Next tick on a fixed grid, so the lease never sees drift pile up. */
+        r = sd_event_source_set_time(s, usec + (uint64_t) pump_control_period_us(d->pump));
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        if (r < 0) {
+                /* Without ticks the lease lapses and the motor stops: safe,
+                 * but nothing would ever explain why. Exit and let systemd
+                 * restart us into the interrupted-infusion alarm. */
+                log_error_errno(r, "Failed to re-arm the control loop timer: %m");
+                return sd_event_exit(sd_event_source_get_event(s), r);
+        }
+        return 0;
+}
+
+static int on_post(sd_event_source *s, void *userdata) {
+        update_status(userdata);
+        return 0;
+}
+
+static void help(void) {
+        printf("Usage: infusiond [OPTIONS]\n\n"
+               "Infusion pump daemon: runs the pump and publishes org.infusiond.pump1 on the system bus.\n\n"
+               "  -c, --config=PATH    configuration file (default " DEFAULT_CONFIG ")\n"
+               "      --check-config   check the configuration and exit\n"
+               "  -h, --help           show this help\n"
+               "      --version        show the version\n");
+}
+
+static void lock_memory(void) {
+#if !defined(__SANITIZE_ADDRESS__)
+        /* Keep the step thread's pages resident: a page fault there is
+         * step jitter. Needs CAP_IPC_LOCK or LimitMEMLOCK; fine without. */
+        if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+                log_debug("mlockall failed (%m), continuing without locked memory");
+#endif
+}
+
+int main(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100, ARG_CHECK };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "check-config", no_argument, NULL, ARG_CHECK },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {}
+        };
+        const char *config_path = DEFAULT_CONFIG;
+        bool check_only = false;
+        int c, r;
+
+        log_setup();
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case ARG_CHECK:
+                        check_only = true;
+                        break;
+                case 'h':
+                        help();
+                        return EXIT_SUCCESS;
+                case ARG_VERSION:
+                        printf("infusiond %s\n", INFUSIOND_VERSION);
+                        return EXIT_SUCCESS;
+                default:
+                        return EXIT_FAILURE;
+                }
+        if (optind < argc) {
+                log_error("Unexpected argument \"%s\"; see --help", argv[optind]);
+                return EXIT_FAILURE;
+        }
+
+        /* The config is checked whole before anything touches hardware. */
+        _cleanup_(config_freep) struct config *cfg = NULL;
+        r = config_load(config_path, stderr, &cfg);
+        if (r < 0) {
+                log_error("Refusing to start: %s has errors (see above)", config_path);
+                return EXIT_FAILURE;
+        }
+        if (check_only) {
+                printf("%s: OK\n", config_path);
+                return EXIT_SUCCESS;
+        }
+
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        r = sd_event_default(&event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m"), EXIT_FAILURE;
+
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        /* Block before any thread exists, so the step thread inherits it. */
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        (void) sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        (void) sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+        /* The loop itself pings systemd's watchdog (WATCHDOG_USEC). */
+        (void) sd_event_set_watchdog(event, true);
+
+        struct daemon d = {};
+        struct pump_error perr = {};
+        r = pump_new(cfg, &d.pump, &perr);
+        if (r < 0) {
+                log_error("Refusing to start: %s", perr.message);
+                return EXIT_FAILURE;
+        }
+
+        r = bus_setup(event, d.pump, &d.bus);
+        if (r < 0)
+                goto finish;
+
+        if (!pump_is_virtual(d.pump)) {
+                bool rt = false;
+                lock_memory();
+                r = pump_start_executor(d.pump, STEP_THREAD_RT_PRIORITY, &rt);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to start the step thread: %m");
+                        goto finish;
+                }
+                if (!rt)
+                        log_notice("Step thread runs without SCHED_FIFO (no RT privilege): timing jitter will be larger");
+                r = sd_event_add_time_relative(event, &d.tick, CLOCK_MONOTONIC,
+                                               (uint64_t) pump_control_period_us(d.pump), 1000, on_tick, &d);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to add the control loop timer: %m");
+                        goto finish;
+                }
+                /* Ticks outrank D-Bus traffic: a lease must not wait behind a flood of calls. */
+                (void) sd_event_source_set_priority(d.tick, SD_EVENT_PRIORITY_IMPORTANT);
+        }
+        (void) sd_event_add_post(event, NULL, on_post, &d);
+
+        log_info("infusiond %s ready on %s backend, %s clock, config %s", INFUSIOND_VERSION,
+                 pump_backend(d.pump), pump_is_virtual(d.pump) ? "virtual" : "real", config_path);
+        update_status(&d);
+        (void) sd_notify(false, "READY=1");
+
+        r = sd_event_loop(event);
+        if (r < 0)
+                log_error_errno(r, "Event loop failed: %m");
+
+finish:
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        pump_shutdown(d.pump);
+        d.tick = sd_event_source_disable_unref(d.tick);
+        d.bus = bus_free(d.bus);
+        d.pump = pump_free(d.pump);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,675 @@
+/* SPDX-License-Identifier: MIT */
+#include "daemon/pump.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/macros.h"
+#include "common/units.h"
+#include "daemon/executor.h"
+#include "daemon/log.h"
+#include "db/db.h"
+#include "hal/sim.h"
+#include "safety/gate.h"
+
+struct pump {
+        struct mechanism mech;
+        struct channel ch;
+        struct alarm_set alarms;
+        struct gate_limits gate;
+        int64_t default_kvo_nl_per_h;
+        int64_t control_period_us;
+        int64_t checkpoint_period_us;
+
+        struct hal hal;
+        struct sim *sim;
+        struct executor *ex;
+        struct db *db;
+
+        /* Clock. Virtual: pump time starts at 0 and moves only in
+         * pump_advance; UTC is the wall clock at start-up plus that. */
+        bool virtual_clock;
+        int64_t vnow_us;
+        int64_t utc_base_us;
+        int64_t vnext_tick_us;
+        int64_t vnext_step_us;
+
+        /* Executor bookkeeping: our own generation for its segments, and
+         * the steps of the current segment already given to the channel. */
+        uint64_t exec_gen;
+        int64_t seg_accounted;
+
+        int64_t infusion_id;
+        int64_t last_checkpoint_us;
+        double pressure_mmhg;
+
+        struct pump_observer obs;
+};
+
+static int64_t clock_us(clockid_t id) {
+        struct timespec ts;
+        clock_gettime(id, &ts);
+        return (int64_t) ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
+}
+
+int64_t pump_now_us(const struct pump *p) {
+        return p->virtual_clock ? p->vnow_us : clock_us(CLOCK_MONOTONIC);
+}
+
+int64_t pump_utc_us(const struct pump *p) {
+        return p->virtual_clock ? p->utc_base_us + p->vnow_us : clock_us(CLOCK_REALTIME);
+}
+
+static int64_t sim_clock(void *userdata) {
+        return pump_now_us(userdata);
+}
+
+static int set_error(struct pump_error *err, const char *name, int r, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static int set_error(struct pump_error *err, const char *name, int r, const char *fmt, ...) {
+        if (err) {
+                va_list ap;
+                err->name = name;
+                va_start(ap, fmt);
+                vsnprintf(err->message, sizeof(err->message), fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+/* ---- recording ------------------------------------------------------ */
+
+static void notify(struct pump *p, unsigned what) {
+        if (p->obs.changed)
+                p->obs.changed(p->obs.userdata, what);
+}
+
+static int record_event(struct pump *p, const char *kind, const char *from, const char *to,
+                        const char *detail) {
+        struct db_event e = {
+                .infusion_id = p->infusion_id,
+                .channel = p->ch.index,
+                .utc_us = pump_utc_us(p),
+                .mono_us = pump_now_us(p),
+                .kind = kind,
+                .from_state = from,
+                .to_state = to,
+                .volume_nl = channel_volume_nl(&p->ch),
+                .detail = detail,
+        };
+        int r = db_event_add(p->db, &e);
+        if (r < 0)
+                log_error_errno(r, "Failed to record %s event (%s -> %s): %s", kind,
+                                from ?: "-", to ?: "-", db_last_error(p->db));
+        return r;
+}
+
+static void checkpoint(struct pump *p, bool force) {
+        if (p->infusion_id <= 0)
+                return;
+        int64_t now = pump_now_us(p);
+        if (!force && now - p->last_checkpoint_us < p->checkpoint_period_us)
+                return;
+        p->last_checkpoint_us = now;
+        int r = db_infusion_checkpoint(p->db, p->infusion_id, channel_volume_nl(&p->ch), pump_utc_us(p));
+        if (r < 0)
+                log_warning_errno(r, "Failed to checkpoint infusion %" PRIi64 ": %s, ignoring",
+                                  p->infusion_id, db_last_error(p->db));
+}
+
+static void end_infusion(struct pump *p, const char *status) {
+        if (p->infusion_id <= 0)
+                return;
+        int64_t id = p->infusion_id, vol = channel_volume_nl(&p->ch);
+        int r = db_infusion_end(p->db, id, status, vol, pump_utc_us(p));
+        if (r < 0)
+                log_error_errno(r, "Failed to close infusion %" PRIi64 ": %s", id, db_last_error(p->db));
+        log_struct(LOG_NOTICE, MESSAGE_ID_INFUSION_ENDED,
+                   "Infusion %" PRIi64 " %s: %.3f mL delivered", id, status, units_nl_to_ml(vol));
+        p->infusion_id = 0;
+        if (p->obs.infusion_ended)
+                p->obs.infusion_ended(p->obs.userdata, id, status, vol);
+}
+
+/* ---- alarms --------------------------------------------------------- */
+
+static void halt(struct pump *p);
+
+/* Raise an alarm. `event_like` conditions (a restart, a lapse) have no
+ * lasting cause: they latch until acknowledged. */
+static void raise_alarm(struct pump *p, enum alarm_condition c, bool event_like, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void raise_alarm(struct pump *p, enum alarm_condition c, bool event_like, const char *fmt, ...) {
+        char msg[ALARM_MESSAGE_MAX];
+        const struct alarm *a = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+
+        int r = alarm_raise(&p->alarms, c, pump_now_us(p), pump_utc_us(p), msg, &a);
+        if (r < 0) {
+                /* No room to show it: that is itself reason to stop. */
+                log_error_errno(r, "Alarm set full, cannot raise %s: %s", alarm_condition_to_string(c), msg);
+                halt(p);
+                return;
+        }
+        if (event_like)
+                alarm_cause_gone(&p->alarms, c);
+        if (r == 0)
+                return;         /* already active */
+
+        char detail[ALARM_MESSAGE_MAX + 64];
+        snprintf(detail, sizeof(detail), "%s %s: %s", a->id, alarm_priority_to_string(a->priority), msg);
+        record_event(p, "alarm-raised", NULL, NULL, detail);
+        log_struct(LOG_WARNING, MESSAGE_ID_ALARM_RAISED, "Alarm %s (%s priority): %s",
+                   a->id, alarm_priority_to_string(a->priority), msg);
+        if (p->obs.alarm_raised)
+                p->obs.alarm_raised(p->obs.userdata, a);
+        notify(p, PUMP_CHANGED_ALARMS);
+        if (a->halts)
+                halt(p);
+}
+
+/* ---- motion --------------------------------------------------------- */
+
+static void emit_transition(struct pump *p, enum channel_state from, enum channel_event ev) {
+        const char *to = channel_state_to_string(p->ch.state);
+        record_event(p, "state", channel_state_to_string(from), to, channel_event_to_string(ev));
+        notify(p, PUMP_CHANGED_STATE | PUMP_CHANGED_PROGRESS);
+}
+
+/* Give the channel the steps the executor took in the current segment
+ * (up to `taken`). A transition it causes (VTBI reached) is recorded. */
+static void account(struct pump *p, int64_t taken) {
+        int64_t delta = taken - p->seg_accounted;
+        if (delta == 0)
+                return;
+        p->seg_accounted = taken;
+
+        enum channel_state from = p->ch.state;
+        enum channel_event ev;
+        int r = channel_account_steps(&p->ch, delta, pump_now_us(p), &ev);
+        if (r < 0) {
+                /* The executor moved more than the engine allowed. */
+                raise_alarm(p, ALARM_SAFETY_GATE, true,
+                            "Motor took %" PRIi64 " steps beyond what was allowed; delivery halted", delta);
+                return;
+        }
+        if (r == 0)
+                return;
+        emit_transition(p, from, ev);
+        if (ev == CHANNEL_EVENT_VTBI_COMPLETE)
+                end_infusion(p, "completed");
+        else if (ev == CHANNEL_EVENT_KVO_STARTED)
+                raise_alarm(p, ALARM_VTBI_COMPLETE, false,
+                            "VTBI of %.3f mL delivered; keeping the vein open at %.3f mL/h",
+                            units_nl_to_ml(p->ch.prog.vtbi_nl), units_nl_to_ml(p->ch.prog.kvo_rate_nl_per_h));
+        checkpoint(p, true);
+}
+
+/* Stop the executor and account every step it took, exactly. After this
+ * the motor is still and the channel's count is the truth. */
+static void settle(struct pump *p) {
+        struct executor_segment idle = { .generation = ++p->exec_gen, .active = false };
+        int64_t taken = executor_set_segment(p->ex, &idle);
+        account(p, taken);
+        p->seg_accounted = 0;
+}
+
+static void refresh_virtual_next(struct pump *p) {
+        if (p->virtual_clock)
+                p->vnext_step_us = executor_poll(p->ex, p->vnow_us);
+}
+
+/* Ask the gate for a lease for the current segment and hand it over. */
+static void grant(struct pump *p) {
+        const struct channel_motion *m = channel_motion(&p->ch);
+        if (!m->active)
+                return;
+
+        struct executor_status st;
+        executor_get_status(p->ex, &st);
+
+        bool kvo = p->ch.state == CHANNEL_KVO;
+        struct gate_request req = {
+                .generation = p->exec_gen,
+                .delivering = p->ch.state == CHANNEL_RUNNING || kvo,
+                .halting_alarm = alarm_set_halting(&p->alarms),
+                .rate_nl_per_h = m->rate_nl_per_h,
+                .pl_per_step = p->mech.pl_per_step,
+                .steps_taken = st.steps_taken,
+                .phase_volume_nl = kvo ? channel_kvo_volume_nl(&p->ch) : channel_primary_volume_nl(&p->ch),
+                .phase_limit_nl = kvo ? INT64_MAX : p->ch.prog.vtbi_nl,
+        };
+        struct lease l;
+        enum gate_refusal why = gate_grant(&p->gate, &req, pump_now_us(p), &l);
+        if (why != GATE_GRANTED) {
+                raise_alarm(p, ALARM_SAFETY_GATE, true, "Safety gate refused motion (%s); delivery halted",
+                            gate_refusal_to_string(why));
+                return;
+        }
+        if (executor_grant(p->ex, &l) < 0)
+                log_debug("Lease for an old segment dropped");
+        refresh_virtual_next(p);
+}
+
+/* Start the executor on whatever motion the channel now wants. */
+static void apply_motion(struct pump *p) {
+        const struct channel_motion *m = channel_motion(&p->ch);
+        struct executor_segment seg = {
+                .generation = ++p->exec_gen,
+                .active = m->active,
+                .anchor_us = pump_now_us(p),
+        };
+        if (m->active) {
+                mechanism_step_interval(&p->mech, m->rate_nl_per_h, &seg.interval_num_us, &seg.interval_den);
+                seg.step_budget = m->step_budget - p->ch.segment_steps;
+        }
+        executor_set_segment(p->ex, &seg);
+        p->seg_accounted = 0;
+        grant(p);
+        refresh_virtual_next(p);
+}
+
+static void halt(struct pump *p) {
+        settle(p);
+        enum channel_state from = p->ch.state;
+        enum channel_event ev;
+        if (channel_halt(&p->ch, pump_now_us(p), &ev) >= 0)
+                emit_transition(p, from, ev);
+        apply_motion(p);
+        checkpoint(p, true);
+}
+
+/* ---- control loop --------------------------------------------------- */
+
+void pump_tick(struct pump *p) {
+        struct executor_status st;
+        executor_get_status(p->ex, &st);
+
+        if (st.generation == p->exec_gen) {
+                if (st.fault < 0) {
+                        raise_alarm(p, ALARM_MOTOR_FAULT, true, "Motor drive failed: %s; delivery halted",
+                                    strerror(-st.fault));
+                        return;
+                }
+                if (st.lapsed) {
+                        raise_alarm(p, ALARM_CONTROL_LOOP_STALLED, true,
+                                    "The motor lease ran out before the control loop renewed it; delivery halted");
+                        return;
+                }
+                uint64_t gen = channel_motion(&p->ch)->generation;
+                account(p, st.steps_taken);
+                if (channel_motion(&p->ch)->generation != gen) {
+                        /* The engine moved on (VTBI -> KVO or completion). */
+                        settle(p);
+                        apply_motion(p);
+                } else
+                        grant(p);
+        }
+
+        double v;
+        if (p->hal.sensors && p->hal.sensors->read(p->hal.sensors_ctx, HAL_SENSOR_PRESSURE_DOWNSTREAM, &v) >= 0)
+                p->pressure_mmhg = v;
+
+        checkpoint(p, false);
+        notify(p, PUMP_CHANGED_PROGRESS);
+}
+
+int pump_advance(struct pump *p, int64_t usec, struct pump_error *err) {
+        if (!p->virtual_clock)
+                return set_error(err, PUMP_ERROR_NOT_SUPPORTED, -EOPNOTSUPP,
+                                 "AdvanceTime needs the virtual clock; this daemon runs on the real clock ([simulation] clock=real)");
+        if (usec < 0 || usec > INT64_MAX / 4 - p->vnow_us)
+                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL,
+                                 "AdvanceTime %" PRIi64 " µs is out of range", usec);
+
+        int64_t target = p->vnow_us + usec;
+        while (p->vnow_us < target) {
+                int64_t next = MIN(MIN(p->vnext_tick_us, p->vnext_step_us), target);
+                if (next > p->vnow_us)
+                        p->vnow_us = next;
+                p->vnext_step_us = executor_poll(p->ex, p->vnow_us);
+                if (p->vnow_us >= p->vnext_tick_us) {
+                        p->vnext_tick_us += p->control_period_us;
+                        pump_tick(p);
+                        refresh_virtual_next(p);
+                }
+        }
+        if (p->sim)
+                sim_update(p->sim, p->vnow_us);
+        return 0;
+}
+
+/* ---- commands ------------------------------------------------------- */
+
+static int state_error(struct pump *p, struct pump_error *err, const char *what, const char *allowed) {
+        return set_error(err, PUMP_ERROR_INVALID_STATE, -EBUSY, "Cannot %s while the channel is %s (allowed when %s)",
+                         what, channel_state_to_string(p->ch.state), allowed);
+}
+
+int pump_program(struct pump *p, const struct program *prog, struct pump_error *err) {
+        struct channel_error cerr = {};
+        int r = channel_program(&p->ch, prog, &cerr);
+        if (r == -EBUSY)
+                return state_error(p, err, "program", "idle or programmed");
+        if (r < 0)
+                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", cerr.text);
+
+        char detail[160];
+        snprintf(detail, sizeof(detail), "rate %.6g mL/h, VTBI %.6g mL, KVO %.6g mL/h",
+                 units_nl_to_ml(prog->rate_nl_per_h), units_nl_to_ml(prog->vtbi_nl),
+                 units_nl_to_ml(prog->kvo_rate_nl_per_h));
+        record_event(p, "programmed", NULL, "programmed", detail);
+        notify(p, PUMP_CHANGED_STATE | PUMP_CHANGED_PROGRESS);
+        return 0;
+}
+
+static const struct alarm *blocking_alarm(const struct pump *p) {
+        for (size_t i = 0; i < p->alarms.n; i++)
+                if (p->alarms.items[i].halts || p->alarms.items[i].priority == ALARM_PRIORITY_HIGH)
+                        return &p->alarms.items[i];
+        return NULL;
+}
+
+int pump_start(struct pump *p, struct pump_error *err) {
+        if (p->ch.state != CHANNEL_PROGRAMMED)
+                return state_error(p, err, "start", "programmed");
+        const struct alarm *a = blocking_alarm(p);
+        if (a)
+                return set_error(err, PUMP_ERROR_ALARM_ACTIVE, -EBUSY,
+                                 "Cannot start while alarm %s is active (%s): acknowledge it first", a->id, a->message);
+
+        /* Record before moving: a start the history cannot hold is refused. */
+        struct db_infusion inf = {
+                .channel = p->ch.index,
+                .mode = "continuous",
+                .rate_nl_per_h = p->ch.prog.rate_nl_per_h,
+                .vtbi_nl = p->ch.prog.vtbi_nl,
+                .kvo_rate_nl_per_h = p->ch.prog.kvo_rate_nl_per_h,
+                .started_utc_us = pump_utc_us(p),
+                .started_mono_us = pump_now_us(p),
+                .status = "active",
+        };
+        int64_t id;
+        int r = db_infusion_begin(p->db, &inf, &id);
+        if (r < 0)
+                return set_error(err, PUMP_ERROR_STORAGE, r,
+                                 "Cannot start: the history database did not record the infusion (%s); nothing was changed",
+                                 db_last_error(p->db));
+
+        enum channel_event ev;
+        enum channel_state from = p->ch.state;
+        channel_start(&p->ch, pump_now_us(p), &ev);
+        p->infusion_id = id;
+        p->last_checkpoint_us = pump_now_us(p);
+        emit_transition(p, from, ev);
+        log_struct(LOG_NOTICE, MESSAGE_ID_INFUSION_STARTED,
+                   "Infusion %" PRIi64 " started: %.3f mL/h, VTBI %.3f mL", id,
+                   units_nl_to_ml(p->ch.prog.rate_nl_per_h), units_nl_to_ml(p->ch.prog.vtbi_nl));
+        apply_motion(p);
+        return 0;
+}
+
+typedef int (*transition_fn)(struct channel *c, int64_t now_us, enum channel_event *ret);
+
+/* Pause, Resume, Stop: settle the executor first so every step is counted
+ * in the phase it belongs to, then transition. Reducing motion never
+ * waits on the database: the motor stops even if recording fails. */
+static int transition(struct pump *p, transition_fn fn, const char *what, const char *allowed,
+                      struct pump_error *err) {
+        enum channel_state from = p->ch.state;
+        struct channel probe = p->ch;
+        enum channel_event ev;
+        if (fn(&probe, pump_now_us(p), &ev) < 0)
+                return state_error(p, err, what, allowed);
+
+        settle(p);
+        from = p->ch.state;
+        if (fn(&p->ch, pump_now_us(p), &ev) < 0) {
+                /* Settling ended the phase (e.g. VTBI reached just now). */
+                apply_motion(p);
+                return state_error(p, err, what, allowed);
+        }
+        emit_transition(p, from, ev);
+        if (p->ch.state != CHANNEL_KVO && alarm_cause_gone(&p->alarms, ALARM_VTBI_COMPLETE) > 0)
+                /* The VTBI notice belongs to the KVO phase; leaving it clears it. */
+                notify(p, PUMP_CHANGED_ALARMS);
+        if (ev == CHANNEL_EVENT_STOPPED)
+                end_infusion(p, p->ch.primary_steps >= p->ch.primary_steps_target ? "completed" : "stopped");
+        apply_motion(p);
+        checkpoint(p, true);
+        return 0;
+}
+
+int pump_pause(struct pump *p, struct pump_error *err) {
+        return transition(p, channel_pause, "pause", "running or kvo", err);
+}
+
+int pump_resume(struct pump *p, struct pump_error *err) {
+        const struct alarm *a = blocking_alarm(p);
+        if (a && p->ch.state == CHANNEL_PAUSED)
+                return set_error(err, PUMP_ERROR_ALARM_ACTIVE, -EBUSY,
+                                 "Cannot resume while alarm %s is active (%s): acknowledge it first", a->id, a->message);
+        return transition(p, channel_resume, "resume", "paused", err);
+}
+
+int pump_stop(struct pump *p, struct pump_error *err) {
+        return transition(p, channel_stop, "stop", "programmed, running, paused, kvo or halted", err);
+}
+
+int pump_acknowledge_alarm(struct pump *p, const char *id, struct pump_error *err) {
+        struct alarm removed;
+        int r = alarm_acknowledge(&p->alarms, id, &removed);
+        if (r == -ENOENT)
+                return set_error(err, PUMP_ERROR_UNKNOWN_ALARM, r,
+                                 "No active alarm has id \"%s\" (see the ActiveAlarms property)", id);
+        if (r == -EBUSY)
+                return set_error(err, PUMP_ERROR_ALARM_CAUSE, r,
+                                 "Alarm %s cannot be acknowledged while its cause remains", id);
+        if (r < 0)
+                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "Cannot acknowledge %s", id);
+
+        record_event(p, "alarm-acknowledged", NULL, NULL, removed.id);
+        log_struct(LOG_NOTICE, MESSAGE_ID_ALARM_ACKNOWLEDGED, "Alarm %s acknowledged", removed.id);
+        if (p->obs.alarm_cleared)
+                p->obs.alarm_cleared(p->obs.userdata, &removed);
+        notify(p, PUMP_CHANGED_ALARMS);
+        return 0;
+}
+
+int pump_set_occlusion(struct pump *p, bool occluded, struct pump_error *err) {
+        if (!p->sim)
+                return set_error(err, PUMP_ERROR_NOT_SUPPORTED, -EOPNOTSUPP, "Only the sim backend can be occluded");
+        sim_set_occlusion(p->sim, occluded);
+        record_event(p, "simulator", NULL, NULL, occluded ? "occlusion on" : "occlusion off");
+        return 0;
+}
+
+/* ---- life cycle ----------------------------------------------------- */
+
+static void on_interrupted(const struct db_infusion *inf, void *userdata) {
+        struct pump *p = userdata;
+        log_struct(LOG_WARNING, MESSAGE_ID_INTERRUPTED,
+                   "Infusion %" PRIi64 " was interrupted by a restart after %.3f mL of %.3f mL; it will not resume by itself",
+                   inf->id, units_nl_to_ml(inf->volume_nl), units_nl_to_ml(inf->vtbi_nl));
+        raise_alarm(p, ALARM_INTERRUPTED_BY_RESTART, true,
+                    "Infusion %" PRIi64 " was interrupted by a restart after %.3f mL of %.3f mL; check the patient and reprogram",
+                    inf->id, units_nl_to_ml(inf->volume_nl), units_nl_to_ml(inf->vtbi_nl));
+}
+
+static int self_test(struct pump *p, struct pump_error *err) {
+        double v;
+        int r = p->hal.sensors ? p->hal.sensors->read(p->hal.sensors_ctx, HAL_SENSOR_PRESSURE_DOWNSTREAM, &v) : -ENODEV;
+        if (r < 0)
+                return set_error(err, PUMP_ERROR_HARDWARE, r, "Self-test failed: downstream pressure sensor: %s",
+                                 strerror(-r));
+        p->pressure_mmhg = v;
+        if (p->hal.drive->enable(p->hal.drive_ctx, false) < 0)
+                return set_error(err, PUMP_ERROR_HARDWARE, -EIO, "Self-test failed: cannot disable the motor driver");
+        return 0;
+}
+
+int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err) {
+        _cleanup_(freep) struct pump *p = calloc(1, sizeof(*p));
+        int r;
+
+        if (!p)
+                return set_error(err, PUMP_ERROR_HARDWARE, -ENOMEM, "Out of memory");
+
+        r = mechanism_from_geometry(&cfg->geometry, &p->mech);
+        if (r < 0)
+                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r,
+                                 "%s: [mechanism]: the geometry gives no usable step volume", cfg->path);
+
+        p->virtual_clock = cfg->clock == CONFIG_CLOCK_VIRTUAL;
+        p->utc_base_us = clock_us(CLOCK_REALTIME);
+        p->control_period_us = cfg->control_period_us;
+        p->checkpoint_period_us = cfg->checkpoint_period_us;
+        p->default_kvo_nl_per_h = cfg->kvo_rate_nl_per_h;
+        p->vnext_tick_us = cfg->control_period_us;
+        p->vnext_step_us = INT64_MAX;
+
+        struct channel_limits limits = {
+                .max_rate_nl_per_h = MIN(cfg->max_rate_nl_per_h, p->mech.max_rate_nl_per_h),
+                .max_vtbi_nl = MIN(cfg->max_vtbi_nl, cfg->syringe_volume_nl),
+                .max_kvo_rate_nl_per_h = cfg->max_kvo_rate_nl_per_h,
+        };
+        channel_init(&p->ch, 0, &p->mech, &limits);
+        alarm_set_init(&p->alarms);
+        p->gate = (struct gate_limits) {
+                .max_rate_nl_per_h = limits.max_rate_nl_per_h,
+                .min_step_interval_us = p->mech.min_step_interval_us,
+                .lease_us = cfg->lease_us,
+        };
+
+        if (strcmp(cfg->backend, "sim") != 0)
+                return set_error(err, PUMP_ERROR_HARDWARE, -EOPNOTSUPP, "Backend \"%s\" is not supported (allowed: sim)",
+                                 cfg->backend);
+        struct sim_params sp = {
+                .mech = p->mech,
+                .syringe_volume_nl = cfg->syringe_volume_nl,
+                .line_compliance_nl_per_mmhg = cfg->line_compliance_nl_per_mmhg,
+                .line_resistance_mmhg_per_ml_per_h = cfg->line_resistance_mmhg_per_ml_per_h,
+                .patient_pressure_mmhg = cfg->patient_pressure_mmhg,
+                .pressure_noise_mmhg = cfg->pressure_noise_mmhg,
+                .seed = cfg->seed,
+        };
+        r = sim_new(&sp, sim_clock, p, &p->sim);
+        if (r < 0)
+                return set_error(err, PUMP_ERROR_HARDWARE, r, "Cannot create the simulated pump: %s", strerror(-r));
+        sim_fill_hal(p->sim, &p->hal);
+
+        r = executor_new(p->hal.drive, p->hal.drive_ctx, &p->ex);
+        if (r < 0) {
+                p->sim = sim_free(p->sim);
+                return set_error(err, PUMP_ERROR_HARDWARE, r, "Cannot create the motor executor: %s", strerror(-r));
+        }
+
+        r = self_test(p, err);
+        if (r < 0)
+                goto fail;
+
+        r = db_open(cfg->database_path, &p->db);
+        if (r < 0) {
+                set_error(err, PUMP_ERROR_STORAGE, r, "Cannot open the history database %s: %s",
+                          cfg->database_path, strerror(-r));
+                goto fail;
+        }
+        r = db_recover_interrupted(p->db, pump_utc_us(p), on_interrupted, p);
+        if (r < 0) {
+                set_error(err, PUMP_ERROR_STORAGE, r, "Cannot recover interrupted infusions from %s: %s",
+                          cfg->database_path, db_last_error(p->db));
+                goto fail;
+        }
+        record_event(p, "startup", NULL, "idle", p->virtual_clock ? "virtual clock" : "real clock");
+
+        *ret = TAKE_PTR(p);
+        return 0;
+fail:
+        p->db = db_close(p->db);
+        p->ex = executor_free(p->ex);
+        p->sim = sim_free(p->sim);
+        return r;
+}
+
+void pump_set_observer(struct pump *p, const struct pump_observer *o) {
+        p->obs = *o;
+}
+
+int pump_start_executor(struct pump *p, int rt_priority, bool *ret_rt_ok) {
+        if (p->virtual_clock) {
+                if (ret_rt_ok)
+                        *ret_rt_ok = false;
+                return 0;
+        }
+        return executor_start_thread(p->ex, rt_priority, ret_rt_ok);
+}
+
+void pump_shutdown(struct pump *p) {
+        settle(p);
+        checkpoint(p, true);
+        record_event(p, "shutdown", channel_state_to_string(p->ch.state), NULL,
+                     channel_infusion_open(&p->ch) ? "infusion left open: reported interrupted at next start" : NULL);
+}
+
+struct pump *pump_free(struct pump *p) {
+        if (!p)
+                return NULL;
+        executor_free(p->ex);
+        db_close(p->db);
+        sim_free(p->sim);
+        free(p);
+        return NULL;
+}
+
+bool pump_is_virtual(const struct pump *p) { return p->virtual_clock; }
+int64_t pump_control_period_us(const struct pump *p) { return p->control_period_us; }
+const struct channel *pump_channel(const struct pump *p) { return &p->ch; }
+const struct alarm_set *pump_alarms(const struct pump *p) { return &p->alarms; }
+const char *pump_backend(const struct pump *p) { return p->hal.backend; }
+int64_t pump_default_kvo_rate_nl_per_h(const struct pump *p) { return p->default_kvo_nl_per_h; }
+int64_t pump_infusion_id(const struct pump *p) { return p->infusion_id; }
+double pump_pressure_mmhg(const struct pump *p) { return p->pressure_mmhg; }
+bool pump_has_sim(const struct pump *p) { return p->sim != NULL; }
+int64_t pump_sim_delivered_nl(const struct pump *p) { return p->sim ? sim_delivered_nl(p->sim) : 0; }
+int64_t pump_sim_plunger_steps(const struct pump *p) { return p->sim ? sim_plunger_steps(p->sim) : 0; }
+
+void pump_status_line(const struct pump *p, char *buf, size_t size) {
+        const struct channel *c = &p->ch;
+        if (c->state == CHANNEL_IDLE)
+                snprintf(buf, size, "Idle%s", p->alarms.n ? ", alarm active" : "");
+        else
+                snprintf(buf, size, "%s at %.3f mL/h, %.3f of %.3f mL%s",
+                         channel_state_to_string(c->state),
+                         units_nl_to_ml(channel_current_rate_nl_per_h(c)),
+                         units_nl_to_ml(channel_volume_nl(c)), units_nl_to_ml(c->prog.vtbi_nl),
+                         p->alarms.n ? ", alarm active" : "");
+}
+
+void pump_audit(struct pump *p, int64_t uid, const char *method, const char *object, const char *args,
+                const char *outcome, const char *message) {
+        struct db_audit a = {
+                .utc_us = pump_utc_us(p),
+                .uid = uid,
+                .method = method,
+                .object = object,
+                .args = args,
+                .outcome = outcome,
+                .message = message,
+        };
+        int r = db_audit_add(p->db, &a);
+        if (r < 0)
+                log_warning_errno(r, "Failed to audit %s by uid %" PRIi64 ": %s, ignoring", method, uid,
+                                  db_last_error(p->db));
+}

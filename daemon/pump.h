@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The pump: one channel's delivery engine, safety gate, executor, alarms,
+ * hardware and history, wired together. Everything that changes the pump
+ * goes through here, whether it came from D-Bus, a timer or the virtual
+ * clock. No D-Bus in this file: the bus layer observes through callbacks.
+ *
+ * Control loop (pump_tick, every control_period): account the steps the
+ * executor really took, move the state machine on (VTBI -> KVO), ask the
+ * gate for a fresh lease, read the sensors, checkpoint the volume. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/channel.h"
+#include "hal/hal.h"
+#include "safety/alarm.h"
+
+struct pump;
+
+/* Named errors, for the bus layer to send as they are. */
+#define PUMP_ERROR_PREFIX            "org.infusiond.pump1.Error."
+#define PUMP_ERROR_INVALID_ARGUMENT  PUMP_ERROR_PREFIX "InvalidArgument"
+#define PUMP_ERROR_INVALID_STATE     PUMP_ERROR_PREFIX "InvalidState"
+#define PUMP_ERROR_ALARM_ACTIVE      PUMP_ERROR_PREFIX "AlarmActive"
+#define PUMP_ERROR_UNKNOWN_ALARM     PUMP_ERROR_PREFIX "UnknownAlarm"
+#define PUMP_ERROR_ALARM_CAUSE       PUMP_ERROR_PREFIX "AlarmCauseActive"
+#define PUMP_ERROR_NOT_SUPPORTED     PUMP_ERROR_PREFIX "NotSupported"
+#define PUMP_ERROR_HARDWARE          PUMP_ERROR_PREFIX "Hardware"
+#define PUMP_ERROR_STORAGE           PUMP_ERROR_PREFIX "Storage"
+
+struct pump_error {
+        const char *name;               /* one of PUMP_ERROR_* */
+        char message[320];
+};
+
+enum {
+        PUMP_CHANGED_STATE    = 1 << 0, /* state, program, infusion id */
+        PUMP_CHANGED_PROGRESS = 1 << 1, /* volume, time remaining, pressure */
+        PUMP_CHANGED_ALARMS   = 1 << 2,
+};
+
+struct pump_observer {
+        void *userdata;
+        void (*changed)(void *userdata, unsigned what);
+        void (*alarm_raised)(void *userdata, const struct alarm *a);
+        void (*alarm_cleared)(void *userdata, const struct alarm *a);
+        void (*infusion_ended)(void *userdata, int64_t infusion_id, const char *status, int64_t volume_nl);
+};
+
+/* Build the pump from a loaded config: hardware backend, self-test, the
+ * database (recovering any infusion a dead daemon left open, which raises
+ * the interrupted alarm). The motor is left disabled. On failure *err says
+ * what failed. */
+int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err);
+struct pump *pump_free(struct pump *p);
+
+void pump_set_observer(struct pump *p, const struct pump_observer *o);
+
+/* Real time: start the step thread. Virtual time: nothing to start. */
+int pump_start_executor(struct pump *p, int rt_priority, bool *ret_rt_ok);
+
+bool pump_is_virtual(const struct pump *p);
+int64_t pump_now_us(const struct pump *p);
+int64_t pump_utc_us(const struct pump *p);
+int64_t pump_control_period_us(const struct pump *p);
+
+/* One pass of the control loop at the current pump time. */
+void pump_tick(struct pump *p);
+
+/* Virtual clock only: run usec of pump time, stepping and ticking exactly
+ * as the real-time loop would. -EOPNOTSUPP with a real clock. */
+int pump_advance(struct pump *p, int64_t usec, struct pump_error *err);
+
+/* Commands. Each returns 0, or a negative errno with *err filled. */
+int pump_program(struct pump *p, const struct program *prog, struct pump_error *err);
+int pump_start(struct pump *p, struct pump_error *err);
+int pump_pause(struct pump *p, struct pump_error *err);
+int pump_resume(struct pump *p, struct pump_error *err);
+int pump_stop(struct pump *p, struct pump_error *err);
+int pump_acknowledge_alarm(struct pump *p, const char *id, struct pump_error *err);
+int pump_set_occlusion(struct pump *p, bool occluded, struct pump_error *err);
+
+/* Shutdown: stop the motor, checkpoint the volume. An open infusion stays
+ * open in the database, so the next start reports it interrupted. */
+void pump_shutdown(struct pump *p);
+
+/* Read-only views for the bus layer and tests. */
+const struct channel *pump_channel(const struct pump *p);
+const struct alarm_set *pump_alarms(const struct pump *p);
+const char *pump_backend(const struct pump *p);
+int64_t pump_default_kvo_rate_nl_per_h(const struct pump *p);
+int64_t pump_infusion_id(const struct pump *p);
+double pump_pressure_mmhg(const struct pump *p);
+/* Sim truth (0 when the backend is not the sim). */
+int64_t pump_sim_delivered_nl(const struct pump *p);
+int64_t pump_sim_plunger_steps(const struct pump *p);
+bool pump_has_sim(const struct pump *p);
+/* Short status line for systemd's STATUS=. */
+void pump_status_line(const struct pump *p, char *buf, size_t size);
+
+/* Append an audit row for a command (uid -1 = unknown). Logged, not fatal,
+ * on failure: the command's own outcome stands. */
+void pump_audit(struct pump *p, int64_t uid, const char *method, const char *object, const char *args,
+                const char *outcome, const char *message);

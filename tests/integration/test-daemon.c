@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: MIT */
+/* infusiond end to end on a private dbus-daemon, in virtual time. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define STEP_ML 0.000173661     /* the test mechanism's step (see test-channel.c) */
+#define ERR_INVALID_ARGUMENT "org.infusiond.pump1.Error.InvalidArgument"
+#define ERR_INVALID_STATE "org.infusiond.pump1.Error.InvalidState"
+
+static int setup(void **state) {
+        struct harness *h = calloc(1, sizeof(*h));
+        harness_setup(h);
+        harness_write_config(h, "virtual", NULL);
+        harness_start_daemon(h);
+        *state = h;
+        return 0;
+}
+
+static int teardown(void **state) {
+        harness_teardown(*state);
+        free(*state);
+        return 0;
+}
+
+static void assert_state(struct harness *h, const char *want) {
+        char *s = get_string(h, CH_PATH, CH_IFACE, "State");
+        assert_string_equal(s, want);
+        free(s);
+}
+
+/* How many active alarms have this condition; *prio gets the priority. */
+static int count_alarms(struct harness *h, const char *condition, char *prio, size_t n) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        const char *id, *cond, *pr, *msg;
+        uint64_t raised;
+        int count = 0;
+        assert_true(sd_bus_get_property(h->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE, "ActiveAlarms", &e,
+                                        &reply, "a(sssts)") >= 0);
+        assert_true(sd_bus_message_enter_container(reply, 'a', "(sssts)") >= 0);
+        while (sd_bus_message_read(reply, "(sssts)", &id, &cond, &pr, &raised, &msg) > 0)
+                if (strcmp(cond, condition) == 0) {
+                        count++;
+                        if (prio)
+                                snprintf(prio, n, "%s", pr);
+                }
+        sd_bus_message_unref(reply);
+        return count;
+}
+
+static void introspection_lists_every_member(void **state) {
+        struct harness *h = *state;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        const char *xml;
+        assert_true(sd_bus_call_method(h->bus, "org.infusiond.pump1", CH_PATH,
+                                       "org.freedesktop.DBus.Introspectable", "Introspect", &e, &reply, "") >= 0);
+        assert_true(sd_bus_message_read(reply, "s", &xml) > 0);
+        const char *members[] = {
+                "\"org.infusiond.pump1.Channel\"", "\"Program\"", "\"Start\"", "\"Pause\"", "\"Resume\"",
+                "\"Stop\"", "\"State\"", "\"RateMlPerHour\"", "\"VtbiMl\"", "\"VolumeInfusedMl\"",
+                "\"TimeRemainingSec\"", "\"PressureMmHg\"", "\"ActiveAlarms\"", "\"AcknowledgeAlarm\"",
+                "name=\"settings\"",
+        };
+        for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+                if (!strstr(xml, members[i]))
+                        fail_msg("introspection lacks %s", members[i]);
+        sd_bus_message_unref(reply);
+
+        char *backend = get_string(h, "/org/infusiond/pump1", "org.infusiond.pump1.Manager", "Backend");
+        assert_string_equal(backend, "sim");
+        free(backend);
+}
+
+/* 10 mL at 100 mL/h takes 360 s. Check every 10 s that the volume never
+ * runs ahead of the ideal line nor more than one step behind it, and
+ * never exceeds the VTBI; at 360 s it is 10.000 mL within a step and the
+ * channel keeps the vein open. */
+static void ten_ml_at_100_ml_per_h_completes_in_360_s_then_kvo(void **state) {
+        struct harness *h = *state;
+        char err[128];
+        assert_int_equal(call_program(h, err, sizeof(err), "RateMlPerHour", 100.0, "VtbiMl", 10.0, NULL), 0);
+        assert_state(h, "programmed");
+        assert_int_equal(get_u64(h, CH_PATH, CH_IFACE, "TimeRemainingSec"), 360);
+        assert_int_equal(call_simple(h, "Start", err, sizeof(err)), 0);
+        assert_state(h, "running");
+
+        for (int t = 10; t <= 350; t += 10) {
+                call_advance(h, 10 * 1000000ULL);
+                double v = get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl");
+                double ideal = 100.0 * t / 3600.0;
+                assert_true(v <= ideal + 1e-9);
+                assert_true(ideal - v < STEP_ML + 1e-9);
+                assert_true(v <= 10.0);
+        }
+        call_advance(h, 10 * 1000000ULL);     /* t = 360 s */
+        double v = get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl");
+        assert_true(v <= 10.0);
+        assert_true(10.0 - v < STEP_ML);
+        assert_state(h, "kvo");
+        assert_int_equal(get_i64(h, SIM_PATH, SIM_IFACE, "PlungerSteps"), 57583);
+        char prio[16] = "";
+        assert_int_equal(count_alarms(h, "vtbi-complete", prio, sizeof(prio)), 1);
+        assert_string_equal(prio, "low");
+
+        /* An hour of KVO at 1 mL/h: the primary volume never grows. */
+        call_advance(h, 3600 * 1000000ULL);
+        assert_state(h, "kvo");
+        double kvo = get_double(h, CH_PATH, CH_IFACE, "KvoVolumeMl");
+        assert_true(fabs(kvo - 1.0) < 2 * STEP_ML);
+        double total = get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl");
+        assert_true(fabs(total - kvo - 57583 * STEP_ML) < 1e-6);
+        assert_int_equal(call_simple(h, "Stop", err, sizeof(err)), 0);
+        assert_state(h, "idle");
+        /* leaving KVO clears its notice */
+        assert_int_equal(count_alarms(h, "vtbi-complete", NULL, 0), 0);
+}
+
+static void bad_program_values_are_refused_by_name_and_change_nothing(void **state) {
+        struct harness *h = *state;
+        char err[128];
+        /* A good program first, so "unchanged" means something. */
+        assert_int_equal(call_program(h, err, sizeof(err), "RateMlPerHour", 50.0, "VtbiMl", 5.0, NULL), 0);
+
+        struct { double rate; } bad[] = { { -1 }, { NAN }, { INFINITY }, { 1e9 }, { 0 } };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                assert_true(call_program(h, err, sizeof(err), "RateMlPerHour", bad[i].rate, "VtbiMl", 1.0, NULL) < 0);
+                assert_string_equal(err, ERR_INVALID_ARGUMENT);
+                assert_state(h, "programmed");
+                assert_true(get_double(h, CH_PATH, CH_IFACE, "RateMlPerHour") == 50.0);
+                assert_true(get_double(h, CH_PATH, CH_IFACE, "VtbiMl") == 5.0);
+        }
+        /* Missing VtbiMl, unknown key, NaN VTBI */
+        assert_true(call_program(h, err, sizeof(err), "RateMlPerHour", 10.0, NULL) < 0);
+        assert_string_equal(err, ERR_INVALID_ARGUMENT);
+        assert_true(call_program(h, err, sizeof(err), "RateMlPerHour", 10.0, "VtbiMl", 1.0, "Vtbi", 1.0, NULL) < 0);
+        assert_string_equal(err, ERR_INVALID_ARGUMENT);
+        assert_true(call_program(h, err, sizeof(err), "RateMlPerHour", 10.0, "VtbiMl", NAN, NULL) < 0);
+        assert_string_equal(err, ERR_INVALID_ARGUMENT);
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "RateMlPerHour") == 50.0);
+
+        /* A string where a double belongs */
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        assert_true(sd_bus_call_method(h->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE, "Program", &e, &reply,
+                                       "a{sv}", 2, "RateMlPerHour", "s", "fast", "VtbiMl", "d", 1.0) < 0);
+        assert_string_equal(e.name, ERR_INVALID_ARGUMENT);
+        assert_non_null(strstr(e.message, "RateMlPerHour"));
+        sd_bus_error_free(&e);
+        /* Wrong signature altogether */
+        assert_true(sd_bus_call_method(h->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE, "Program", &e, &reply,
+                                       "s", "rate=1") < 0);
+        sd_bus_error_free(&e);
+        assert_state(h, "programmed");
+
+        /* The daemon is still alive and serving. */
+        assert_int_equal(call_simple(h, "Stop", err, sizeof(err)), 0);
+        assert_state(h, "idle");
+}
+
+static void start_without_a_program_is_an_invalid_state(void **state) {
+        struct harness *h = *state;
+        char err[128];
+        assert_true(call_simple(h, "Start", err, sizeof(err)) < 0);
+        assert_string_equal(err, ERR_INVALID_STATE);
+        assert_true(call_simple(h, "Pause", err, sizeof(err)) < 0);
+        assert_string_equal(err, ERR_INVALID_STATE);
+        assert_true(call_simple(h, "Resume", err, sizeof(err)) < 0);
+        assert_string_equal(err, ERR_INVALID_STATE);
+        assert_state(h, "idle");
+}
+
+static void pause_holds_the_volume_and_resume_continues(void **state) {
+        struct harness *h = *state;
+        char err[128];
+        call_program(h, err, sizeof(err), "RateMlPerHour", 36.0, "VtbiMl", 2.0, "KvoRateMlPerHour", 0.0, NULL);
+        call_simple(h, "Start", err, sizeof(err));
+        call_advance(h, 100 * 1000000ULL);              /* 1.0 mL */
+        assert_int_equal(call_simple(h, "Pause", err, sizeof(err)), 0);
+        double at_pause = get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl");
+        assert_true(fabs(at_pause - 1.0) < STEP_ML);
+        call_advance(h, 600 * 1000000ULL);
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl") == at_pause);
+        assert_state(h, "paused");
+        assert_int_equal(call_simple(h, "Resume", err, sizeof(err)), 0);
+        call_advance(h, 101 * 1000000ULL);
+        /* KVO 0: the infusion completes and the channel goes idle */
+        assert_state(h, "idle");
+        assert_true(get_i64(h, SIM_PATH, SIM_IFACE, "PlungerSteps") == (int64_t) (2.0 / STEP_ML));
+}
+
+static int64_t query_i64(const char *db_path, const char *sql) {
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        char uri[400];
+        int64_t v = -1;
+        snprintf(uri, sizeof(uri), "file:%s?mode=ro", db_path);
+        assert_int_equal(sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL), SQLITE_OK);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+                fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+        if (sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return v;
+}
+
+static void kill_9_mid_infusion_reports_it_interrupted_and_never_resumes(void **state) {
+        struct harness *h = *state;
+        char err[128];
+        call_program(h, err, sizeof(err), "RateMlPerHour", 100.0, "VtbiMl", 10.0, NULL);
+        assert_int_equal(call_simple(h, "Start", err, sizeof(err)), 0);
+        call_advance(h, 120 * 1000000ULL + 300000);
+        int64_t true_steps = get_i64(h, SIM_PATH, SIM_IFACE, "PlungerSteps");
+        int64_t true_nl = true_steps * 173661 / 1000;
+        assert_true(true_steps > 0);
+
+        int status = harness_kill_daemon(h, SIGKILL);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        harness_start_daemon(h);
+
+        assert_state(h, "idle");
+        assert_int_equal(get_u64(h, CH_PATH, CH_IFACE, "InfusionId"), 0);
+
+        /* The history says interrupted, with the volume of the last
+         * checkpoint: at most one checkpoint (1 s at 100 mL/h = 27.8 µL)
+         * behind the truth, never ahead of it. */
+        assert_int_equal(query_i64(h->db_path, "SELECT count(*) FROM infusions WHERE status = 'interrupted'"), 1);
+        int64_t recorded_nl = query_i64(h->db_path, "SELECT volume_nl FROM infusions WHERE status = 'interrupted'");
+        assert_true(recorded_nl <= true_nl);
+        assert_true(true_nl - recorded_nl <= 27778 + 174);
+
+        /* And the daemon says so, with a high-priority alarm. */
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        assert_true(sd_bus_get_property(h->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE, "ActiveAlarms", &e,
+                                        &reply, "a(sssts)") >= 0);
+        const char *id, *cond, *prio, *msg;
+        uint64_t raised;
+        assert_true(sd_bus_message_enter_container(reply, 'a', "(sssts)") > 0);
+        assert_true(sd_bus_message_read(reply, "(sssts)", &id, &cond, &prio, &raised, &msg) > 0);
+        assert_string_equal(cond, "interrupted-by-restart");
+        assert_string_equal(prio, "high");
+        assert_non_null(strstr(msg, "interrupted"));
+        char alarm_id[64];
+        snprintf(alarm_id, sizeof(alarm_id), "%s", id);
+        sd_bus_message_unref(reply);
+
+        /* Nothing moves by itself, however long we wait. */
+        call_advance(h, 600 * 1000000ULL);
+        assert_state(h, "idle");
+        assert_int_equal(get_i64(h, SIM_PATH, SIM_IFACE, "PlungerSteps"), 0);
+
+        /* A new infusion needs the alarm acknowledged first. */
+        call_program(h, err, sizeof(err), "RateMlPerHour", 100.0, "VtbiMl", 1.0, NULL);
+        assert_true(call_simple(h, "Start", err, sizeof(err)) < 0);
+        assert_string_equal(err, "org.infusiond.pump1.Error.AlarmActive");
+        assert_true(sd_bus_call_method(h->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE, "AcknowledgeAlarm", &e,
+                                       NULL, "s", alarm_id) >= 0);
+        assert_int_equal(call_simple(h, "Start", err, sizeof(err)), 0);
+        assert_state(h, "running");
+}
+
+static void every_command_is_audited_with_uid_and_outcome(void **state) {
+        struct harness *h = *state;
+        char err[128], sql[256];
+        call_simple(h, "Start", err, sizeof(err));      /* refused */
+        call_program(h, err, sizeof(err), "RateMlPerHour", 10.0, "VtbiMl", 1.0, NULL);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM audit WHERE method = 'Channel.Start' AND uid = %d AND outcome = '%s'",
+                 (int) geteuid(), ERR_INVALID_STATE);
+        assert_int_equal(query_i64(h->db_path, sql), 1);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM audit WHERE method = 'Channel.Program' AND uid = %d AND outcome = 'ok'",
+                 (int) geteuid());
+        assert_int_equal(query_i64(h->db_path, sql), 1);
+        /* transitions are events with both clocks */
+        assert_true(query_i64(h->db_path, "SELECT count(*) FROM events WHERE kind = 'programmed' AND utc_us > 0") >= 1);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(introspection_lists_every_member, setup, teardown),
+                cmocka_unit_test_setup_teardown(ten_ml_at_100_ml_per_h_completes_in_360_s_then_kvo, setup, teardown),
+                cmocka_unit_test_setup_teardown(bad_program_values_are_refused_by_name_and_change_nothing, setup, teardown),
+                cmocka_unit_test_setup_teardown(start_without_a_program_is_an_invalid_state, setup, teardown),
+                cmocka_unit_test_setup_teardown(pause_holds_the_volume_and_resume_continues, setup, teardown),
+                cmocka_unit_test_setup_teardown(kill_9_mid_infusion_reports_it_interrupted_and_never_resumes, setup, teardown),
+                cmocka_unit_test_setup_teardown(every_command_is_audited_with_uid_and_outcome, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
