@@ -91,7 +91,7 @@ static void example_sim_conf_loads_with_its_documented_values(void **state) {
         assert_int_equal(c->syringe_volume_nl, 60000000);
         assert_int_equal(c->clock, CONFIG_CLOCK_VIRTUAL);
         assert_int_equal(c->seed, 42);
-        assert_string_equal(c->database_path, "/var/lib/infusiond/history.db");
+        assert_string_equal(c->database_path, "infusiond-sim.db");
 
         config_free(c);
         free(err);
