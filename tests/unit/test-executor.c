@@ -83,10 +83,14 @@ static struct executor_segment segment(uint64_t gen, int64_t anchor) {
 /* Drive the executor in virtual time up to `until`, as the daemon does. */
 static void run_virtual(struct executor *ex, int64_t until) {
         int64_t next = executor_poll(ex, virtual_now);
+        long polls = 0;
         while (next <= until) {
                 if (next > virtual_now)
                         virtual_now = next;
                 next = executor_poll(ex, virtual_now);
+                /* A broken lease check must fail the test, not hang it. */
+                if (++polls > 10 * 1000 * 1000)
+                        fail_msg("executor still stepping after 10 million polls at t=%lld", (long long) virtual_now);
         }
         virtual_now = until;
         executor_poll(ex, virtual_now);
