@@ -25,6 +25,8 @@ enum db_stmt {
         DB_STMT_EVENT_ADD,
         DB_STMT_EVENT_COUNT,
         DB_STMT_AUDIT_ADD,
+        DB_STMT_LIBRARY_STORE,
+        DB_STMT_LIBRARY_CURRENT,
         _DB_STMT_MAX,
 };
 
@@ -33,6 +35,8 @@ struct db {
         sqlite3_stmt *stmts[_DB_STMT_MAX];
         char *got_mode;                 /* db_infusion_get's strings */
         char *got_status;
+        char *got_library_version;     /* db_library_current's strings */
+        char *got_library_json;
         char error[256];
 };
 

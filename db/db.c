@@ -130,6 +130,8 @@ struct db *db_close(struct db *d) {
         sqlite3_close(d->sqlite);
         free(d->got_mode);
         free(d->got_status);
+        free(d->got_library_version);
+        free(d->got_library_json);
         free(d);
         return NULL;
 }

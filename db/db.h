@@ -17,12 +17,13 @@
  * schema refuses; db_last_error() gives SQLite's text. */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct db;
 
 /* The schema version this build writes. */
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 /* Open (create if missing, mode 0640) and migrate to DB_SCHEMA_VERSION.
  * -EPROTO: the file's schema is newer than this build knows; the file is
@@ -100,3 +101,25 @@ struct db_audit {
 };
 
 int db_audit_add(struct db *d, const struct db_audit *a);
+
+/* Drug library versions. Each import is a new row; the newest is in use.
+ * json is the canonical export of the library (db/library-json.c), and
+ * sha256 is computed here from exactly those bytes. */
+struct db_library {
+        int64_t id;
+        const char *version;            /* the library's own version text */
+        char sha256[65];                /* lower-case hex */
+        int64_t imported_utc_us;
+        int64_t imported_by_uid;        /* -1 unknown */
+        const char *json;
+};
+
+/* Store a new version (fills lib->sha256 and *ret_id). */
+int db_library_store(struct db *d, struct db_library *lib, int64_t *ret_id);
+/* The library in use. Strings belong to d until the next call.
+ * -ENOENT when none was ever imported. */
+int db_library_current(struct db *d, struct db_library *ret);
+
+/* SHA-256 of data as 64 lower-case hex digits plus NUL. */
+int db_sha256_hex(const void *data, size_t size, char ret[static 65]);
+

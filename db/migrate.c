@@ -98,6 +98,26 @@ static const char *const migrations[] = {
         "  i.mode AS infusion_mode, i.status AS infusion_status,"
         "  e.utc_us, e.mono_us, e.volume_nl"
         "  FROM events AS e LEFT JOIN infusions AS i ON i.id = e.infusion_id;",
+
+        /* 1 -> 2: the drug library, versioned. Every import is kept; the
+         * newest row is the library in use. The SHA-256 is of the stored
+         * canonical JSON, so pharmacy can check it against their file. */
+        "CREATE TABLE drug_libraries ("
+        "  id INTEGER PRIMARY KEY,"
+        "  version TEXT NOT NULL,"
+        "  sha256 TEXT NOT NULL CHECK (length(sha256) = 64),"
+        "  imported_utc_us INTEGER NOT NULL,"
+        "  imported_by_uid INTEGER,"                    /* NULL: unknown */
+        "  json TEXT NOT NULL"
+        ");"
+        "CREATE TRIGGER drug_libraries_no_update BEFORE UPDATE ON drug_libraries"
+        "  BEGIN SELECT RAISE(ABORT, 'drug library versions are append-only'); END;"
+        "CREATE VIEW v_drug_libraries AS SELECT"
+        "  id, version, sha256,"
+        "  strftime('%Y-%m-%dT%H:%M:%fZ', imported_utc_us / 1000 / 1000.0, 'unixepoch') AS imported_utc,"
+        "  imported_by_uid, imported_utc_us,"
+        "  id = (SELECT max(id) FROM drug_libraries) AS in_use"
+        "  FROM drug_libraries;",
 };
 
 _Static_assert(ELEMENTSOF(migrations) == DB_SCHEMA_VERSION, "one migration step per schema version");

@@ -147,7 +147,7 @@ static void read_file(const char *path, char **ret, size_t *ret_size) {
         *ret_size = (size_t) size;
 }
 
-static void fresh_database_is_schema_1_in_wal_mode_and_mode_0640(void **state) {
+static void fresh_database_is_the_current_schema_in_wal_mode_and_mode_0640(void **state) {
         struct fixture *f = *state;
         _cleanup_(db_closep) struct db *d = NULL;
         _cleanup_(sqlite_closep) sqlite3 *raw = NULL;
@@ -156,7 +156,7 @@ static void fresh_database_is_schema_1_in_wal_mode_and_mode_0640(void **state) {
 
         assert_int_equal(db_open(f->path, &d), 0);
         assert_int_equal(db_schema_version(d), DB_SCHEMA_VERSION);
-        assert_int_equal(DB_SCHEMA_VERSION, 1);
+        assert_int_equal(DB_SCHEMA_VERSION, 2);
 
         assert_int_equal(stat(f->path, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0640);
@@ -164,9 +164,10 @@ static void fresh_database_is_schema_1_in_wal_mode_and_mode_0640(void **state) {
         raw = open_read_only(f->uri);
         query_text(raw, "PRAGMA journal_mode", mode, sizeof mode);
         assert_string_equal(mode, "wal");
-        assert_int_equal(query_int(raw, "PRAGMA user_version"), 1);
+        assert_int_equal(query_int(raw, "PRAGMA user_version"), DB_SCHEMA_VERSION);
         assert_int_equal(query_int(raw, "SELECT count(*) FROM sqlite_schema WHERE name IN"
-                                        " ('infusions', 'events', 'audit', 'v_infusions', 'v_infusion_events')"), 5);
+                                        " ('infusions', 'events', 'audit', 'v_infusions', 'v_infusion_events',"
+                                        " 'drug_libraries', 'v_drug_libraries')"), 7);
 }
 
 static void infusion_round_trips_through_begin_checkpoint_and_end(void **state) {
@@ -406,7 +407,7 @@ static void reopening_keeps_the_data(void **state) {
         d = db_close(d);
 
         assert_int_equal(db_open(f->path, &d), 0);
-        assert_int_equal(db_schema_version(d), 1);
+        assert_int_equal(db_schema_version(d), DB_SCHEMA_VERSION);
         assert_int_equal(db_infusion_get(d, id, &out), 0);
         assert_int_equal(out.volume_nl, 123456);
         assert_string_equal(out.status, "active");
@@ -514,7 +515,7 @@ static void empty_v0_files_are_migrated_to_the_current_schema(void **state) {
         assert_true(fd >= 0);
         close(fd);
         assert_int_equal(db_open(f->path, &d), 0);
-        assert_int_equal(db_schema_version(d), 1);
+        assert_int_equal(db_schema_version(d), DB_SCHEMA_VERSION);
         assert_int_equal(db_infusion_begin(d, &in, &id), 0);
         d = db_close(d);
         assert_int_equal(teardown(state), 0);
@@ -528,7 +529,7 @@ static void empty_v0_files_are_migrated_to_the_current_schema(void **state) {
         sqlite3_close(TAKE_PTR(raw));
 
         assert_int_equal(db_open(f->path, &d), 0);
-        assert_int_equal(db_schema_version(d), 1);
+        assert_int_equal(db_schema_version(d), DB_SCHEMA_VERSION);
         assert_int_equal(db_infusion_begin(d, &in, &id), 0);
         assert_int_equal(id, 1);
 }
@@ -754,11 +755,83 @@ static void errors_are_negative_errnos_and_keep_sqlite_text(void **state) {
         assert_null(db_close(NULL));
 }
 
+static void library_versions_are_kept_and_the_newest_is_in_use(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *raw = NULL;
+        struct db_library cur;
+        int64_t id1, id2;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_library_current(d, &cur), -ENOENT);
+
+        struct db_library a = { .version = "2026-10", .imported_utc_us = T0_UTC_US, .imported_by_uid = 0,
+                                .json = "abc" };
+        assert_int_equal(db_library_store(d, &a, &id1), 0);
+        /* FIPS 180-2 test vector: SHA-256("abc") */
+        assert_string_equal(a.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+
+        struct db_library b = { .version = "2026-11", .imported_utc_us = T0_UTC_US + 1, .imported_by_uid = -1,
+                                .json = "{\"version\":\"2026-11\"}" };
+        assert_int_equal(db_library_store(d, &b, &id2), 0);
+        assert_true(id2 > id1);
+
+        assert_int_equal(db_library_current(d, &cur), 0);
+        assert_int_equal(cur.id, id2);
+        assert_string_equal(cur.version, "2026-11");
+        assert_string_equal(cur.json, "{\"version\":\"2026-11\"}");
+        assert_string_equal(cur.sha256, b.sha256);
+        assert_int_equal(cur.imported_by_uid, -1);
+
+        raw = open_read_only(f->uri);
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM v_drug_libraries"), 2);
+        assert_int_equal(query_int(raw, "SELECT id FROM v_drug_libraries WHERE in_use"), id2);
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM drug_libraries WHERE imported_by_uid IS NULL"), 1);
+}
+
+static void library_versions_cannot_be_rewritten(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *raw = NULL;
+        struct db_library a = { .version = "v1", .imported_by_uid = 0, .json = "{}" };
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_library_store(d, &a, NULL), 0);
+        raw = open_raw(f->path);
+        assert_int_not_equal(sqlite3_exec(raw, "UPDATE drug_libraries SET json = '[]'", NULL, NULL, NULL), SQLITE_OK);
+}
+
+/* A file written by schema 1 (no library table) gains it on open and
+ * keeps every infusion it had. */
+static void a_version_1_file_migrates_forward_keeping_its_rows(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        struct db_infusion in = sample_infusion(0), out;
+        int64_t id;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_infusion_begin(d, &in, &id), 0);
+        d = db_close(d);
+        {
+                /* Turn it back into a version 1 file. */
+                _cleanup_(sqlite_closep) sqlite3 *raw = open_raw(f->path);
+                assert_int_equal(sqlite3_exec(raw,
+                                              "DROP VIEW v_drug_libraries; DROP TABLE drug_libraries;"
+                                              "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+        }
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_schema_version(d), 2);
+        assert_int_equal(db_infusion_get(d, id, &out), 0);
+        assert_int_equal(out.rate_nl_per_h, in.rate_nl_per_h);
+        struct db_library a = { .version = "v1", .imported_by_uid = 0, .json = "{}" };
+        assert_int_equal(db_library_store(d, &a, NULL), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                T(fresh_database_is_schema_1_in_wal_mode_and_mode_0640),
+                T(fresh_database_is_the_current_schema_in_wal_mode_and_mode_0640),
                 T(infusion_round_trips_through_begin_checkpoint_and_end),
                 T(only_active_infusions_take_checkpoints_and_ends),
                 T(recovery_marks_active_infusions_interrupted_at_their_last_checkpoint),
@@ -772,6 +845,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(records_reach_the_disk_before_returning_and_checkpoints_do_not_wait,
                                                 setup_counting, teardown_counting),
                 T(errors_are_negative_errnos_and_keep_sqlite_text),
+                T(library_versions_are_kept_and_the_newest_is_in_use),
+                T(library_versions_cannot_be_rewritten),
+                T(a_version_1_file_migrates_forward_keeping_its_rows),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
