@@ -29,7 +29,29 @@ static const char *const event_names[_CHANNEL_EVENT_MAX] = {
         [CHANNEL_EVENT_KVO_STARTED] = "kvo-started",
         [CHANNEL_EVENT_HALTED] = "halted",
         [CHANNEL_EVENT_CLEARED] = "cleared",
+        [CHANNEL_EVENT_SEGMENT_STARTED] = "step-started",
 };
+
+static const char *const mode_names[_PROGRAM_MODE_MAX] = {
+        [PROGRAM_CONTINUOUS] = "continuous",
+        [PROGRAM_VOLUME_TIME] = "volume-time",
+        [PROGRAM_MULTISTEP] = "multistep",
+        [PROGRAM_LOADING] = "loading",
+        [PROGRAM_INTERMITTENT] = "intermittent",
+};
+
+const char *program_mode_to_string(enum program_mode m) {
+        return (unsigned) m < _PROGRAM_MODE_MAX ? mode_names[m] : "invalid";
+}
+
+int program_mode_from_string(const char *str, enum program_mode *ret) {
+        for (unsigned i = 0; i < _PROGRAM_MODE_MAX; i++)
+                if (strcmp(mode_names[i], str) == 0) {
+                        *ret = i;
+                        return 0;
+                }
+        return -EINVAL;
+}
 
 const char *channel_state_to_string(enum channel_state s) {
         return (unsigned) s < _CHANNEL_STATE_MAX ? state_names[s] : "invalid";
@@ -66,6 +88,155 @@ static int fail(struct channel_error *err, const char *field, const char *fmt, .
 /* Rates and volumes as a person reads them: "1200 mL/h", "0.000174 mL". */
 #define ML(nl) units_nl_to_ml(nl)
 
+static int check_rate(const struct channel *c, const char *field, int64_t rate, struct channel_error *err) {
+        const struct channel_limits *l = &c->limits;
+        if (rate <= 0 || rate > l->max_rate_nl_per_h)
+                return fail(err, field, "%s %.6g mL/h is outside the allowed range: more than 0, at most %.6g mL/h",
+                            field, ML(rate), ML(l->max_rate_nl_per_h));
+        /* A rate is honoured by step timing; the motor's top speed bounds it. */
+        if (rate > c->mech->max_rate_nl_per_h)
+                return fail(err, field, "%s %.6g mL/h is faster than this mechanism can step (at most %.6g mL/h)",
+                            field, ML(rate), ML(c->mech->max_rate_nl_per_h));
+        return 0;
+}
+
+static int check_volume(const struct channel *c, const char *field, int64_t volume, struct channel_error *err) {
+        if (volume <= 0 || volume > c->limits.max_vtbi_nl)
+                return fail(err, field, "%s %.6g mL is outside the allowed range: more than 0, at most %.6g mL",
+                            field, ML(volume), ML(c->limits.max_vtbi_nl));
+        return 0;
+}
+
+/* Plan under construction: appends segments and keeps the cumulative
+ * volume, refusing any delivery the mechanism cannot honour within 1 %. */
+struct plan_builder {
+        const struct channel *c;
+        struct plan_segment seg[PLAN_MAX_SEGMENTS];
+        unsigned n;
+        int64_t total_nl;
+};
+
+static int plan_deliver(struct plan_builder *b, const char *rate_field, const char *volume_field,
+                        int64_t rate, int64_t volume, struct channel_error *err) {
+        const struct mechanism *m = b->c->mech;
+        int r = check_rate(b->c, rate_field, rate, err);
+        if (r < 0)
+                return r;
+        if (b->n >= PLAN_MAX_SEGMENTS)
+                return fail(err, volume_field, "the program has more than %d segments", PLAN_MAX_SEGMENTS);
+
+        int64_t start = b->n ? b->seg[b->n - 1].end_steps : 0;
+        int64_t end = mechanism_nl_to_steps_floor(m, b->total_nl + volume);
+        int64_t deliverable_nl = mechanism_steps_to_nl(m, end - start);
+        /* The mechanism moves in whole steps. Delivering floor(volume/step)
+         * steps never exceeds it; refuse when that falls more than 1 %
+         * short (or long, across a boundary) instead of quietly giving a
+         * different dose. */
+        int64_t diff = deliverable_nl - volume;
+        if (end <= start || (diff < 0 ? -diff : diff) * 100 > volume)
+                return fail(err, volume_field,
+                            "%s %.6g mL cannot be delivered within 1 %%: one pump step is %.6g mL, so the nearest deliverable volume is %.6g mL",
+                            volume_field, ML(volume), (double) m->pl_per_step / 1e9, ML(deliverable_nl));
+
+        b->total_nl += volume;
+        b->seg[b->n++] = (struct plan_segment) { .rate_nl_per_h = rate, .end_steps = end };
+        return 0;
+}
+
+static void plan_hold(struct plan_builder *b, int64_t hold_us) {
+        int64_t end = b->n ? b->seg[b->n - 1].end_steps : 0;
+        b->seg[b->n++] = (struct plan_segment) { .end_steps = end, .hold_us = hold_us };
+}
+
+/* rate = volume / duration, in nL/h, rounded to the nearest nL/h: far
+ * below any mechanism's resolution. */
+static int64_t rate_for(int64_t volume_nl, int64_t duration_us) {
+        return (int64_t) (((long double) volume_nl * US_PER_HOUR) / duration_us + 0.5L);
+}
+
+static int build_plan(struct plan_builder *b, const struct program *p, struct channel_error *err) {
+        int r;
+
+        switch (p->mode) {
+        case PROGRAM_CONTINUOUS:
+                r = check_volume(b->c, "VtbiMl", p->vtbi_nl, err);
+                return r < 0 ? r : plan_deliver(b, "RateMlPerHour", "VtbiMl", p->rate_nl_per_h, p->vtbi_nl, err);
+
+        case PROGRAM_VOLUME_TIME:
+                r = check_volume(b->c, "VtbiMl", p->vtbi_nl, err);
+                if (r < 0)
+                        return r;
+                if (p->duration_us < US_PER_MIN || p->duration_us > 7 * 24 * US_PER_HOUR)
+                        return fail(err, "DurationSec", "DurationSec %.6g s is outside the allowed range: 60 s to 7 days",
+                                    (double) p->duration_us / US_PER_SEC);
+                return plan_deliver(b, "DurationSec", "VtbiMl", rate_for(p->vtbi_nl, p->duration_us), p->vtbi_nl, err);
+
+        case PROGRAM_MULTISTEP:
+                if (p->n_steps < 1 || p->n_steps > PROGRAM_MAX_STEPS)
+                        return fail(err, "Steps", "Steps must hold 1 to %d (rate, volume) pairs, not %u",
+                                    PROGRAM_MAX_STEPS, p->n_steps);
+                for (unsigned i = 0; i < p->n_steps; i++) {
+                        r = check_volume(b->c, "Steps", p->steps[i].volume_nl, err);
+                        if (r >= 0)
+                                r = plan_deliver(b, "Steps", "Steps", p->steps[i].rate_nl_per_h, p->steps[i].volume_nl, err);
+                        if (r < 0) {
+                                char text[sizeof(err->text)];
+                                if (err) {
+                                        snprintf(text, sizeof(text), "%s", err->text);
+                                        snprintf(err->text, sizeof(err->text), "Steps[%u]: %.200s", i, text);
+                                }
+                                return r;
+                        }
+                }
+                return 0;
+
+        case PROGRAM_LOADING:
+                r = check_volume(b->c, "VtbiMl", p->vtbi_nl, err);
+                if (r >= 0)
+                        r = check_volume(b->c, "LoadingVolumeMl", p->loading_volume_nl, err);
+                if (r < 0)
+                        return r;
+                if (p->loading_volume_nl >= p->vtbi_nl)
+                        return fail(err, "LoadingVolumeMl",
+                                    "LoadingVolumeMl %.6g mL must be less than VtbiMl %.6g mL (the VTBI includes the loading dose)",
+                                    ML(p->loading_volume_nl), ML(p->vtbi_nl));
+                r = plan_deliver(b, "LoadingRateMlPerHour", "LoadingVolumeMl", p->loading_rate_nl_per_h,
+                                 p->loading_volume_nl, err);
+                return r < 0 ? r : plan_deliver(b, "RateMlPerHour", "VtbiMl", p->rate_nl_per_h,
+                                                p->vtbi_nl - p->loading_volume_nl, err);
+
+        case PROGRAM_INTERMITTENT:
+                r = check_volume(b->c, "DoseVolumeMl", p->dose_volume_nl, err);
+                if (r < 0)
+                        return r;
+                if (p->doses < 1 || p->doses > PROGRAM_MAX_DOSES)
+                        return fail(err, "Doses", "Doses %u is outside the allowed range: 1 to %d",
+                                    p->doses, PROGRAM_MAX_DOSES);
+                if (p->duration_us < US_PER_MIN)
+                        return fail(err, "DurationSec", "DurationSec %.6g s is too short: each dose runs at least 60 s",
+                                    (double) p->duration_us / US_PER_SEC);
+                if (p->interval_us <= p->duration_us || p->interval_us > 7 * 24 * US_PER_HOUR)
+                        return fail(err, "IntervalSec",
+                                    "IntervalSec %.6g s must be longer than DurationSec %.6g s and at most 7 days",
+                                    (double) p->interval_us / US_PER_SEC, (double) p->duration_us / US_PER_SEC);
+                if ((int64_t) p->doses * p->dose_volume_nl > b->c->limits.max_vtbi_nl)
+                        return fail(err, "Doses", "%u doses of %.6g mL exceed the largest volume allowed, %.6g mL",
+                                    p->doses, ML(p->dose_volume_nl), ML(b->c->limits.max_vtbi_nl));
+                for (unsigned i = 0; i < p->doses; i++) {
+                        if (i > 0)
+                                plan_hold(b, p->interval_us - p->duration_us);
+                        r = plan_deliver(b, "DurationSec", "DoseVolumeMl", rate_for(p->dose_volume_nl, p->duration_us),
+                                         p->dose_volume_nl, err);
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
+
+        default:
+                return fail(err, "Mode", "unknown mode");
+        }
+}
+
 int channel_program(struct channel *c, const struct program *p, struct channel_error *err) {
         if (c->state != CHANNEL_IDLE && c->state != CHANNEL_PROGRAMMED) {
                 if (err) {
@@ -78,41 +249,30 @@ int channel_program(struct channel *c, const struct program *p, struct channel_e
         }
 
         const struct channel_limits *l = &c->limits;
-        if (p->rate_nl_per_h <= 0 || p->rate_nl_per_h > l->max_rate_nl_per_h)
-                return fail(err, "RateMlPerHour",
-                            "RateMlPerHour %.6g mL/h is outside the allowed range: more than 0, at most %.6g mL/h",
-                            ML(p->rate_nl_per_h), ML(l->max_rate_nl_per_h));
-        if (p->vtbi_nl <= 0 || p->vtbi_nl > l->max_vtbi_nl)
-                return fail(err, "VtbiMl",
-                            "VtbiMl %.6g mL is outside the allowed range: more than 0, at most %.6g mL",
-                            ML(p->vtbi_nl), ML(l->max_vtbi_nl));
         if (p->kvo_rate_nl_per_h < 0 || p->kvo_rate_nl_per_h > l->max_kvo_rate_nl_per_h)
                 return fail(err, "KvoRateMlPerHour",
                             "KvoRateMlPerHour %.6g mL/h is outside the allowed range: 0 (no KVO) to %.6g mL/h",
                             ML(p->kvo_rate_nl_per_h), ML(l->max_kvo_rate_nl_per_h));
-        if (p->kvo_rate_nl_per_h > p->rate_nl_per_h)
-                return fail(err, "KvoRateMlPerHour",
-                            "KvoRateMlPerHour %.6g mL/h is above RateMlPerHour %.6g mL/h: KVO must not deliver faster than the infusion",
-                            ML(p->kvo_rate_nl_per_h), ML(p->rate_nl_per_h));
 
-        /* The mechanism moves in whole steps. Delivering floor(VTBI/step)
-         * steps never exceeds the VTBI; refuse when that falls more than 1 %
-         * short instead of quietly giving a different dose. */
-        int64_t steps = mechanism_nl_to_steps_floor(c->mech, p->vtbi_nl);
-        int64_t deliverable_nl = mechanism_steps_to_nl(c->mech, steps);
-        if (steps == 0 || (p->vtbi_nl - deliverable_nl) * 100 > p->vtbi_nl)
-                return fail(err, "VtbiMl",
-                            "VtbiMl %.6g mL cannot be delivered within 1 %%: one pump step is %.6g mL, so the nearest deliverable volume is %.6g mL",
-                            ML(p->vtbi_nl), (double) c->mech->pl_per_step / 1e9, ML(deliverable_nl));
+        struct plan_builder b = { .c = c };
+        int r = build_plan(&b, p, err);
+        if (r < 0)
+                return r;
 
-        /* A rate is honoured by step timing; the motor's top speed bounds it. */
-        if (p->rate_nl_per_h > c->mech->max_rate_nl_per_h)
-                return fail(err, "RateMlPerHour",
-                            "RateMlPerHour %.6g mL/h is faster than this mechanism can step (at most %.6g mL/h)",
-                            ML(p->rate_nl_per_h), ML(c->mech->max_rate_nl_per_h));
+        /* KVO must not deliver faster than any part of the infusion. */
+        for (unsigned i = 0; i < b.n; i++)
+                if (b.seg[i].rate_nl_per_h > 0 && p->kvo_rate_nl_per_h > b.seg[i].rate_nl_per_h)
+                        return fail(err, "KvoRateMlPerHour",
+                                    "KvoRateMlPerHour %.6g mL/h is above the infusion's rate %.6g mL/h: KVO must not deliver faster than the infusion",
+                                    ML(p->kvo_rate_nl_per_h), ML(b.seg[i].rate_nl_per_h));
 
         c->prog = *p;
-        c->primary_steps_target = steps;
+        c->prog.vtbi_nl = b.total_nl;
+        c->prog.rate_nl_per_h = b.seg[0].rate_nl_per_h;
+        memcpy(c->plan, b.seg, b.n * sizeof(b.seg[0]));
+        c->n_segments = b.n;
+        c->segment = 0;
+        c->primary_steps_target = b.seg[b.n - 1].end_steps;
         c->primary_steps = 0;
         c->kvo_steps = 0;
         c->state = CHANNEL_PROGRAMMED;
@@ -133,10 +293,17 @@ static void set_motion(struct channel *c, bool active, int64_t rate, int64_t now
 static void enter(struct channel *c, enum channel_state s, int64_t now_us) {
         c->state = s;
         switch (s) {
-        case CHANNEL_RUNNING:
-                set_motion(c, true, c->prog.rate_nl_per_h, now_us,
-                           c->primary_steps_target - c->primary_steps);
+        case CHANNEL_RUNNING: {
+                const struct plan_segment *seg = &c->plan[c->segment];
+                if (seg->rate_nl_per_h > 0)
+                        set_motion(c, true, seg->rate_nl_per_h, now_us, seg->end_steps - c->primary_steps);
+                else {
+                        set_motion(c, false, 0, now_us, 0);
+                        c->hold_until_us = now_us + (c->hold_left_us > 0 ? c->hold_left_us : seg->hold_us);
+                        c->hold_left_us = 0;
+                }
                 break;
+        }
         case CHANNEL_KVO:
                 set_motion(c, true, c->prog.kvo_rate_nl_per_h, now_us, INT64_MAX);
                 break;
@@ -151,6 +318,8 @@ int channel_start(struct channel *c, int64_t now_us, enum channel_event *ret_eve
                 return -EBUSY;
         c->primary_steps = 0;
         c->kvo_steps = 0;
+        c->segment = 0;
+        c->hold_left_us = 0;
         enter(c, CHANNEL_RUNNING, now_us);
         *ret_event = CHANNEL_EVENT_STARTED;
         return 0;
@@ -159,8 +328,11 @@ int channel_start(struct channel *c, int64_t now_us, enum channel_event *ret_eve
 int channel_pause(struct channel *c, int64_t now_us, enum channel_event *ret_event) {
         if (c->state != CHANNEL_RUNNING && c->state != CHANNEL_KVO)
                 return -EBUSY;
-        /* Resume must know which phase to go back to. */
+        /* Resume must know which phase to go back to, and how much of a
+         * hold was left. */
         c->halted_from = c->state;
+        if (c->state == CHANNEL_RUNNING && c->plan[c->segment].rate_nl_per_h == 0)
+                c->hold_left_us = c->hold_until_us > now_us ? c->hold_until_us - now_us : 1;
         enter(c, CHANNEL_PAUSED, now_us);
         *ret_event = CHANNEL_EVENT_PAUSED;
         return 0;
@@ -191,6 +363,28 @@ int channel_halt(struct channel *c, int64_t now_us, enum channel_event *ret_even
         return 0;
 }
 
+/* The current segment is done: start the next, or end the plan. */
+static int next_segment(struct channel *c, int64_t now_us, enum channel_event *ret_event) {
+        /* Skip segments already complete (none in a valid plan, but a
+         * count that jumped must never restart a finished delivery). */
+        while (++c->segment < c->n_segments)
+                if (c->plan[c->segment].rate_nl_per_h == 0 ||
+                    c->primary_steps < c->plan[c->segment].end_steps) {
+                        enter(c, CHANNEL_RUNNING, now_us);
+                        *ret_event = CHANNEL_EVENT_SEGMENT_STARTED;
+                        return 1;
+                }
+        c->segment = c->n_segments - 1;
+        if (c->prog.kvo_rate_nl_per_h > 0) {
+                enter(c, CHANNEL_KVO, now_us);
+                *ret_event = CHANNEL_EVENT_KVO_STARTED;
+        } else {
+                enter(c, CHANNEL_IDLE, now_us);
+                *ret_event = CHANNEL_EVENT_VTBI_COMPLETE;
+        }
+        return 1;
+}
+
 int channel_account_steps(struct channel *c, int64_t steps, int64_t now_us,
                           enum channel_event *ret_event) {
         if (steps == 0)
@@ -206,17 +400,15 @@ int channel_account_steps(struct channel *c, int64_t steps, int64_t now_us,
         /* Steps taken while running count toward the VTBI. (Paused or
          * halted channels have no active motion: rejected above.) */
         c->primary_steps += steps;
-        if (c->primary_steps < c->primary_steps_target)
+        if (c->primary_steps < c->plan[c->segment].end_steps)
                 return 0;
+        return next_segment(c, now_us, ret_event);
+}
 
-        if (c->prog.kvo_rate_nl_per_h > 0) {
-                enter(c, CHANNEL_KVO, now_us);
-                *ret_event = CHANNEL_EVENT_KVO_STARTED;
-        } else {
-                enter(c, CHANNEL_IDLE, now_us);
-                *ret_event = CHANNEL_EVENT_VTBI_COMPLETE;
-        }
-        return 1;
+int channel_tick(struct channel *c, int64_t now_us, enum channel_event *ret_event) {
+        if (c->state != CHANNEL_RUNNING || c->plan[c->segment].rate_nl_per_h > 0 || now_us < c->hold_until_us)
+                return 0;
+        return next_segment(c, now_us, ret_event);
 }
 
 const struct channel_motion *channel_motion(const struct channel *c) {
@@ -240,14 +432,28 @@ int64_t channel_current_rate_nl_per_h(const struct channel *c) {
 }
 
 uint64_t channel_time_remaining_sec(const struct channel *c) {
-        if (c->state == CHANNEL_IDLE || c->prog.rate_nl_per_h <= 0)
+        if (c->state == CHANNEL_IDLE || c->state == CHANNEL_KVO || c->n_segments == 0)
                 return 0;
-        int64_t left_nl = mechanism_steps_to_nl(c->mech, c->primary_steps_target - c->primary_steps);
-        if (left_nl <= 0)
-                return 0;
-        /* seconds = nL / (nL/h) * 3600, rounded up; left_nl * 3600 fits
-         * easily (VTBI <= 1e10 nL). */
-        return (uint64_t) ((left_nl * 3600 + c->prog.rate_nl_per_h - 1) / c->prog.rate_nl_per_h);
+        /* Sum what is left of every segment: deliveries at their rates,
+         * holds at their length. Work in µs, round up to whole seconds. */
+        long double left_us = 0;
+        int64_t done = c->primary_steps;
+        for (unsigned i = c->segment; i < c->n_segments; i++) {
+                const struct plan_segment *seg = &c->plan[i];
+                if (seg->rate_nl_per_h > 0) {
+                        int64_t steps = seg->end_steps - done;
+                        if (steps > 0)
+                                left_us += (long double) mechanism_steps_to_nl(c->mech, steps) * US_PER_HOUR /
+                                           seg->rate_nl_per_h;
+                        done = seg->end_steps;
+                } else if (i == c->segment && c->state == CHANNEL_RUNNING)
+                        left_us += c->hold_until_us > c->motion.anchor_us ? c->hold_until_us - c->motion.anchor_us : 0;
+                else if (i == c->segment && c->hold_left_us > 0)
+                        left_us += c->hold_left_us;
+                else
+                        left_us += seg->hold_us;
+        }
+        return (uint64_t) ((left_us + US_PER_SEC - 1) / US_PER_SEC);
 }
 
 bool channel_infusion_open(const struct channel *c) {

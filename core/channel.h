@@ -35,15 +35,60 @@ enum channel_event {
         CHANNEL_EVENT_KVO_STARTED,
         CHANNEL_EVENT_HALTED,
         CHANNEL_EVENT_CLEARED,          /* program discarded (Stop from programmed) */
+        CHANNEL_EVENT_SEGMENT_STARTED,  /* next step of a multistep/loading/intermittent plan */
         _CHANNEL_EVENT_MAX,
 };
 
 const char *channel_event_to_string(enum channel_event e);
 
+enum program_mode {
+        PROGRAM_CONTINUOUS,             /* rate until the VTBI */
+        PROGRAM_VOLUME_TIME,            /* VTBI over a duration: the rate follows */
+        PROGRAM_MULTISTEP,              /* a list of (rate, volume) steps */
+        PROGRAM_LOADING,                /* a loading volume at its rate, then the rate to the VTBI */
+        PROGRAM_INTERMITTENT,           /* a dose over a duration, every interval, N times */
+        _PROGRAM_MODE_MAX,
+};
+
+const char *program_mode_to_string(enum program_mode m);
+int program_mode_from_string(const char *s, enum program_mode *ret);
+
+#define PROGRAM_MAX_STEPS 32
+#define PROGRAM_MAX_DOSES 100
+
+struct program_step {
+        int64_t rate_nl_per_h;
+        int64_t volume_nl;
+};
+
+/* What a clinician programs. Which fields count depends on the mode; after
+ * channel_program() the stored copy also has vtbi_nl = the total volume and
+ * rate_nl_per_h = the first step's rate, whatever the mode. */
 struct program {
-        int64_t rate_nl_per_h;          /* > 0 */
-        int64_t vtbi_nl;                /* > 0 */
-        int64_t kvo_rate_nl_per_h;      /* >= 0; 0 = stop at VTBI instead of KVO */
+        enum program_mode mode;
+        int64_t rate_nl_per_h;          /* continuous, loading (maintenance) */
+        int64_t vtbi_nl;                /* continuous, volume-time, loading (total) */
+        int64_t kvo_rate_nl_per_h;      /* >= 0; 0 = stop at the end instead of KVO */
+        int64_t duration_us;            /* volume-time: whole VTBI; intermittent: each dose */
+        int64_t loading_volume_nl;      /* loading */
+        int64_t loading_rate_nl_per_h;  /* loading */
+        int64_t dose_volume_nl;         /* intermittent */
+        int64_t interval_us;            /* intermittent: start to start */
+        unsigned doses;                 /* intermittent: how many */
+        unsigned n_steps;               /* multistep */
+        struct program_step steps[PROGRAM_MAX_STEPS];
+};
+
+/* The plan a program becomes: deliver segments (a rate until a cumulative
+ * step count) and hold segments (no flow for a time). Step targets are
+ * cumulative floors of cumulative volumes, so rounding never adds up
+ * across segments. */
+#define PLAN_MAX_SEGMENTS (2 * PROGRAM_MAX_DOSES)
+
+struct plan_segment {
+        int64_t rate_nl_per_h;          /* 0: a hold */
+        int64_t end_steps;              /* cumulative primary steps at its end */
+        int64_t hold_us;                /* holds only */
 };
 
 /* Limits that do not change while the daemon runs (from the config). */
@@ -78,7 +123,13 @@ struct channel {
         enum channel_state halted_from;
         struct program prog;
 
-        int64_t primary_steps_target;   /* floor(vtbi / step volume) */
+        unsigned n_segments;
+        struct plan_segment plan[PLAN_MAX_SEGMENTS];
+        unsigned segment;               /* current plan segment */
+        int64_t hold_until_us;          /* end of the current hold while running */
+        int64_t hold_left_us;           /* what was left of a hold at Pause */
+
+        int64_t primary_steps_target;   /* end of the plan: floor(total / step volume) */
         int64_t primary_steps;          /* steps delivered toward the VTBI */
         int64_t kvo_steps;              /* steps delivered at KVO rate */
 
@@ -104,9 +155,14 @@ int channel_stop(struct channel *c, int64_t now_us, enum channel_event *ret_even
  * except idle/halted; Stop then returns to idle. */
 int channel_halt(struct channel *c, int64_t now_us, enum channel_event *ret_event);
 
+/* Time-driven transitions (the end of a hold). Returns 1 with *ret_event
+ * when one happened, else 0. */
+int channel_tick(struct channel *c, int64_t now_us, enum channel_event *ret_event);
+
 /* Account for steps the executor really took in the current segment.
- * May end the primary phase (RUNNING -> KVO, or -> IDLE when kvo rate 0);
- * then *ret_event is set and the function returns 1, else 0.
+ * May end a segment (the next one starts: SEGMENT_STARTED) or the whole
+ * plan (RUNNING -> KVO, or -> IDLE when the KVO rate is 0); then
+ * *ret_event is set and the function returns 1, else 0.
  * Returns -ERANGE if steps exceed the current budget: the executor moved
  * more than it was allowed and the caller must halt. */
 int channel_account_steps(struct channel *c, int64_t steps, int64_t now_us,

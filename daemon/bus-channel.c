@@ -14,11 +14,32 @@
  * message, narrow enough that no conversion can overflow. */
 #define PARSE_LIMIT_NL (INT64_C(1000000) * NL_PER_ML)
 
-struct program_keys {
+enum key_id {
+        KEY_MODE, KEY_RATE, KEY_VTBI, KEY_KVO, KEY_DURATION, KEY_LOADING_VOLUME, KEY_LOADING_RATE,
+        KEY_DOSE_VOLUME, KEY_INTERVAL, KEY_DOSES, KEY_STEPS, _KEY_MAX,
+};
+
+/* Every Program key: its D-Bus type, and for each mode whether it is
+ * required (R), optional (O) or does not apply (-). A key that does not
+ * apply is refused rather than ignored: a clinician who sent it meant
+ * something. Mode order: continuous, volume-time, multistep, loading,
+ * intermittent. */
+static const struct {
         const char *name;
-        int64_t *dest;
-        bool required;
-        bool seen;
+        const char *type;
+        const char modes[_PROGRAM_MODE_MAX + 1];
+} keys[_KEY_MAX] = {
+        [KEY_MODE]           = { "Mode",                 "s",     "OOOOO" },
+        [KEY_RATE]           = { "RateMlPerHour",        "d",     "R--R-" },
+        [KEY_VTBI]           = { "VtbiMl",               "d",     "RR-R-" },
+        [KEY_KVO]            = { "KvoRateMlPerHour",     "d",     "OOOOO" },
+        [KEY_DURATION]       = { "DurationSec",          "u",     "-R--R" },
+        [KEY_LOADING_VOLUME] = { "LoadingVolumeMl",      "d",     "---R-" },
+        [KEY_LOADING_RATE]   = { "LoadingRateMlPerHour", "d",     "---R-" },
+        [KEY_DOSE_VOLUME]    = { "DoseVolumeMl",         "d",     "----R" },
+        [KEY_INTERVAL]       = { "IntervalSec",          "u",     "----R" },
+        [KEY_DOSES]          = { "Doses",                "u",     "----R" },
+        [KEY_STEPS]          = { "Steps",                "a(dd)", "--R--" },
 };
 
 static int invalid(struct pump_error *perr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -32,21 +53,45 @@ static int invalid(struct pump_error *perr, const char *fmt, ...) {
         return -EINVAL;
 }
 
-/* Read a{sv} into prog. Every key must be known, of type d, finite and in
- * range, and given once. On error nothing is used: the caller does not
- * touch the channel. Returns a negative errno from sd-bus for a message
- * that is not a{sv} at all (sd-bus then sends InvalidArgs). */
+static int ml_to_nl(const char *name, double value, int64_t *ret, const struct pump *pump, struct pump_error *perr) {
+        if (!isfinite(value))
+                return invalid(perr, "%s must be a finite number, not %g", name, value);
+        if (units_ml_to_nl(value, -PARSE_LIMIT_NL, PARSE_LIMIT_NL, ret) < 0)
+                return invalid(perr, "%s %g is out of range (allowed: rates up to %.6g mL/h, volumes up to %.6g mL)",
+                               name, value, units_nl_to_ml(pump_channel(pump)->limits.max_rate_nl_per_h),
+                               units_nl_to_ml(pump_channel(pump)->limits.max_vtbi_nl));
+        return 0;
+}
+
+static int read_steps(sd_bus_message *m, struct program *prog, const struct pump *pump, struct pump_error *perr) {
+        double rate, volume;
+        int r = sd_bus_message_enter_container(m, 'a', "(dd)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "(dd)", &rate, &volume)) > 0) {
+                if (prog->n_steps >= PROGRAM_MAX_STEPS)
+                        return invalid(perr, "Steps has more than %d entries", PROGRAM_MAX_STEPS);
+                struct program_step *st = &prog->steps[prog->n_steps++];
+                if (ml_to_nl("Steps rate", rate, &st->rate_nl_per_h, pump, perr) < 0 ||
+                    ml_to_nl("Steps volume", volume, &st->volume_nl, pump, perr) < 0)
+                        return -EINVAL;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+/* Read a{sv} into prog. Every key must be known, of its type, valid for
+ * the mode, finite and in range, and given once. On error nothing is
+ * used: the caller does not touch the channel. Returns a negative errno
+ * from sd-bus for a message that is not a{sv} at all. */
 static int parse_program(sd_bus_message *m, const struct pump *pump, struct program *prog,
                          struct pump_error *perr, char *args, size_t args_size) {
-        int64_t rate = 0, vtbi = 0, kvo = pump_default_kvo_rate_nl_per_h(pump);
-        struct program_keys keys[] = {
-                { "RateMlPerHour", &rate, true, false },
-                { "VtbiMl", &vtbi, true, false },
-                { "KvoRateMlPerHour", &kvo, false, false },
-        };
+        bool seen[_KEY_MAX] = {};
         size_t used = 0;
         int r;
 
+        *prog = (struct program) { .mode = PROGRAM_CONTINUOUS, .kvo_rate_nl_per_h = pump_default_kvo_rate_nl_per_h(pump) };
         args[0] = 0;
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
         if (r < 0)
@@ -55,7 +100,6 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
         for (;;) {
                 const char *key, *contents;
                 char type;
-                double value;
 
                 r = sd_bus_message_enter_container(m, 'e', "sv");
                 if (r < 0)
@@ -66,49 +110,87 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
                 if (r < 0)
                         return r;
 
-                struct program_keys *k = NULL;
-                for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                enum key_id k = _KEY_MAX;
+                for (unsigned i = 0; i < _KEY_MAX; i++)
                         if (strcmp(keys[i].name, key) == 0)
-                                k = &keys[i];
-                if (!k)
-                        return invalid(perr, "Unknown setting \"%.64s\" (allowed: RateMlPerHour, VtbiMl, KvoRateMlPerHour)", key);
-                if (k->seen)
-                        return invalid(perr, "Setting %s given twice", k->name);
-                k->seen = true;
+                                k = i;
+                if (k == _KEY_MAX)
+                        return invalid(perr, "Unknown setting \"%.64s\" (allowed: Mode, RateMlPerHour, VtbiMl, KvoRateMlPerHour, "
+                                       "DurationSec, LoadingVolumeMl, LoadingRateMlPerHour, DoseVolumeMl, IntervalSec, Doses, Steps)", key);
+                if (seen[k])
+                        return invalid(perr, "Setting %s given twice", keys[k].name);
+                seen[k] = true;
 
                 r = sd_bus_message_peek_type(m, &type, &contents);
                 if (r < 0)
                         return r;
-                if (type != 'v' || strcmp(contents, "d") != 0)
-                        return invalid(perr, "%s must be a double (D-Bus type d), not '%s'", k->name, contents);
-                r = sd_bus_message_read(m, "v", "d", &value);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
+                if (type != 'v' || strcmp(contents, keys[k].type) != 0)
+                        return invalid(perr, "%s must be of D-Bus type %s, not '%s'", keys[k].name, keys[k].type, contents);
+                r = sd_bus_message_enter_container(m, 'v', keys[k].type);
                 if (r < 0)
                         return r;
 
-                if (!isfinite(value))
-                        return invalid(perr, "%s must be a finite number, not %g", k->name, value);
-                r = units_ml_to_nl(value, -PARSE_LIMIT_NL, PARSE_LIMIT_NL, k->dest);
+                double d = 0;
+                uint32_t u = 0;
+                const char *str = NULL;
+                if (keys[k].type[0] == 'd')
+                        r = sd_bus_message_read(m, "d", &d);
+                else if (keys[k].type[0] == 'u')
+                        r = sd_bus_message_read(m, "u", &u);
+                else if (keys[k].type[0] == 's')
+                        r = sd_bus_message_read(m, "s", &str);
+                else
+                        r = read_steps(m, prog, pump, perr);
                 if (r < 0)
-                        return invalid(perr, "%s %g is out of range (allowed: RateMlPerHour up to %.6g mL/h, VtbiMl up to %.6g mL, KvoRateMlPerHour up to %.6g mL/h)",
-                                       k->name, value,
-                                       units_nl_to_ml(pump_channel(pump)->limits.max_rate_nl_per_h),
-                                       units_nl_to_ml(pump_channel(pump)->limits.max_vtbi_nl),
-                                       units_nl_to_ml(pump_channel(pump)->limits.max_kvo_rate_nl_per_h));
-                if (used < args_size)
-                        used += snprintf(args + used, args_size - used, "%s%s=%.9g", used ? " " : "", k->name, value);
+                        return perr->name ? -EINVAL : r;
+
+                switch (k) {
+                case KEY_MODE:
+                        if (program_mode_from_string(str, &prog->mode) < 0)
+                                return invalid(perr, "Mode \"%.32s\" is not known (allowed: continuous, volume-time, multistep, loading, intermittent)", str);
+                        break;
+                case KEY_RATE:           r = ml_to_nl(keys[k].name, d, &prog->rate_nl_per_h, pump, perr); break;
+                case KEY_VTBI:           r = ml_to_nl(keys[k].name, d, &prog->vtbi_nl, pump, perr); break;
+                case KEY_KVO:            r = ml_to_nl(keys[k].name, d, &prog->kvo_rate_nl_per_h, pump, perr); break;
+                case KEY_LOADING_VOLUME: r = ml_to_nl(keys[k].name, d, &prog->loading_volume_nl, pump, perr); break;
+                case KEY_LOADING_RATE:   r = ml_to_nl(keys[k].name, d, &prog->loading_rate_nl_per_h, pump, perr); break;
+                case KEY_DOSE_VOLUME:    r = ml_to_nl(keys[k].name, d, &prog->dose_volume_nl, pump, perr); break;
+                case KEY_DURATION:       prog->duration_us = (int64_t) u * US_PER_SEC; break;
+                case KEY_INTERVAL:       prog->interval_us = (int64_t) u * US_PER_SEC; break;
+                case KEY_DOSES:          prog->doses = u; break;
+                default:                 break;
+                }
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);   /* the variant */
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);   /* the dict entry */
+                if (r < 0)
+                        return r;
+
+                if (used < args_size) {
+                        if (keys[k].type[0] == 'd')
+                                used += snprintf(args + used, args_size - used, "%s%s=%.9g", used ? " " : "", key, d);
+                        else if (keys[k].type[0] == 'u')
+                                used += snprintf(args + used, args_size - used, "%s%s=%u", used ? " " : "", key, u);
+                        else if (keys[k].type[0] == 's')
+                                used += snprintf(args + used, args_size - used, "%s%s=%.32s", used ? " " : "", key, str);
+                        else
+                                used += snprintf(args + used, args_size - used, "%s%s=[%u]", used ? " " : "", key, prog->n_steps);
+                }
         }
         r = sd_bus_message_exit_container(m);
         if (r < 0)
                 return r;
 
-        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-                if (keys[i].required && !keys[i].seen)
-                        return invalid(perr, "%s is required (Program needs RateMlPerHour and VtbiMl)", keys[i].name);
-
-        *prog = (struct program) { .rate_nl_per_h = rate, .vtbi_nl = vtbi, .kvo_rate_nl_per_h = kvo };
+        const char *mode = program_mode_to_string(prog->mode);
+        for (unsigned i = 0; i < _KEY_MAX; i++) {
+                char rule = keys[i].modes[prog->mode];
+                if (rule == 'R' && !seen[i])
+                        return invalid(perr, "%s is required for mode %s", keys[i].name, mode);
+                if (rule == '-' && seen[i])
+                        return invalid(perr, "%s does not apply to mode %s", keys[i].name, mode);
+        }
         return 0;
 }
 

@@ -297,6 +297,17 @@ void pump_tick(struct pump *p) {
         struct executor_status st;
         executor_get_status(p->ex, &st);
 
+        /* Time-driven transitions first: the end of a hold in an
+         * intermittent plan starts the next dose. */
+        enum channel_state from = p->ch.state;
+        enum channel_event ev;
+        if (channel_tick(&p->ch, pump_now_us(p), &ev) > 0) {
+                emit_transition(p, from, ev);
+                settle(p);
+                apply_motion(p);
+                executor_get_status(p->ex, &st);
+        }
+
         if (st.generation == p->exec_gen) {
                 if (st.fault < 0) {
                         raise_alarm(p, ALARM_MOTOR_FAULT, true, "Motor drive failed: %s; delivery halted",
@@ -366,10 +377,10 @@ int pump_program(struct pump *p, const struct program *prog, struct pump_error *
         if (r < 0)
                 return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", cerr.text);
 
-        char detail[160];
-        snprintf(detail, sizeof(detail), "rate %.6g mL/h, VTBI %.6g mL, KVO %.6g mL/h",
-                 units_nl_to_ml(prog->rate_nl_per_h), units_nl_to_ml(prog->vtbi_nl),
-                 units_nl_to_ml(prog->kvo_rate_nl_per_h));
+        char detail[200];
+        snprintf(detail, sizeof(detail), "%s: first rate %.6g mL/h, total %.6g mL in %u segments, KVO %.6g mL/h",
+                 program_mode_to_string(p->ch.prog.mode), units_nl_to_ml(p->ch.prog.rate_nl_per_h),
+                 units_nl_to_ml(p->ch.prog.vtbi_nl), p->ch.n_segments, units_nl_to_ml(prog->kvo_rate_nl_per_h));
         record_event(p, "programmed", NULL, "programmed", detail);
         notify(p, PUMP_CHANGED_STATE | PUMP_CHANGED_PROGRESS);
         return 0;
@@ -393,7 +404,7 @@ int pump_start(struct pump *p, struct pump_error *err) {
         /* Record before moving: a start the history cannot hold is refused. */
         struct db_infusion inf = {
                 .channel = p->ch.index,
-                .mode = "continuous",
+                .mode = program_mode_to_string(p->ch.prog.mode),
                 .rate_nl_per_h = p->ch.prog.rate_nl_per_h,
                 .vtbi_nl = p->ch.prog.vtbi_nl,
                 .kvo_rate_nl_per_h = p->ch.prog.kvo_rate_nl_per_h,

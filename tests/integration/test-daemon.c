@@ -292,6 +292,123 @@ static void every_command_is_audited_with_uid_and_outcome(void **state) {
         assert_true(query_i64(h->db_path, "SELECT count(*) FROM events WHERE kind = 'programmed' AND utc_us > 0") >= 1);
 }
 
+/* Program through sd-bus varargs (any key types), returning the error name. */
+#define PROGRAM(h, err, n, ...)                                                                         \
+        ({                                                                                              \
+                sd_bus_error _e = SD_BUS_ERROR_NULL;                                                    \
+                int _r = sd_bus_call_method((h)->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE,        \
+                                            "Program", &_e, NULL, "a{sv}", n, __VA_ARGS__);             \
+                snprintf(err, sizeof(err), "%s", _r < 0 && _e.name ? _e.name : "");                     \
+                if (_r < 0)                                                                             \
+                        fprintf(stderr, "Program: %s\n", _e.message);                                   \
+                sd_bus_error_free(&_e);                                                                 \
+                _r < 0 ? _r : 0;                                                                        \
+        })
+
+static double volume_ml(struct harness *h) {
+        return get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl");
+}
+
+/* The volume at a checkpoint: never above the plan, at most one step below. */
+static void assert_on_plan(struct harness *h, double plan_ml) {
+        double v = volume_ml(h);
+        if (v > plan_ml + 1e-9 || plan_ml - v >= STEP_ML + 1e-9)
+                fail_msg("volume %.6f mL is not within one step below the plan's %.6f mL", v, plan_ml);
+}
+
+static void volume_time_mode_delivers_the_vtbi_over_the_duration(void **state) {
+        struct harness *h = *state;
+        char err[128];
+        /* 50 mL over 30 min = 100 mL/h */
+        assert_int_equal(PROGRAM(h, err, 3, "Mode", "s", "volume-time", "VtbiMl", "d", 50.0,
+                                 "DurationSec", "u", 1800), 0);
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "RateMlPerHour") == 100.0);
+        call_simple(h, "Start", err, sizeof(err));
+        for (int min = 5; min <= 25; min += 5) {
+                call_advance(h, 300 * 1000000ULL);
+                assert_on_plan(h, 100.0 * min / 60.0);
+        }
+        call_advance(h, 300 * 1000000ULL + 200000);
+        assert_state(h, "kvo");
+        assert_on_plan(h, 50.0);
+}
+
+static void multistep_mode_follows_each_step(void **state) {
+        struct harness *h = *state;
+        char err[128];
+        /* 10 mL at 50 mL/h (12 min), 20 mL at 100 mL/h (12 min), 5 mL at 25 mL/h (12 min) */
+        assert_int_equal(PROGRAM(h, err, 3, "Mode", "s", "multistep",
+                                 "Steps", "a(dd)", 3, 50.0, 10.0, 100.0, 20.0, 25.0, 5.0,
+                                 "KvoRateMlPerHour", "d", 0.0), 0);
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "VtbiMl") == 35.0);
+        call_simple(h, "Start", err, sizeof(err));
+        call_advance(h, 6 * 60 * 1000000ULL);
+        assert_on_plan(h, 5.0);
+        call_advance(h, 6 * 60 * 1000000ULL + 200000);  /* step 1 done, step 2 begins */
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "CurrentRateMlPerHour") == 100.0);
+        call_advance(h, 6 * 60 * 1000000ULL);
+        assert_true(fabs(volume_ml(h) - 20.0) < 0.1);   /* the 100 ms tick shifts step 2's start */
+        call_advance(h, 6 * 60 * 1000000ULL + 200000);
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "CurrentRateMlPerHour") == 25.0);
+        call_advance(h, 13 * 60 * 1000000ULL);
+        assert_state(h, "idle");
+        assert_int_equal(get_i64(h, SIM_PATH, SIM_IFACE, "PlungerSteps"), 201542);
+}
+
+static void loading_mode_gives_the_loading_dose_then_maintenance(void **state) {
+        struct harness *h = *state;
+        char err[128];
+        /* 5 mL at 300 mL/h (60 s), then 20 mL/h to a 10 mL total (15 min) */
+        assert_int_equal(PROGRAM(h, err, 5, "Mode", "s", "loading", "VtbiMl", "d", 10.0,
+                                 "RateMlPerHour", "d", 20.0, "LoadingVolumeMl", "d", 5.0,
+                                 "LoadingRateMlPerHour", "d", 300.0), 0);
+        call_simple(h, "Start", err, sizeof(err));
+        call_advance(h, 30 * 1000000ULL);
+        assert_on_plan(h, 2.5);
+        call_advance(h, 31 * 1000000ULL);
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "CurrentRateMlPerHour") == 20.0);
+        assert_true(fabs(volume_ml(h) - 5.0) < 0.01);
+        call_advance(h, 15 * 60 * 1000000ULL + 200000);
+        assert_state(h, "kvo");
+        assert_true(10.0 - get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl") < STEP_ML);
+}
+
+static void intermittent_mode_repeats_the_dose_after_each_interval(void **state) {
+        struct harness *h = *state;
+        char err[128];
+        /* 3 doses of 10 mL over 30 min (20 mL/h), every 4 h */
+        assert_int_equal(PROGRAM(h, err, 6, "Mode", "s", "intermittent", "DoseVolumeMl", "d", 10.0,
+                                 "DurationSec", "u", 1800, "IntervalSec", "u", 4 * 3600, "Doses", "u", 3,
+                                 "KvoRateMlPerHour", "d", 0.0), 0);
+        call_simple(h, "Start", err, sizeof(err));
+        call_advance(h, 31 * 60 * 1000000ULL);          /* first dose done */
+        assert_true(fabs(volume_ml(h) - 10.0) < STEP_ML);
+        assert_state(h, "running");
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "CurrentRateMlPerHour") == 0.0);
+        call_advance(h, 3 * 3600 * 1000000ULL);         /* t = 3 h 31 min: still holding */
+        assert_true(fabs(volume_ml(h) - 10.0) < STEP_ML);
+        call_advance(h, 44 * 60 * 1000000ULL);          /* t = 4 h 15 min: second dose half way */
+        assert_true(fabs(volume_ml(h) - 15.0) < 0.05);
+        call_advance(h, 5 * 3600 * 1000000ULL);         /* t = 9 h 15 min: third dose done */
+        assert_state(h, "idle");
+        assert_true(30.0 - get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl") < STEP_ML);
+}
+
+static void keys_that_do_not_fit_the_mode_are_refused(void **state) {
+        struct harness *h = *state;
+        char err[128];
+        assert_true(PROGRAM(h, err, 2, "Mode", "s", "volume-time", "VtbiMl", "d", 10.0) < 0);
+        assert_string_equal(err, ERR_INVALID_ARGUMENT);          /* DurationSec missing */
+        assert_true(PROGRAM(h, err, 4, "Mode", "s", "volume-time", "VtbiMl", "d", 10.0,
+                            "DurationSec", "u", 600, "RateMlPerHour", "d", 60.0) < 0);
+        assert_string_equal(err, ERR_INVALID_ARGUMENT);          /* a rate does not apply */
+        assert_true(PROGRAM(h, err, 2, "Mode", "s", "pca", "VtbiMl", "d", 10.0) < 0);
+        assert_string_equal(err, ERR_INVALID_ARGUMENT);
+        assert_true(PROGRAM(h, err, 2, "DurationSec", "d", 600.0, "VtbiMl", "d", 10.0) < 0);
+        assert_string_equal(err, ERR_INVALID_ARGUMENT);          /* wrong type */
+        assert_state(h, "idle");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(introspection_lists_every_member, setup, teardown),
@@ -301,6 +418,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(pause_holds_the_volume_and_resume_continues, setup, teardown),
                 cmocka_unit_test_setup_teardown(kill_9_mid_infusion_reports_it_interrupted_and_never_resumes, setup, teardown),
                 cmocka_unit_test_setup_teardown(every_command_is_audited_with_uid_and_outcome, setup, teardown),
+                cmocka_unit_test_setup_teardown(volume_time_mode_delivers_the_vtbi_over_the_duration, setup, teardown),
+                cmocka_unit_test_setup_teardown(multistep_mode_follows_each_step, setup, teardown),
+                cmocka_unit_test_setup_teardown(loading_mode_gives_the_loading_dose_then_maintenance, setup, teardown),
+                cmocka_unit_test_setup_teardown(intermittent_mode_repeats_the_dose_after_each_interval, setup, teardown),
+                cmocka_unit_test_setup_teardown(keys_that_do_not_fit_the_mode_are_refused, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -271,6 +272,173 @@ static void every_transition_bumps_the_motion_generation(void **state) {
         assert_true(g0 < g1 && g1 < g2);
 }
 
+/* Drive a running channel through its plan the way the pump does: the
+ * executor takes every step the motion allows; holds pass with time. */
+static void run_plan(struct channel *c, int64_t *now_us, int max_transitions) {
+        enum channel_event ev;
+        for (int i = 0; i < max_transitions && (c->state == CHANNEL_RUNNING); i++) {
+                const struct channel_motion *m = channel_motion(c);
+                if (m->active)
+                        assert_int_equal(channel_account_steps(c, m->step_budget - c->segment_steps, *now_us, &ev), 1);
+                else {
+                        *now_us = c->hold_until_us;
+                        assert_int_equal(channel_tick(c, *now_us - 1, &ev), 0);
+                        assert_int_equal(channel_tick(c, *now_us, &ev), 1);
+                }
+        }
+}
+
+static void volume_time_derives_the_rate_from_the_duration(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        /* 50 mL over 30 min = 100 mL/h */
+        struct program p = { .mode = PROGRAM_VOLUME_TIME, .vtbi_nl = 50 * NL_PER_ML,
+                             .duration_us = 30 * US_PER_MIN };
+        new_channel(&c);
+        assert_int_equal(channel_program(&c, &p, NULL), 0);
+        assert_int_equal(c.prog.rate_nl_per_h, 100 * NL_PER_ML);
+        assert_int_equal(channel_time_remaining_sec(&c), 1800);
+        channel_start(&c, 0, &ev);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 100 * NL_PER_ML);
+
+        struct channel_error err = {};
+        p.duration_us = 10 * US_PER_SEC;        /* too short, and 18000 mL/h */
+        assert_int_equal(channel_program(&c, &p, &err), -EBUSY);
+        new_channel(&c);
+        assert_int_equal(channel_program(&c, &p, &err), -EINVAL);
+        assert_string_equal(err.field, "DurationSec");
+}
+
+static void multistep_runs_each_step_at_its_rate_and_never_past_the_total(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = { .mode = PROGRAM_MULTISTEP, .n_steps = 3, .kvo_rate_nl_per_h = NL_PER_ML,
+                             .steps = { { 50 * NL_PER_ML, 10 * NL_PER_ML },
+                                        { 100 * NL_PER_ML, 20 * NL_PER_ML },
+                                        { 25 * NL_PER_ML, 5 * NL_PER_ML } } };
+        new_channel(&c);
+        assert_int_equal(channel_program(&c, &p, NULL), 0);
+        assert_int_equal(c.prog.vtbi_nl, 35 * NL_PER_ML);
+        assert_int_equal(c.n_segments, 3);
+        /* cumulative floors: 10 mL = 57583, 30 mL = 172750, 35 mL = 201542 steps */
+        assert_int_equal(c.plan[0].end_steps, 57583);
+        assert_int_equal(c.plan[1].end_steps, 172750);
+        assert_int_equal(c.plan[2].end_steps, 201542);
+        /* 12 min + 12 min + 12 min; cumulative floors leave steps 2 and 3
+         * a hair over 20 and 5 mL (20.00002, 5.00005), and time remaining
+         * rounds up, never down: 2160.004 s -> 2161 */
+        assert_int_equal(channel_time_remaining_sec(&c), 2161);
+
+        channel_start(&c, 0, &ev);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 50 * NL_PER_ML);
+        assert_int_equal(channel_account_steps(&c, 57583, 1, &ev), 1);
+        assert_int_equal(ev, CHANNEL_EVENT_SEGMENT_STARTED);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 100 * NL_PER_ML);
+        assert_int_equal(channel_motion(&c)->step_budget, 172750 - 57583);
+        /* the budget is the segment's: one more is a fault */
+        assert_int_equal(channel_account_steps(&c, 172750 - 57583 + 1, 2, &ev), -ERANGE);
+        assert_int_equal(channel_account_steps(&c, 172750 - 57583, 2, &ev), 1);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 25 * NL_PER_ML);
+        assert_int_equal(channel_account_steps(&c, 201542 - 172750, 3, &ev), 1);
+        assert_int_equal(ev, CHANNEL_EVENT_KVO_STARTED);
+        assert_true(channel_primary_volume_nl(&c) <= 35 * NL_PER_ML);
+        assert_true(35 * NL_PER_ML - channel_primary_volume_nl(&c) < 174);
+}
+
+static void multistep_names_the_bad_step(void **state) {
+        struct channel c;
+        struct channel_error err = {};
+        struct program p = { .mode = PROGRAM_MULTISTEP, .n_steps = 2,
+                             .steps = { { 50 * NL_PER_ML, 10 * NL_PER_ML }, { 5000 * NL_PER_ML, NL_PER_ML } } };
+        new_channel(&c);
+        assert_int_equal(channel_program(&c, &p, &err), -EINVAL);
+        assert_non_null(strstr(err.text, "Steps[1]"));
+        assert_non_null(strstr(err.text, "1200 mL/h"));
+        p.n_steps = 0;
+        assert_int_equal(channel_program(&c, &p, &err), -EINVAL);
+        assert_int_equal(c.state, CHANNEL_IDLE);
+}
+
+static void loading_dose_runs_first_then_the_maintenance_rate(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        int64_t now = 0;
+        /* 5 mL at 300 mL/h, then 20 mL/h to a 25 mL total */
+        struct program p = { .mode = PROGRAM_LOADING, .vtbi_nl = 25 * NL_PER_ML, .rate_nl_per_h = 20 * NL_PER_ML,
+                             .loading_volume_nl = 5 * NL_PER_ML, .loading_rate_nl_per_h = 300 * NL_PER_ML };
+        new_channel(&c);
+        assert_int_equal(channel_program(&c, &p, NULL), 0);
+        channel_start(&c, now, &ev);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 300 * NL_PER_ML);
+        assert_int_equal(channel_account_steps(&c, channel_motion(&c)->step_budget, 1, &ev), 1);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 20 * NL_PER_ML);
+        assert_true(llabs(channel_primary_volume_nl(&c) - 5 * NL_PER_ML) < 174);
+        run_plan(&c, &now, 5);
+        assert_int_equal(c.state, CHANNEL_IDLE);
+        assert_true(25 * NL_PER_ML - channel_primary_volume_nl(&c) < 174);
+
+        struct channel_error err = {};
+        p.loading_volume_nl = 25 * NL_PER_ML;
+        assert_int_equal(channel_program(&c, &p, &err), -EINVAL);
+        assert_string_equal(err.field, "LoadingVolumeMl");
+}
+
+static void intermittent_doses_are_separated_by_holds(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        int64_t now = 0;
+        /* 3 doses of 10 mL over 30 min (20 mL/h), every 8 h */
+        struct program p = { .mode = PROGRAM_INTERMITTENT, .dose_volume_nl = 10 * NL_PER_ML, .doses = 3,
+                             .duration_us = 30 * US_PER_MIN, .interval_us = 8 * US_PER_HOUR };
+        new_channel(&c);
+        assert_int_equal(channel_program(&c, &p, NULL), 0);
+        assert_int_equal(c.n_segments, 5);
+        assert_int_equal(c.prog.vtbi_nl, 30 * NL_PER_ML);
+        /* 3 x 30 min of dose + 2 x 7.5 h of hold = 16.5 h */
+        assert_in_range(channel_time_remaining_sec(&c), 16 * 3600 + 1800, 16 * 3600 + 1801);
+        channel_start(&c, now, &ev);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 20 * NL_PER_ML);
+
+        assert_int_equal(channel_account_steps(&c, channel_motion(&c)->step_budget, 1, &ev), 1);
+        /* hold: no motion, still running */
+        assert_int_equal(c.state, CHANNEL_RUNNING);
+        assert_false(channel_motion(&c)->active);
+        assert_int_equal(c.hold_until_us, 1 + 7 * US_PER_HOUR + 30 * US_PER_MIN);
+
+        /* Pausing in a hold keeps what was left of it. */
+        assert_int_equal(channel_pause(&c, 2 * US_PER_HOUR, &ev), 0);
+        assert_int_equal(channel_resume(&c, 10 * US_PER_HOUR, &ev), 0);
+        assert_int_equal(c.hold_until_us, 10 * US_PER_HOUR + (7 * US_PER_HOUR + 30 * US_PER_MIN - 2 * US_PER_HOUR + 1));
+
+        now = 10 * US_PER_HOUR;
+        run_plan(&c, &now, 10);
+        assert_int_equal(c.state, CHANNEL_IDLE);
+        assert_true(30 * NL_PER_ML - channel_primary_volume_nl(&c) < 174);
+}
+
+static void intermittent_refuses_an_interval_shorter_than_the_dose(void **state) {
+        struct channel c;
+        struct channel_error err = {};
+        struct program p = { .mode = PROGRAM_INTERMITTENT, .dose_volume_nl = 10 * NL_PER_ML, .doses = 3,
+                             .duration_us = 30 * US_PER_MIN, .interval_us = 20 * US_PER_MIN };
+        new_channel(&c);
+        assert_int_equal(channel_program(&c, &p, &err), -EINVAL);
+        assert_string_equal(err.field, "IntervalSec");
+        p.interval_us = US_PER_HOUR;
+        p.doses = 0;
+        assert_int_equal(channel_program(&c, &p, &err), -EINVAL);
+        assert_string_equal(err.field, "Doses");
+}
+
+static void modes_have_names(void **state) {
+        enum program_mode m;
+        for (int i = 0; i < _PROGRAM_MODE_MAX; i++) {
+                assert_int_equal(program_mode_from_string(program_mode_to_string(i), &m), 0);
+                assert_int_equal(m, i);
+        }
+        assert_int_equal(program_mode_from_string("pca", &m), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(mechanism_step_volume_matches_hand_computation),
@@ -286,6 +454,13 @@ int main(void) {
                 cmocka_unit_test(time_remaining_counts_down_and_rounds_up),
                 cmocka_unit_test(halt_stops_motion_and_only_stop_leaves_it),
                 cmocka_unit_test(every_transition_bumps_the_motion_generation),
+                cmocka_unit_test(volume_time_derives_the_rate_from_the_duration),
+                cmocka_unit_test(multistep_runs_each_step_at_its_rate_and_never_past_the_total),
+                cmocka_unit_test(multistep_names_the_bad_step),
+                cmocka_unit_test(loading_dose_runs_first_then_the_maintenance_rate),
+                cmocka_unit_test(intermittent_doses_are_separated_by_holds),
+                cmocka_unit_test(intermittent_refuses_an_interval_shorter_than_the_dose),
+                cmocka_unit_test(modes_have_names),
         };
         return cmocka_run_group_tests(tests, setup, NULL);
 }
