@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The drug library (DERS): care areas, drugs with their dose unit and
+ * concentrations, and per care area the hard and soft limits a program is
+ * checked against. Pure logic: the model, its validation and the limit
+ * check. Reading and writing it (JSON, SQLite) lives in db/; the file format
+ * is docs/LIBRARY.md.
+ *
+ * A library is replaced as a whole, never edited in place: whoever holds a
+ * pointer to one may read it without locks until it frees it. */
+
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "safety/dose.h"
+
+#define DRUG_LIBRARY_CARE_AREAS_MAX 64
+#define DRUG_LIBRARY_DRUGS_MAX 5000
+#define DRUG_LIBRARY_ID_MAX 64                  /* characters in an id */
+#define DRUG_LIBRARY_TEXT_MAX 128               /* bytes in a name or the version */
+
+/* Downstream occlusion limit of a care area. ECRI: pumps offer 2..20 psi;
+ * we allow from 50 mmHg so a neonatal area can go below 2 psi. */
+#define OCCLUSION_LIMIT_MMHG_MIN 50
+#define OCCLUSION_LIMIT_MMHG_MAX 1034           /* 20 psi */
+#define OCCLUSION_LIMIT_MMHG_DEFAULT 300
+
+struct care_area {
+        char *id;                               /* "ICU": [A-Za-z0-9_-], unique */
+        char *name;                             /* "Intensive Care Unit" */
+        bool allow_basic_infusion;              /* may run without a library drug */
+        int occlusion_limit_mmhg;
+};
+
+/* One set of limits. NAN means "no limit of that kind"; a present limit is
+ * finite and > 0, and hard_min <= soft_min <= soft_max <= hard_max for
+ * those present. Hard limits are inclusive: hard_max itself is allowed. */
+struct dose_limits {
+        double hard_min;
+        double soft_min;
+        double soft_max;
+        double hard_max;
+};
+
+#define DOSE_LIMITS_NONE ((struct dose_limits) { NAN, NAN, NAN, NAN })
+
+/* A bolus or loading dose: an amount, not a rate. */
+struct amount_limits {
+        bool allowed;                           /* false: none may be given in this care area */
+        struct dose_unit unit;                  /* time is DOSE_TIME_NONE: "mg", "mcg/kg" */
+        struct dose_limits limits;              /* in unit */
+};
+
+/* A drug in one care area. A drug without an entry for a care area is not
+ * available there. */
+struct drug_limits {
+        char *care_area_id;
+        struct dose_limits dose;                /* continuous dose, in the drug's dose_unit */
+        struct amount_limits bolus;
+        struct amount_limits loading;
+};
+
+struct drug {
+        char *id;                               /* "heparin": [A-Za-z0-9_-], unique */
+        char *name;                             /* "Heparin" */
+        struct dose_unit dose_unit;             /* a rate: "units/kg/h", "mL/h" */
+        /* At least one, unless the dose unit is a volume (mL/h, mL/kg/h):
+         * a fluid needs no strength to be run. */
+        struct concentration *concentrations;
+        size_t n_concentrations;
+        struct drug_limits *limits;             /* one per care area where it is available */
+        size_t n_limits;
+};
+
+struct drug_library {
+        char *version;                          /* free text: "2026-11 ICU v3" */
+        struct care_area *care_areas;
+        size_t n_care_areas;
+        struct drug *drugs;
+        size_t n_drugs;
+};
+
+struct drug_library *drug_library_free(struct drug_library *lib);
+static inline void drug_library_freep(struct drug_library **lib) {
+        drug_library_free(*lib);
+}
+
+/* NULL when there is no such id. Linear: a library holds a few thousand
+ * drugs and is searched at programming time, not per step. */
+const struct care_area *drug_library_find_care_area(const struct drug_library *lib, const char *id);
+const struct drug *drug_library_find_drug(const struct drug_library *lib, const char *id);
+
+/* The drug's limits in a care area, or NULL: the drug is not available there. */
+const struct drug_limits *drug_limits_for(const struct drug *d, const char *care_area_id);
+
+enum limit_verdict {
+        LIMIT_OK,
+        LIMIT_SOFT_LOW,                         /* needs a confirmation and a reason */
+        LIMIT_SOFT_HIGH,
+        LIMIT_HARD_LOW,                         /* cannot be given */
+        LIMIT_HARD_HIGH,
+        LIMIT_INVALID,                          /* not finite or not > 0: refuse like a hard limit */
+        _LIMIT_VERDICT_MAX,
+};
+
+/* Where value (in the unit of l) falls. Hard limits win over soft ones;
+ * every bound is inclusive (a value equal to hard_max or soft_max is
+ * within it). NaN, infinities and values <= 0 are LIMIT_INVALID: a
+ * comparison with NaN is always false, so without that a NaN would pass. */
+enum limit_verdict limit_check(const struct dose_limits *l, double value);
+const char *limit_verdict_to_string(enum limit_verdict v);
+
+/* Problems found in a library, each "path: message" with the JSON path of
+ * the offending value ("drugs[3].concentrations[0].amount: must be > 0").
+ * At most LIBRARY_ERRORS_MAX are kept; truncated says there were more.
+ * Texts are valid UTF-8 without control characters. */
+#define LIBRARY_ERRORS_MAX 50
+#define LIBRARY_ERROR_MAX 512
+
+struct library_errors {
+        size_t n;
+        bool truncated;
+        char text[LIBRARY_ERRORS_MAX][LIBRARY_ERROR_MAX];
+        size_t path_len[LIBRARY_ERRORS_MAX];    /* text[i] starts with its path, this long */
+};
+
+void library_errors_reset(struct library_errors *e);
+
+/* Record a problem at path ("" for the whole file: the text is then the
+ * message alone). A problem at a path already reported, or inside one
+ * ("drugs[2].id" after "drugs[2]"), is dropped: the first message is the
+ * one to act on, and a value already refused must not be reported again
+ * under another name. */
+__attribute__((format(printf, 3, 4)))
+void library_errors_add(struct library_errors *e, const char *path, const char *format, ...);
+
+static inline bool library_errors_any(const struct library_errors *e) {
+        return e->n > 0 || e->truncated;
+}
+
+/* Check every rule of docs/LIBRARY.md that is not about JSON syntax or
+ * types, adding each problem to errs. Returns -EINVAL if errs then holds
+ * any problem (pass an empty one to judge a library on its own), 0 if not,
+ * -ENOMEM. Safe on a partly built library (NULL strings, NAN numbers):
+ * those are reported, not dereferenced. */
+int drug_library_validate(const struct drug_library *lib, struct library_errors *errs);
+
+/* The shortest decimal text that reads back as exactly d ("0.1", "25000",
+ * "2.5e-7"), with a '.' whatever the locale. For files and messages. */
+#define LIBRARY_NUMBER_MAX 32
+const char *library_number_to_string(double d, char buf[static LIBRARY_NUMBER_MAX]);
