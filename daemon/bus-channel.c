@@ -16,7 +16,9 @@
 
 enum key_id {
         KEY_MODE, KEY_RATE, KEY_VTBI, KEY_KVO, KEY_DURATION, KEY_LOADING_VOLUME, KEY_LOADING_RATE,
-        KEY_DOSE_VOLUME, KEY_INTERVAL, KEY_DOSES, KEY_STEPS, _KEY_MAX,
+        KEY_DOSE_VOLUME, KEY_INTERVAL, KEY_DOSES, KEY_STEPS,
+        KEY_CARE_AREA, KEY_DRUG, KEY_CONCENTRATION, KEY_DOSE_RATE, KEY_DOSE_UNIT, KEY_WEIGHT, KEY_HEIGHT,
+        KEY_CONFIRM, KEY_REASON, _KEY_MAX,
 };
 
 /* Every Program key: its D-Bus type, and for each mode whether it is
@@ -30,7 +32,7 @@ static const struct {
         const char modes[_PROGRAM_MODE_MAX + 1];
 } keys[_KEY_MAX] = {
         [KEY_MODE]           = { "Mode",                 "s",     "OOOOO" },
-        [KEY_RATE]           = { "RateMlPerHour",        "d",     "R--R-" },
+        [KEY_RATE]           = { "RateMlPerHour",        "d",     "O--R-" },   /* continuous: or DoseRate */
         [KEY_VTBI]           = { "VtbiMl",               "d",     "RR-R-" },
         [KEY_KVO]            = { "KvoRateMlPerHour",     "d",     "OOOOO" },
         [KEY_DURATION]       = { "DurationSec",          "u",     "-R--R" },
@@ -40,6 +42,15 @@ static const struct {
         [KEY_INTERVAL]       = { "IntervalSec",          "u",     "----R" },
         [KEY_DOSES]          = { "Doses",                "u",     "----R" },
         [KEY_STEPS]          = { "Steps",                "a(dd)", "--R--" },
+        [KEY_CARE_AREA]      = { "CareArea",             "s",     "OOOOO" },
+        [KEY_DRUG]           = { "Drug",                 "s",     "OOOOO" },
+        [KEY_CONCENTRATION]  = { "Concentration",        "u",     "OOOOO" },
+        [KEY_DOSE_RATE]      = { "DoseRate",             "d",     "O----" },
+        [KEY_DOSE_UNIT]      = { "DoseRateUnit",         "s",     "O----" },
+        [KEY_WEIGHT]         = { "PatientWeightKg",      "d",     "OOOOO" },
+        [KEY_HEIGHT]         = { "PatientHeightCm",      "d",     "OOOOO" },
+        [KEY_CONFIRM]        = { "ConfirmSoftLimits",    "b",     "OOOOO" },
+        [KEY_REASON]         = { "OverrideReason",       "s",     "OOOOO" },
 };
 
 static int invalid(struct pump_error *perr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -86,12 +97,13 @@ static int read_steps(sd_bus_message *m, struct program *prog, const struct pump
  * used: the caller does not touch the channel. Returns a negative errno
  * from sd-bus for a message that is not a{sv} at all. */
 static int parse_program(sd_bus_message *m, const struct pump *pump, struct program *prog,
-                         struct pump_error *perr, char *args, size_t args_size) {
+                         struct ders_request *req, struct pump_error *perr, char *args, size_t args_size) {
         bool seen[_KEY_MAX] = {};
         size_t used = 0;
         int r;
 
         *prog = (struct program) { .mode = PROGRAM_CONTINUOUS, .kvo_rate_nl_per_h = pump_default_kvo_rate_nl_per_h(pump) };
+        *req = (struct ders_request) { .concentration = -1 };
         args[0] = 0;
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
         if (r < 0)
@@ -132,9 +144,12 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
 
                 double d = 0;
                 uint32_t u = 0;
+                int b = 0;
                 const char *str = NULL;
                 if (keys[k].type[0] == 'd')
                         r = sd_bus_message_read(m, "d", &d);
+                else if (keys[k].type[0] == 'b')
+                        r = sd_bus_message_read(m, "b", &b);
                 else if (keys[k].type[0] == 'u')
                         r = sd_bus_message_read(m, "u", &u);
                 else if (keys[k].type[0] == 's')
@@ -158,6 +173,28 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
                 case KEY_DURATION:       prog->duration_us = (int64_t) u * US_PER_SEC; break;
                 case KEY_INTERVAL:       prog->interval_us = (int64_t) u * US_PER_SEC; break;
                 case KEY_DOSES:          prog->doses = u; break;
+                /* Strings point into the message, which outlives the call. */
+                case KEY_CARE_AREA:      req->care_area = str; break;
+                case KEY_DRUG:           req->drug = str; break;
+                case KEY_CONCENTRATION:  req->concentration = u > INT32_MAX ? INT32_MAX : (int) u; break;
+                case KEY_DOSE_UNIT:      req->dose_unit = str; break;
+                case KEY_CONFIRM:        req->confirm_soft_limits = b; break;
+                case KEY_REASON:         req->override_reason = str; break;
+                case KEY_DOSE_RATE:
+                        if (!isfinite(d) || d <= 0)
+                                r = invalid(perr, "DoseRate must be a finite number above 0, not %g", d);
+                        req->have_dose = true;
+                        req->dose_rate = d;
+                        break;
+                case KEY_WEIGHT:
+                case KEY_HEIGHT:
+                        if (!isfinite(d) || d <= 0)
+                                r = invalid(perr, "%s must be a finite number above 0, not %g", keys[k].name, d);
+                        if (k == KEY_WEIGHT)
+                                req->patient.weight_kg = d;
+                        else
+                                req->patient.height_cm = d;
+                        break;
                 default:                 break;
                 }
                 if (r < 0)
@@ -174,7 +211,9 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
                         else if (keys[k].type[0] == 'u')
                                 used += snprintf(args + used, args_size - used, "%s%s=%u", used ? " " : "", key, u);
                         else if (keys[k].type[0] == 's')
-                                used += snprintf(args + used, args_size - used, "%s%s=%.32s", used ? " " : "", key, str);
+                                used += snprintf(args + used, args_size - used, "%s%s=%.64s", used ? " " : "", key, str);
+                        else if (keys[k].type[0] == 'b')
+                                used += snprintf(args + used, args_size - used, "%s%s=%s", used ? " " : "", key, b ? "true" : "false");
                         else
                                 used += snprintf(args + used, args_size - used, "%s%s=[%u]", used ? " " : "", key, prog->n_steps);
                 }
@@ -191,21 +230,26 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
                 if (rule == '-' && seen[i])
                         return invalid(perr, "%s does not apply to mode %s", keys[i].name, mode);
         }
+        if (prog->mode == PROGRAM_CONTINUOUS && seen[KEY_RATE] == seen[KEY_DOSE_RATE])
+                return invalid(perr, "Continuous mode needs exactly one of RateMlPerHour (mL/h) and DoseRate (in the drug's unit)");
+        if (seen[KEY_REASON] && !seen[KEY_CONFIRM])
+                return invalid(perr, "OverrideReason goes with ConfirmSoftLimits=true");
         return 0;
 }
 
 static int method_program(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         struct bus_ctx *b = userdata;
         struct pump_error perr = {};
+        struct ders_request req;
         struct program prog;
-        char args[256];
+        char args[512];
 
-        int r = parse_program(m, b->pump, &prog, &perr, args, sizeof(args));
+        int r = parse_program(m, b->pump, &prog, &req, &perr, args, sizeof(args));
         if (r < 0 && !perr.name)
                 /* Not even a{sv}: say so by name rather than sd-bus's generic error. */
                 r = invalid(&perr, "Program takes one argument of type a{sv}: %s", strerror(-r));
         if (r >= 0)
-                r = pump_program(b->pump, &prog, &perr);
+                r = pump_program(b->pump, &prog, &req, bus_sender_uid(m), &perr);
         return bus_finish_command(b, m, "Channel.Program", args, r, &perr, error);
 }
 
@@ -265,6 +309,16 @@ PROP(prop_infusion_id) {
         return sd_bus_message_append(reply, "t", (uint64_t) pump_infusion_id(((struct bus_ctx *) userdata)->pump));
 }
 
+#define INFO(userdata) pump_program_info(((struct bus_ctx *) (userdata))->pump)
+
+PROP(prop_mode) { return sd_bus_message_append(reply, "s", program_mode_to_string(CH(userdata)->prog.mode)); }
+PROP(prop_care_area) { return sd_bus_message_append(reply, "s", INFO(userdata)->care_area); }
+PROP(prop_drug) { return sd_bus_message_append(reply, "s", INFO(userdata)->drug_id); }
+PROP(prop_drug_name) { return sd_bus_message_append(reply, "s", INFO(userdata)->drug_name); }
+PROP(prop_dose_rate) { return sd_bus_message_append(reply, "d", INFO(userdata)->dose_rate); }
+PROP(prop_dose_rate_unit) { return sd_bus_message_append(reply, "s", INFO(userdata)->dose_unit); }
+PROP(prop_concentration) { return sd_bus_message_append(reply, "s", INFO(userdata)->concentration); }
+
 PROP(prop_active_alarms) {
         const struct alarm_set *s = pump_alarms(((struct bus_ctx *) userdata)->pump);
         int r = sd_bus_message_open_container(reply, 'a', "(sssts)");
@@ -304,6 +358,13 @@ static const sd_bus_vtable channel_vtable[] = {
         SD_BUS_PROPERTY("PressureMmHg", "d", prop_pressure, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("InfusionId", "t", prop_infusion_id, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ActiveAlarms", "a(sssts)", prop_active_alarms, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Mode", "s", prop_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CareArea", "s", prop_care_area, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Drug", "s", prop_drug, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("DrugName", "s", prop_drug_name, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("DoseRate", "d", prop_dose_rate, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("DoseRateUnit", "s", prop_dose_rate_unit, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Concentration", "s", prop_concentration, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 
         SD_BUS_SIGNAL_WITH_ARGS("AlarmRaised", SD_BUS_ARGS("s", id, "s", condition, "s", priority, "s", message), 0),
         SD_BUS_SIGNAL_WITH_ARGS("AlarmCleared", SD_BUS_ARGS("s", id, "s", condition), 0),

@@ -15,16 +15,19 @@ static int64_t real_now_us(void) {
         return (int64_t) ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
 }
 
-void bus_audit(struct bus_ctx *b, sd_bus_message *m, const char *method, const char *args,
-               const char *outcome, const char *message) {
+int64_t bus_sender_uid(sd_bus_message *m) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        int64_t audit_uid = -1;
         uid_t uid;
 
         if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds) >= 0 &&
             sd_bus_creds_get_euid(creds, &uid) >= 0)
-                audit_uid = uid;
-        pump_audit(b->pump, audit_uid, method, sd_bus_message_get_path(m), args, outcome, message);
+                return uid;
+        return -1;
+}
+
+void bus_audit(struct bus_ctx *b, sd_bus_message *m, const char *method, const char *args,
+               const char *outcome, const char *message) {
+        pump_audit(b->pump, bus_sender_uid(m), method, sd_bus_message_get_path(m), args, outcome, message);
 }
 
 int bus_finish_command(struct bus_ctx *b, sd_bus_message *m, const char *method, const char *args,
@@ -64,7 +67,8 @@ static void on_changed(void *userdata, unsigned what) {
         if (what & PUMP_CHANGED_STATE) {
                 (void) sd_bus_emit_properties_changed(b->bus, BUS_PATH_CHANNEL0, BUS_IFACE_CHANNEL,
                                                       "State", "RateMlPerHour", "CurrentRateMlPerHour", "VtbiMl",
-                                                      "KvoRateMlPerHour", "InfusionId", NULL);
+                                                      "KvoRateMlPerHour", "InfusionId", "Mode", "CareArea", "Drug",
+                                                      "DrugName", "DoseRate", "DoseRateUnit", "Concentration", NULL);
                 bus_emit_progress(b);   /* a state change always carries fresh figures */
         }
         if (what & PUMP_CHANGED_ALARMS)
@@ -129,6 +133,8 @@ int bus_setup(sd_event *e, struct pump *p, struct bus_ctx **ret) {
         r = bus_add_manager(b);
         if (r >= 0)
                 r = bus_add_channel(b);
+        if (r >= 0)
+                r = bus_add_library(b);
         if (r >= 0 && pump_has_sim(p))
                 r = bus_add_simulator(b);
         if (r < 0)

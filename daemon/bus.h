@@ -14,9 +14,11 @@
 #define BUS_PATH_MANAGER    "/org/infusiond/pump1"
 #define BUS_PATH_CHANNEL0   "/org/infusiond/pump1/channel/0"
 #define BUS_PATH_SIMULATOR  "/org/infusiond/pump1/simulator"
+#define BUS_PATH_LIBRARY    "/org/infusiond/pump1/library"
 #define BUS_IFACE_MANAGER   "org.infusiond.pump1.Manager"
 #define BUS_IFACE_CHANNEL   "org.infusiond.pump1.Channel"
 #define BUS_IFACE_SIMULATOR "org.infusiond.pump1.Simulator"
+#define BUS_IFACE_LIBRARY   "org.infusiond.pump1.DrugLibrary"
 
 struct bus_ctx {
         sd_bus *bus;
@@ -37,11 +39,15 @@ static inline void bus_freep(struct bus_ctx **b) { bus_free(*b); }
 int bus_add_manager(struct bus_ctx *b);
 int bus_add_channel(struct bus_ctx *b);
 int bus_add_simulator(struct bus_ctx *b);
+int bus_add_library(struct bus_ctx *b);
 
 /* Reply to a command and audit it. r < 0 with *perr filled sends the named
  * error; r >= 0 sends an empty reply. args summarises the call. */
 int bus_finish_command(struct bus_ctx *b, sd_bus_message *m, const char *method, const char *args,
                        int r, const struct pump_error *perr, sd_bus_error *error);
+
+/* The caller's effective uid, -1 when it cannot be known. */
+int64_t bus_sender_uid(sd_bus_message *m);
 
 /* Audit a call with the sender's uid. */
 void bus_audit(struct bus_ctx *b, sd_bus_message *m, const char *method, const char *args,

@@ -28,6 +28,8 @@ int log_full_errno(int level, int error, const char *fmt, ...) __attribute__((fo
 #define MESSAGE_ID_ALARM_RAISED       "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f03"
 #define MESSAGE_ID_ALARM_ACKNOWLEDGED "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f04"
 #define MESSAGE_ID_INTERRUPTED        "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f05"
+#define MESSAGE_ID_LIMIT_OVERRIDE     "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f06"
+#define MESSAGE_ID_LIBRARY_IMPORTED   "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f07"
 
 /* A structured record: MESSAGE_ID plus the formatted MESSAGE. */
 void log_struct(int level, const char *message_id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

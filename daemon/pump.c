@@ -15,6 +15,7 @@
 #include "daemon/executor.h"
 #include "daemon/log.h"
 #include "db/db.h"
+#include "db/library-json.h"
 #include "hal/sim.h"
 #include "safety/gate.h"
 
@@ -44,6 +45,10 @@ struct pump {
          * the steps of the current segment already given to the channel. */
         uint64_t exec_gen;
         int64_t seg_accounted;
+
+        struct drug_library *library;   /* NULL: none imported yet */
+        char library_sha256[65];
+        struct pump_program_info info;
 
         int64_t infusion_id;
         int64_t last_checkpoint_us;
@@ -369,21 +374,231 @@ static int state_error(struct pump *p, struct pump_error *err, const char *what,
                          what, channel_state_to_string(p->ch.state), allowed);
 }
 
-int pump_program(struct pump *p, const struct program *prog, struct pump_error *err) {
+static const char *ders_error_name(enum ders_outcome o) {
+        switch (o) {
+        case DERS_HARD_LIMIT:       return PUMP_ERROR_HARD_LIMIT;
+        case DERS_SOFT_UNCONFIRMED: return PUMP_ERROR_SOFT_LIMIT;
+        case DERS_UNKNOWN:          return PUMP_ERROR_UNKNOWN_DRUG;
+        case DERS_NOT_ALLOWED:      return PUMP_ERROR_BASIC_NOT_ALLOWED;
+        default:                    return PUMP_ERROR_INVALID_ARGUMENT;
+        }
+}
+
+/* Pharmacy reviews every override and every refusal by the library. */
+static void record_limit_event(struct pump *p, const char *kind, const struct ders_request *req,
+                               const struct ders_result *res, int64_t uid) {
+        char unit[DOSE_UNIT_STRING_MAX] = "";
+        if (res->drug)
+                dose_unit_to_string(&res->drug->dose_unit, unit, sizeof(unit));
+        struct db_limit_event e = {
+                .utc_us = pump_utc_us(p),
+                .channel = p->ch.index,
+                .care_area = req->care_area,
+                .drug_id = req->drug,
+                .kind = kind,
+                .value = res->dose_rate,
+                .unit = unit[0] ? unit : NULL,
+                .reason = strcmp(kind, "soft-override") == 0 ? req->override_reason : NULL,
+                .message = res->message,
+                .uid = uid,
+                .library_sha256 = p->library ? p->library_sha256 : NULL,
+        };
+        int r = db_limit_event_add(p->db, &e);
+        if (r < 0)
+                log_warning_errno(r, "Failed to record a %s limit event: %s, ignoring", kind, db_last_error(p->db));
+        if (strcmp(kind, "soft-override") == 0)
+                log_struct(LOG_NOTICE, MESSAGE_ID_LIMIT_OVERRIDE, "Soft limit overridden by uid %" PRIi64 ": %s",
+                           uid, res->message);
+}
+
+static int refuse_ders(struct pump *p, const struct ders_request *req, const struct ders_result *res, int64_t uid,
+                       struct pump_error *err) {
+        static const char *const kinds[_DERS_OUTCOME_MAX] = {
+                [DERS_HARD_LIMIT] = "hard-refused",
+                [DERS_SOFT_UNCONFIRMED] = "soft-refused",
+                [DERS_NOT_ALLOWED] = "basic-refused",
+        };
+        if (kinds[res->outcome])
+                record_limit_event(p, kinds[res->outcome], req, res, uid);
+        return set_error(err, ders_error_name(res->outcome), -EINVAL, "%s", res->message);
+}
+
+int pump_program(struct pump *p, const struct program *prog_in, const struct ders_request *req_in, int64_t uid,
+                 struct pump_error *err) {
+        struct ders_request req = req_in ? *req_in : (struct ders_request) { .concentration = -1 };
+        struct program prog = *prog_in;
+        struct ders_result res, seg_res;
         struct channel_error cerr = {};
-        int r = channel_program(&p->ch, prog, &cerr);
-        if (r == -EBUSY)
+        int r;
+
+        if (p->ch.state != CHANNEL_IDLE && p->ch.state != CHANNEL_PROGRAMMED)
                 return state_error(p, err, "program", "idle or programmed");
+        if (req.have_dose && prog.mode != PROGRAM_CONTINUOUS)
+                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL,
+                                 "DoseRate applies to continuous mode; mode %s takes its rates in mL/h, which are checked against the library",
+                                 program_mode_to_string(prog.mode));
+
+        /* The drug, care area and dose first: a continuous dose becomes
+         * the rate the plan is built from. */
+        req.rate_nl_per_h = prog.mode == PROGRAM_CONTINUOUS ? prog.rate_nl_per_h : 0;
+        if (!req.have_dose && req.drug && prog.mode != PROGRAM_CONTINUOUS)
+                req.rate_nl_per_h = -1;         /* judged per segment below */
+        if (req.rate_nl_per_h >= 0 || req.have_dose || !req.drug) {
+                ders_check(p->library, &req, &res);
+                if (res.outcome != DERS_ACCEPTED && res.outcome != DERS_OVERRIDDEN &&
+                    !(res.outcome == DERS_INVALID && req.rate_nl_per_h < 0))
+                        return refuse_ders(p, &req, &res, uid, err);
+        } else
+                res = (struct ders_result) { .outcome = DERS_ACCEPTED, .dose_rate = NAN };
+        if (req.have_dose)
+                prog.rate_nl_per_h = res.rate_nl_per_h;
+
+        struct channel probe = p->ch;
+        r = channel_program(&probe, &prog, &cerr);
         if (r < 0)
                 return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", cerr.text);
 
-        char detail[200];
-        snprintf(detail, sizeof(detail), "%s: first rate %.6g mL/h, total %.6g mL in %u segments, KVO %.6g mL/h",
-                 program_mode_to_string(p->ch.prog.mode), units_nl_to_ml(p->ch.prog.rate_nl_per_h),
-                 units_nl_to_ml(p->ch.prog.vtbi_nl), p->ch.n_segments, units_nl_to_ml(prog->kvo_rate_nl_per_h));
+        /* Every delivery rate of the plan, judged as the dose it gives. A
+         * loading dose is an amount, not a rate: only the maintenance part
+         * of a loading program is judged here. Intermittent doses are
+         * amounts too (not yet checked against per-dose limits). */
+        bool overridden = res.outcome == DERS_OVERRIDDEN;
+        if (req.drug && prog.mode != PROGRAM_INTERMITTENT) {
+                unsigned first = prog.mode == PROGRAM_LOADING ? probe.n_segments - 1 : 0;
+                for (unsigned i = first; i < probe.n_segments; i++) {
+                        if (probe.plan[i].rate_nl_per_h <= 0)
+                                continue;
+                        struct ders_request q = req;
+                        q.have_dose = false;
+                        q.rate_nl_per_h = probe.plan[i].rate_nl_per_h;
+                        ders_check(p->library, &q, &seg_res);
+                        if (seg_res.outcome != DERS_ACCEPTED && seg_res.outcome != DERS_OVERRIDDEN)
+                                return refuse_ders(p, &q, &seg_res, uid, err);
+                        if (seg_res.outcome == DERS_OVERRIDDEN && !overridden) {
+                                overridden = true;
+                                res = seg_res;
+                        }
+                        if (i == first && !req.have_dose)
+                                res.dose_rate = seg_res.dose_rate;
+                        res.drug = seg_res.drug;
+                        res.care_area = seg_res.care_area;
+                        res.concentration = seg_res.concentration;
+                }
+        }
+
+        p->ch = probe;
+        if (overridden)
+                record_limit_event(p, "soft-override", &req, &res, uid);
+
+        struct pump_program_info *info = &p->info;
+        *info = (struct pump_program_info) { .dose_rate = NAN };
+        snprintf(info->care_area, sizeof(info->care_area), "%s", req.care_area ?: "");
+        if (res.drug) {
+                snprintf(info->drug_id, sizeof(info->drug_id), "%s", res.drug->id);
+                snprintf(info->drug_name, sizeof(info->drug_name), "%s", res.drug->name);
+                dose_unit_to_string(&res.drug->dose_unit, info->dose_unit, sizeof(info->dose_unit));
+                info->dose_rate = res.dose_rate;
+        }
+        if (res.concentration) {
+                char a[LIBRARY_NUMBER_MAX], v[LIBRARY_NUMBER_MAX];
+                snprintf(info->concentration, sizeof(info->concentration), "%s %s / %s mL",
+                         library_number_to_string(res.concentration->amount, a),
+                         dose_amount_to_string(res.concentration->amount_unit),
+                         library_number_to_string(res.concentration->volume_ml, v));
+        }
+
+        char detail[320];
+        snprintf(detail, sizeof(detail), "%s: %s%s%s first rate %.6g mL/h, total %.6g mL in %u segments, KVO %.6g mL/h",
+                 program_mode_to_string(p->ch.prog.mode), info->drug_id[0] ? info->drug_name : "basic infusion",
+                 info->care_area[0] ? " in " : "", info->care_area, units_nl_to_ml(p->ch.prog.rate_nl_per_h),
+                 units_nl_to_ml(p->ch.prog.vtbi_nl), p->ch.n_segments, units_nl_to_ml(prog.kvo_rate_nl_per_h));
         record_event(p, "programmed", NULL, "programmed", detail);
         notify(p, PUMP_CHANGED_STATE | PUMP_CHANGED_PROGRESS);
         return 0;
+}
+
+const struct pump_program_info *pump_program_info(const struct pump *p) {
+        return &p->info;
+}
+
+/* Load the library in use from the database. A stored library that no
+ * longer parses means the file was damaged or written by something else:
+ * refuse to run rather than run without limits. */
+static int load_library(struct pump *p, struct pump_error *err) {
+        struct db_library stored;
+        struct library_errors errs;
+        int r = db_library_current(p->db, &stored);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return set_error(err, PUMP_ERROR_STORAGE, r, "Cannot read the drug library from the database: %s",
+                                 db_last_error(p->db));
+        r = library_from_json(stored.json, strlen(stored.json), &p->library, &errs);
+        if (r < 0)
+                return set_error(err, PUMP_ERROR_STORAGE, r, "The stored drug library %s (id %" PRIi64 ") does not load: %s",
+                                 stored.version, stored.id, errs.n ? errs.text[0] : strerror(-r));
+        snprintf(p->library_sha256, sizeof(p->library_sha256), "%s", stored.sha256);
+        return 0;
+}
+
+int pump_library_import(struct pump *p, const char *json, size_t len, int64_t uid, struct pump_error *err) {
+        _cleanup_(drug_library_freep) struct drug_library *lib = NULL;
+        _cleanup_(freep) char *canonical = NULL;
+        static struct library_errors errs;     /* large: keep it off the stack */
+        int r;
+
+        r = library_from_json(json, len, &lib, &errs);
+        if (r < 0) {
+                size_t used = 0;
+                err->name = PUMP_ERROR_INVALID_ARGUMENT;
+                used += snprintf(err->message, sizeof(err->message), "The drug library was refused (%zu problem%s%s); the library in use is unchanged:",
+                                 errs.n, errs.n == 1 ? "" : "s", errs.truncated ? ", and more" : "");
+                for (size_t i = 0; i < errs.n && used < sizeof(err->message); i++)
+                        used += snprintf(err->message + used, sizeof(err->message) - used, " %s%s", errs.text[i],
+                                         i + 1 < errs.n ? ";" : "");
+                return r;
+        }
+        r = library_to_json(lib, &canonical);
+        if (r < 0)
+                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "The drug library cannot be written back: %s", strerror(-r));
+
+        struct db_library stored = {
+                .version = lib->version,
+                .imported_utc_us = pump_utc_us(p),
+                .imported_by_uid = uid,
+                .json = canonical,
+        };
+        r = db_library_store(p->db, &stored, NULL);
+        if (r < 0)
+                return set_error(err, PUMP_ERROR_STORAGE, r, "The drug library could not be stored (%s); the library in use is unchanged",
+                                 db_last_error(p->db));
+
+        /* The running program keeps its own copy of what it needs (ids,
+         * names, rates), so swapping the library under it is safe. */
+        drug_library_free(p->library);
+        p->library = TAKE_PTR(lib);
+        snprintf(p->library_sha256, sizeof(p->library_sha256), "%s", stored.sha256);
+
+        char detail[200];
+        snprintf(detail, sizeof(detail), "%s sha256 %s", p->library->version, p->library_sha256);
+        record_event(p, "library-imported", NULL, NULL, detail);
+        log_struct(LOG_NOTICE, MESSAGE_ID_LIBRARY_IMPORTED, "Drug library %s imported by uid %" PRIi64 " (sha256 %s)",
+                   p->library->version, uid, p->library_sha256);
+        return 0;
+}
+
+const struct drug_library *pump_library(const struct pump *p) {
+        return p->library;
+}
+
+const char *pump_library_sha256(const struct pump *p) {
+        return p->library ? p->library_sha256 : "";
+}
+
+int pump_library_export(const struct pump *p, char **ret_json) {
+        if (!p->library)
+                return -ENOENT;
+        return library_to_json(p->library, ret_json);
 }
 
 static const struct alarm *blocking_alarm(const struct pump *p) {
@@ -411,6 +626,13 @@ int pump_start(struct pump *p, struct pump_error *err) {
                 .started_utc_us = pump_utc_us(p),
                 .started_mono_us = pump_now_us(p),
                 .status = "active",
+                .care_area = p->info.care_area[0] ? p->info.care_area : NULL,
+                .drug_id = p->info.drug_id[0] ? p->info.drug_id : NULL,
+                .drug_name = p->info.drug_id[0] ? p->info.drug_name : NULL,
+                .dose_rate = p->info.dose_rate,
+                .dose_unit = p->info.dose_unit[0] ? p->info.dose_unit : NULL,
+                .concentration = p->info.concentration[0] ? p->info.concentration : NULL,
+                .library_sha256 = p->library ? p->library_sha256 : NULL,
         };
         int64_t id;
         int r = db_infusion_begin(p->db, &inf, &id);
@@ -603,11 +825,16 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
                           cfg->database_path, db_last_error(p->db));
                 goto fail;
         }
+        r = load_library(p, err);
+        if (r < 0)
+                goto fail;
+        p->info.dose_rate = NAN;
         record_event(p, "startup", NULL, "idle", p->virtual_clock ? "virtual clock" : "real clock");
 
         *ret = TAKE_PTR(p);
         return 0;
 fail:
+        p->library = drug_library_free(p->library);
         p->db = db_close(p->db);
         p->ex = executor_free(p->ex);
         p->sim = sim_free(p->sim);
@@ -638,6 +865,7 @@ struct pump *pump_free(struct pump *p) {
         if (!p)
                 return NULL;
         executor_free(p->ex);
+        drug_library_free(p->library);
         db_close(p->db);
         sim_free(p->sim);
         free(p);

@@ -17,6 +17,8 @@
 #include "core/channel.h"
 #include "hal/hal.h"
 #include "safety/alarm.h"
+#include "safety/ders.h"
+#include "safety/library.h"
 
 struct pump;
 
@@ -28,6 +30,10 @@ struct pump;
 #define PUMP_ERROR_UNKNOWN_ALARM     PUMP_ERROR_PREFIX "UnknownAlarm"
 #define PUMP_ERROR_ALARM_CAUSE       PUMP_ERROR_PREFIX "AlarmCauseActive"
 #define PUMP_ERROR_NOT_SUPPORTED     PUMP_ERROR_PREFIX "NotSupported"
+#define PUMP_ERROR_HARD_LIMIT        PUMP_ERROR_PREFIX "HardLimit"
+#define PUMP_ERROR_SOFT_LIMIT        PUMP_ERROR_PREFIX "SoftLimitUnconfirmed"
+#define PUMP_ERROR_UNKNOWN_DRUG      PUMP_ERROR_PREFIX "UnknownDrug"
+#define PUMP_ERROR_BASIC_NOT_ALLOWED PUMP_ERROR_PREFIX "BasicInfusionNotAllowed"
 #define PUMP_ERROR_HARDWARE          PUMP_ERROR_PREFIX "Hardware"
 #define PUMP_ERROR_STORAGE           PUMP_ERROR_PREFIX "Storage"
 
@@ -74,8 +80,35 @@ void pump_tick(struct pump *p);
  * as the real-time loop would. -EOPNOTSUPP with a real clock. */
 int pump_advance(struct pump *p, int64_t usec, struct pump_error *err);
 
+/* What the current program infuses, as the library named it. */
+struct pump_program_info {
+        char care_area[DRUG_LIBRARY_ID_MAX + 1];
+        char drug_id[DRUG_LIBRARY_ID_MAX + 1];  /* "" for a basic infusion */
+        char drug_name[DRUG_LIBRARY_TEXT_MAX + 1];
+        char dose_unit[DOSE_UNIT_STRING_MAX];
+        char concentration[64];
+        double dose_rate;                       /* NAN for a basic infusion */
+};
+
 /* Commands. Each returns 0, or a negative errno with *err filled. */
-int pump_program(struct pump *p, const struct program *prog, struct pump_error *err);
+
+/* Program the channel. req carries the drug library side (care area,
+ * drug, dose, patient, soft-limit confirmation); it may be NULL for a
+ * plain program with no library keys. Every delivery rate of the plan is
+ * judged against the library; overrides and refusals are recorded with
+ * uid for pharmacy. */
+int pump_program(struct pump *p, const struct program *prog, const struct ders_request *req, int64_t uid,
+                 struct pump_error *err);
+const struct pump_program_info *pump_program_info(const struct pump *p);
+
+/* Replace the drug library as a whole from JSON text. On a bad file *err
+ * lists the problems at their JSON paths and nothing changes. */
+int pump_library_import(struct pump *p, const char *json, size_t len, int64_t uid, struct pump_error *err);
+/* The library in use (NULL: none), and the SHA-256 of its canonical JSON. */
+const struct drug_library *pump_library(const struct pump *p);
+const char *pump_library_sha256(const struct pump *p);
+/* Canonical JSON of the library in use (caller frees); -ENOENT if none. */
+int pump_library_export(const struct pump *p, char **ret_json);
 int pump_start(struct pump *p, struct pump_error *err);
 int pump_pause(struct pump *p, struct pump_error *err);
 int pump_resume(struct pump *p, struct pump_error *err);

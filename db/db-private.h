@@ -27,6 +27,7 @@ enum db_stmt {
         DB_STMT_AUDIT_ADD,
         DB_STMT_LIBRARY_STORE,
         DB_STMT_LIBRARY_CURRENT,
+        DB_STMT_LIMIT_EVENT_ADD,
         _DB_STMT_MAX,
 };
 

@@ -23,7 +23,7 @@
 struct db;
 
 /* The schema version this build writes. */
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 /* Open (create if missing, mode 0640) and migrate to DB_SCHEMA_VERSION.
  * -EPROTO: the file's schema is newer than this build knows; the file is
@@ -48,6 +48,15 @@ struct db_infusion {
         int64_t started_mono_us;
         int64_t ended_utc_us;           /* 0 while open */
         const char *status;             /* "active", "completed", "stopped", "interrupted" */
+        /* What was infused (schema 3); NULL/NAN when not known. Written by
+         * db_infusion_begin, not read back by db_infusion_get. */
+        const char *care_area;
+        const char *drug_id;            /* NULL: a basic infusion */
+        const char *drug_name;
+        double dose_rate;               /* in dose_unit; NAN: none */
+        const char *dose_unit;
+        const char *concentration;      /* "25000 units / 500 mL" */
+        const char *library_sha256;
 };
 
 /* Opens the row as "active"; inf's id, status and ended_utc_us are ignored. */
@@ -122,4 +131,22 @@ int db_library_current(struct db *d, struct db_library *ret);
 
 /* SHA-256 of data as 64 lower-case hex digits plus NUL. */
 int db_sha256_hex(const void *data, size_t size, char ret[static 65]);
+
+/* A limit the drug library raised at programming: an override with its
+ * reason, or a refusal. */
+struct db_limit_event {
+        int64_t utc_us;
+        unsigned channel;
+        const char *care_area;
+        const char *drug_id;
+        const char *kind;               /* soft-override, soft-refused, hard-refused, basic-refused */
+        double value;                   /* the dose asked for, in unit; NAN none */
+        const char *unit;
+        const char *reason;             /* the clinician's reason (overrides) */
+        const char *message;
+        int64_t uid;                    /* -1 unknown */
+        const char *library_sha256;
+};
+
+int db_limit_event_add(struct db *d, const struct db_limit_event *e);
 

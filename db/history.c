@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,9 @@ int db_infusion_begin(struct db *d, const struct db_infusion *inf, int64_t *ret_
         r = db_statement(d, DB_STMT_INFUSION_BEGIN,
                          "INSERT INTO infusions (channel, mode, status, rate_nl_per_h, vtbi_nl,"
                          " kvo_rate_nl_per_h, volume_nl, started_utc_us, started_mono_us,"
-                         " checkpoint_utc_us)"
-                         " VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?7, ?8, ?7)", &s);
+                         " checkpoint_utc_us, care_area, drug_id, drug_name, dose_rate, dose_unit,"
+                         " concentration, library_sha256)"
+                         " VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?9, ?10, ?11, ?12, ?13, ?14, ?15)", &s);
         if (r < 0)
                 return r;
 
@@ -48,7 +50,15 @@ int db_infusion_begin(struct db *d, const struct db_infusion *inf, int64_t *ret_
              sqlite3_bind_int64(s, 5, inf->kvo_rate_nl_per_h) ?:
              sqlite3_bind_int64(s, 6, inf->volume_nl) ?:
              sqlite3_bind_int64(s, 7, inf->started_utc_us) ?:
-             sqlite3_bind_int64(s, 8, inf->started_mono_us);
+             sqlite3_bind_int64(s, 8, inf->started_mono_us) ?:
+             bind_text(s, 9, inf->care_area) ?:
+             bind_text(s, 10, inf->drug_id) ?:
+             bind_text(s, 11, inf->drug_name) ?:
+             (isfinite(inf->dose_rate) && inf->drug_id ? sqlite3_bind_double(s, 12, inf->dose_rate)
+                                                        : sqlite3_bind_null(s, 12)) ?:
+             bind_text(s, 13, inf->dose_unit) ?:
+             bind_text(s, 14, inf->concentration) ?:
+             bind_text(s, 15, inf->library_sha256);
         if (rc != SQLITE_OK)
                 return db_fail(d, rc);
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,4 +85,33 @@ int db_library_current(struct db *d, struct db_library *ret) {
         lib.json = d->got_library_json = TAKE_PTR(json);
         *ret = lib;
         return 0;
+}
+
+int db_limit_event_add(struct db *d, const struct db_limit_event *e) {
+        _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        if (!d || !e || !e->kind)
+                return -EINVAL;
+        r = db_statement(d, DB_STMT_LIMIT_EVENT_ADD,
+                         "INSERT INTO limit_events (utc_us, channel, care_area, drug_id, kind, value, unit,"
+                         " reason, message, uid, library_sha256)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", &s);
+        if (r < 0)
+                return r;
+        /* sqlite3_bind_text binds NULL for a NULL pointer. */
+        rc = sqlite3_bind_int64(s, 1, e->utc_us) ?:
+             sqlite3_bind_int64(s, 2, e->channel) ?:
+             sqlite3_bind_text(s, 3, e->care_area, -1, SQLITE_STATIC) ?:
+             sqlite3_bind_text(s, 4, e->drug_id, -1, SQLITE_STATIC) ?:
+             sqlite3_bind_text(s, 5, e->kind, -1, SQLITE_STATIC) ?:
+             (isfinite(e->value) ? sqlite3_bind_double(s, 6, e->value) : sqlite3_bind_null(s, 6)) ?:
+             sqlite3_bind_text(s, 7, e->unit, -1, SQLITE_STATIC) ?:
+             sqlite3_bind_text(s, 8, e->reason, -1, SQLITE_STATIC) ?:
+             sqlite3_bind_text(s, 9, e->message, -1, SQLITE_STATIC) ?:
+             (e->uid < 0 ? sqlite3_bind_null(s, 10) : sqlite3_bind_int64(s, 10, e->uid)) ?:
+             sqlite3_bind_text(s, 11, e->library_sha256, -1, SQLITE_STATIC);
+        if (rc != SQLITE_OK)
+                return db_fail(d, rc);
+        return db_step_done(d, s);
 }

@@ -118,6 +118,44 @@ static const char *const migrations[] = {
         "  imported_by_uid, imported_utc_us,"
         "  id = (SELECT max(id) FROM drug_libraries) AS in_use"
         "  FROM drug_libraries;",
+
+        /* 2 -> 3: what was infused (drug, care area, dose) and every limit
+         * the drug library raised, for pharmacy's compliance review. */
+        "ALTER TABLE infusions ADD COLUMN care_area TEXT;"
+        "ALTER TABLE infusions ADD COLUMN drug_id TEXT;"            /* NULL: basic infusion */
+        "ALTER TABLE infusions ADD COLUMN drug_name TEXT;"
+        "ALTER TABLE infusions ADD COLUMN dose_rate REAL;"          /* in dose_unit */
+        "ALTER TABLE infusions ADD COLUMN dose_unit TEXT;"
+        "ALTER TABLE infusions ADD COLUMN concentration TEXT;"
+        "ALTER TABLE infusions ADD COLUMN library_sha256 TEXT;"     /* library in use at start */
+        "CREATE TABLE limit_events ("
+        "  id INTEGER PRIMARY KEY,"
+        "  utc_us INTEGER NOT NULL,"
+        "  channel INTEGER NOT NULL CHECK (channel >= 0),"
+        "  care_area TEXT,"
+        "  drug_id TEXT,"
+        "  kind TEXT NOT NULL CHECK (kind IN ('soft-override', 'soft-refused', 'hard-refused', 'basic-refused')),"
+        "  value REAL,"
+        "  unit TEXT,"
+        "  reason TEXT,"                                /* the clinician's, for overrides */
+        "  message TEXT,"
+        "  uid INTEGER,"
+        "  library_sha256 TEXT"
+        ");"
+        "CREATE INDEX limit_events_utc_us ON limit_events (utc_us);"
+        "CREATE VIEW v_library_compliance AS SELECT"
+        "  a.care_area,"
+        "  (SELECT count(*) FROM infusions i WHERE i.care_area IS a.care_area) AS infusions,"
+        "  (SELECT count(*) FROM infusions i WHERE i.care_area IS a.care_area AND i.drug_id IS NOT NULL) AS from_library,"
+        "  (SELECT round(100.0 * count(i.drug_id) / max(count(*), 1), 1) FROM infusions i"
+        "     WHERE i.care_area IS a.care_area) AS library_use_pct,"
+        "  (SELECT count(*) FROM limit_events l WHERE l.care_area IS a.care_area AND l.kind = 'soft-override') AS soft_overrides,"
+        "  (SELECT count(*) FROM limit_events l WHERE l.care_area IS a.care_area AND l.kind = 'hard-refused') AS hard_stops"
+        "  FROM (SELECT DISTINCT care_area FROM infusions UNION SELECT DISTINCT care_area FROM limit_events) AS a;"
+        "CREATE VIEW v_limit_events AS SELECT"
+        "  id, strftime('%Y-%m-%dT%H:%M:%fZ', utc_us / 1000 / 1000.0, 'unixepoch') AS utc,"
+        "  channel, care_area, drug_id, kind, value, unit, reason, message, uid, library_sha256, utc_us"
+        "  FROM limit_events;",
 };
 
 _Static_assert(ELEMENTSOF(migrations) == DB_SCHEMA_VERSION, "one migration step per schema version");

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -156,7 +157,7 @@ static void fresh_database_is_the_current_schema_in_wal_mode_and_mode_0640(void 
 
         assert_int_equal(db_open(f->path, &d), 0);
         assert_int_equal(db_schema_version(d), DB_SCHEMA_VERSION);
-        assert_int_equal(DB_SCHEMA_VERSION, 2);
+        assert_int_equal(DB_SCHEMA_VERSION, 3);
 
         assert_int_equal(stat(f->path, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0640);
@@ -167,7 +168,8 @@ static void fresh_database_is_the_current_schema_in_wal_mode_and_mode_0640(void 
         assert_int_equal(query_int(raw, "PRAGMA user_version"), DB_SCHEMA_VERSION);
         assert_int_equal(query_int(raw, "SELECT count(*) FROM sqlite_schema WHERE name IN"
                                         " ('infusions', 'events', 'audit', 'v_infusions', 'v_infusion_events',"
-                                        " 'drug_libraries', 'v_drug_libraries')"), 7);
+                                        " 'drug_libraries', 'v_drug_libraries', 'limit_events', 'v_library_compliance',"
+                                        " 'v_limit_events')"), 10);
 }
 
 static void infusion_round_trips_through_begin_checkpoint_and_end(void **state) {
@@ -816,15 +818,60 @@ static void a_version_1_file_migrates_forward_keeping_its_rows(void **state) {
                 /* Turn it back into a version 1 file. */
                 _cleanup_(sqlite_closep) sqlite3 *raw = open_raw(f->path);
                 assert_int_equal(sqlite3_exec(raw,
+                                              "DROP VIEW v_library_compliance; DROP VIEW v_limit_events;"
+                                              "DROP TABLE limit_events;"
+                                              "ALTER TABLE infusions DROP COLUMN care_area;"
+                                              "ALTER TABLE infusions DROP COLUMN drug_id;"
+                                              "ALTER TABLE infusions DROP COLUMN drug_name;"
+                                              "ALTER TABLE infusions DROP COLUMN dose_rate;"
+                                              "ALTER TABLE infusions DROP COLUMN dose_unit;"
+                                              "ALTER TABLE infusions DROP COLUMN concentration;"
+                                              "ALTER TABLE infusions DROP COLUMN library_sha256;"
                                               "DROP VIEW v_drug_libraries; DROP TABLE drug_libraries;"
                                               "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
         }
         assert_int_equal(db_open(f->path, &d), 0);
-        assert_int_equal(db_schema_version(d), 2);
+        assert_int_equal(db_schema_version(d), DB_SCHEMA_VERSION);
         assert_int_equal(db_infusion_get(d, id, &out), 0);
         assert_int_equal(out.rate_nl_per_h, in.rate_nl_per_h);
         struct db_library a = { .version = "v1", .imported_by_uid = 0, .json = "{}" };
         assert_int_equal(db_library_store(d, &a, NULL), 0);
+}
+
+static void compliance_view_counts_library_use_overrides_and_hard_stops_per_care_area(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *raw = NULL;
+        int64_t id;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        struct db_infusion lib = sample_infusion(0), basic = sample_infusion(0);
+        lib.care_area = "ICU";
+        lib.drug_id = "heparin";
+        lib.dose_rate = 1000;
+        lib.dose_unit = "units/h";
+        basic.care_area = "ICU";
+        basic.dose_rate = NAN;
+        for (int i = 0; i < 19; i++)
+                assert_int_equal(db_infusion_begin(d, &lib, &id), 0);
+        assert_int_equal(db_infusion_begin(d, &basic, &id), 0);
+        struct db_limit_event ov = { .utc_us = T0_UTC_US, .care_area = "ICU", .drug_id = "heparin",
+                                     .kind = "soft-override", .value = 2500, .unit = "units/h",
+                                     .reason = "aPTT low", .uid = 0 };
+        assert_int_equal(db_limit_event_add(d, &ov), 0);
+        struct db_limit_event hard = { .utc_us = T0_UTC_US, .care_area = "ICU", .drug_id = "heparin",
+                                       .kind = "hard-refused", .value = 5000, .unit = "units/h", .uid = -1 };
+        assert_int_equal(db_limit_event_add(d, &hard), 0);
+        struct db_limit_event bad = { .utc_us = T0_UTC_US, .kind = "made-up", .value = NAN, .uid = -1 };
+        assert_int_equal(db_limit_event_add(d, &bad), -EINVAL);
+
+        raw = open_read_only(f->uri);
+        assert_int_equal(query_int(raw, "SELECT infusions FROM v_library_compliance WHERE care_area = 'ICU'"), 20);
+        assert_int_equal(query_int(raw, "SELECT from_library FROM v_library_compliance WHERE care_area = 'ICU'"), 19);
+        assert_int_equal(query_int(raw, "SELECT library_use_pct * 10 FROM v_library_compliance WHERE care_area = 'ICU'"), 950);
+        assert_int_equal(query_int(raw, "SELECT soft_overrides FROM v_library_compliance WHERE care_area = 'ICU'"), 1);
+        assert_int_equal(query_int(raw, "SELECT hard_stops FROM v_library_compliance WHERE care_area = 'ICU'"), 1);
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM v_limit_events WHERE reason = 'aPTT low'"), 1);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -848,6 +895,7 @@ int main(void) {
                 T(library_versions_are_kept_and_the_newest_is_in_use),
                 T(library_versions_cannot_be_rewritten),
                 T(a_version_1_file_migrates_forward_keeping_its_rows),
+                T(compliance_view_counts_library_use_overrides_and_hard_stops_per_care_area),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
