@@ -30,6 +30,7 @@ static const char *const event_names[_CHANNEL_EVENT_MAX] = {
         [CHANNEL_EVENT_HALTED] = "halted",
         [CHANNEL_EVENT_CLEARED] = "cleared",
         [CHANNEL_EVENT_SEGMENT_STARTED] = "step-started",
+        [CHANNEL_EVENT_TITRATED] = "titrated",
 };
 
 static const char *const mode_names[_PROGRAM_MODE_MAX] = {
@@ -403,6 +404,31 @@ int channel_account_steps(struct channel *c, int64_t steps, int64_t now_us,
         if (c->primary_steps < c->plan[c->segment].end_steps)
                 return 0;
         return next_segment(c, now_us, ret_event);
+}
+
+int channel_titrate(struct channel *c, int64_t rate_nl_per_h, int64_t now_us, struct channel_error *err) {
+        bool running = c->state == CHANNEL_RUNNING, paused = c->state == CHANNEL_PAUSED && c->halted_from == CHANNEL_RUNNING;
+        if (!running && !paused)
+                return -EBUSY;
+        /* Only a program with one rate to the end: the last segment of a
+         * continuous program, or the maintenance part of a loading one. */
+        bool last = c->segment == c->n_segments - 1;
+        if (!(c->prog.mode == PROGRAM_CONTINUOUS || (c->prog.mode == PROGRAM_LOADING && last)))
+                return -EBUSY;
+        int r = check_rate(c, "RateMlPerHour", rate_nl_per_h, err);
+        if (r < 0)
+                return r;
+        if (c->prog.kvo_rate_nl_per_h > rate_nl_per_h)
+                return fail(err, "RateMlPerHour",
+                            "RateMlPerHour %.6g mL/h is below the KVO rate %.6g mL/h of this program",
+                            ML(rate_nl_per_h), ML(c->prog.kvo_rate_nl_per_h));
+
+        c->plan[c->segment].rate_nl_per_h = rate_nl_per_h;
+        if (c->prog.mode == PROGRAM_CONTINUOUS)
+                c->prog.rate_nl_per_h = rate_nl_per_h;
+        if (running)
+                enter(c, CHANNEL_RUNNING, now_us);
+        return 0;
 }
 
 int channel_tick(struct channel *c, int64_t now_us, enum channel_event *ret_event) {

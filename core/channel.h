@@ -36,6 +36,7 @@ enum channel_event {
         CHANNEL_EVENT_HALTED,
         CHANNEL_EVENT_CLEARED,          /* program discarded (Stop from programmed) */
         CHANNEL_EVENT_SEGMENT_STARTED,  /* next step of a multistep/loading/intermittent plan */
+        CHANNEL_EVENT_TITRATED,         /* rate changed while running */
         _CHANNEL_EVENT_MAX,
 };
 
@@ -154,6 +155,14 @@ int channel_stop(struct channel *c, int64_t now_us, enum channel_event *ret_even
 /* Stop all motion because of an alarm or fault. Allowed from any state
  * except idle/halted; Stop then returns to idle. */
 int channel_halt(struct channel *c, int64_t now_us, enum channel_event *ret_event);
+
+/* Change the rate of the running delivery segment (continuous and
+ * loading-maintenance programs) without stopping: allowed while running
+ * or paused in a continuous program. Volumes already delivered stand; the
+ * rest of the VTBI follows at the new rate. -EBUSY in another state or
+ * mode, -EINVAL (with *err) for a rate out of range. Bumps the motion
+ * generation, so the caller restarts the executor's schedule. */
+int channel_titrate(struct channel *c, int64_t rate_nl_per_h, int64_t now_us, struct channel_error *err);
 
 /* Time-driven transitions (the end of a hold). Returns 1 with *ret_event
  * when one happened, else 0. */

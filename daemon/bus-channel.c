@@ -9,6 +9,10 @@
 #include "common/units.h"
 #include "daemon/bus.h"
 
+static inline bool streq(const char *a, const char *b) {
+        return strcmp(a, b) == 0;
+}
+
 /* Largest magnitude we convert before the channel judges the value: wide
  * enough that "-1" or "1e4" reach the channel and get its precise
  * message, narrow enough that no conversion can overflow. */
@@ -253,6 +257,74 @@ static int method_program(sd_bus_message *m, void *userdata, sd_bus_error *error
         return bus_finish_command(b, m, "Channel.Program", args, r, &perr, error);
 }
 
+/* Titrate(a{sv}): RateMlPerHour d or DoseRate d, optional
+ * ConfirmSoftLimits b and OverrideReason s. */
+static int method_titrate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct bus_ctx *b = userdata;
+        struct pump_error perr = {};
+        bool have_rate = false, have_dose = false;
+        int confirm = 0, r;
+        double rate_ml = 0, dose = 0;
+        int64_t rate_nl = 0;
+        const char *reason = NULL;
+        char args[256] = "";
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *key, *contents;
+                char type;
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        break;
+                r = sd_bus_message_peek_type(m, &type, &contents);
+                if (r < 0)
+                        break;
+                const char *want = streq(key, "RateMlPerHour") || streq(key, "DoseRate") ? "d"
+                                 : streq(key, "ConfirmSoftLimits") ? "b"
+                                 : streq(key, "OverrideReason") ? "s" : NULL;
+                if (!want) {
+                        invalid(&perr, "Unknown setting \"%.64s\" for Titrate (allowed: RateMlPerHour or DoseRate, ConfirmSoftLimits, OverrideReason)", key);
+                        return bus_finish_command(b, m, "Channel.Titrate", args, -EINVAL, &perr, error);
+                }
+                if (strcmp(contents, want) != 0) {
+                        invalid(&perr, "%s must be of D-Bus type %s, not '%s'", key, want, contents);
+                        return bus_finish_command(b, m, "Channel.Titrate", args, -EINVAL, &perr, error);
+                }
+                if (streq(key, "RateMlPerHour")) {
+                        r = sd_bus_message_read(m, "v", "d", &rate_ml);
+                        have_rate = true;
+                } else if (streq(key, "DoseRate")) {
+                        r = sd_bus_message_read(m, "v", "d", &dose);
+                        have_dose = true;
+                } else if (streq(key, "ConfirmSoftLimits"))
+                        r = sd_bus_message_read(m, "v", "b", &confirm);
+                else
+                        r = sd_bus_message_read(m, "v", "s", &reason);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                invalid(&perr, "Titrate takes one argument of type a{sv}: %s", strerror(-r));
+                return bus_finish_command(b, m, "Channel.Titrate", args, -EINVAL, &perr, error);
+        }
+        snprintf(args, sizeof(args), "%s=%.9g%s%s", have_dose ? "DoseRate" : "RateMlPerHour", have_dose ? dose : rate_ml,
+                 confirm ? " ConfirmSoftLimits=true" : "", reason ? " OverrideReason given" : "");
+
+        if (have_rate == have_dose)
+                r = invalid(&perr, "Titrate needs exactly one of RateMlPerHour and DoseRate");
+        else if (have_dose && (!isfinite(dose) || dose <= 0))
+                r = invalid(&perr, "DoseRate must be a finite number above 0, not %g", dose);
+        else if (have_rate && ml_to_nl("RateMlPerHour", rate_ml, &rate_nl, b->pump, &perr) < 0)
+                r = -EINVAL;
+        else if (reason && !confirm)
+                r = invalid(&perr, "OverrideReason goes with ConfirmSoftLimits=true");
+        else
+                r = pump_titrate(b->pump, rate_nl, have_dose, dose, confirm, reason, bus_sender_uid(m), &perr);
+        return bus_finish_command(b, m, "Channel.Titrate", args, r, &perr, error);
+}
+
 #define SIMPLE_METHOD(fn, call, name)                                                   \
         static int fn(sd_bus_message *m, void *userdata, sd_bus_error *error) {         \
                 struct bus_ctx *b = userdata;                                           \
@@ -340,6 +412,8 @@ static const sd_bus_vtable channel_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("Program", SD_BUS_ARGS("a{sv}", settings), SD_BUS_NO_RESULT,
                                 method_program, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Start", NULL, NULL, method_start, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Titrate", SD_BUS_ARGS("a{sv}", settings), SD_BUS_NO_RESULT,
+                                method_titrate, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Pause", NULL, NULL, method_pause, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Resume", NULL, NULL, method_resume, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Stop", NULL, NULL, method_stop, SD_BUS_VTABLE_UNPRIVILEGED),

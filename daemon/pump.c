@@ -517,6 +517,77 @@ int pump_program(struct pump *p, const struct program *prog_in, const struct der
         return 0;
 }
 
+int pump_titrate(struct pump *p, int64_t rate_nl_per_h, bool have_dose, double dose_rate, bool confirm_soft,
+                 const char *override_reason, int64_t uid, struct pump_error *err) {
+        struct pump_program_info *info = &p->info;
+        struct channel_error cerr = {};
+        struct ders_result res = { .outcome = DERS_ACCEPTED, .dose_rate = NAN };
+        int r;
+
+        if (have_dose && !info->drug_id[0])
+                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL,
+                                 "DoseRate needs a library drug; this is a basic infusion: titrate with RateMlPerHour");
+        struct ders_request req = {
+                .care_area = info->care_area[0] ? info->care_area : NULL,
+                .drug = info->drug_id[0] ? info->drug_id : NULL,
+                .concentration = -1,
+                .have_dose = have_dose,
+                .dose_rate = dose_rate,
+                .rate_nl_per_h = rate_nl_per_h,
+                .confirm_soft_limits = confirm_soft,
+                .override_reason = override_reason,
+        };
+        /* The concentration the program chose, by matching its text. */
+        const struct drug *drug = p->library && req.drug ? drug_library_find_drug(p->library, req.drug) : NULL;
+        if (req.drug && !drug)
+                return set_error(err, PUMP_ERROR_UNKNOWN_DRUG, -EINVAL,
+                                 "%s is no longer in the drug library in use: stop and reprogram", info->drug_name);
+        for (size_t i = 0; drug && i < drug->n_concentrations; i++) {
+                char a[LIBRARY_NUMBER_MAX], v[LIBRARY_NUMBER_MAX], text[64];
+                snprintf(text, sizeof(text), "%s %s / %s mL", library_number_to_string(drug->concentrations[i].amount, a),
+                         dose_amount_to_string(drug->concentrations[i].amount_unit),
+                         library_number_to_string(drug->concentrations[i].volume_ml, v));
+                if (strcmp(text, info->concentration) == 0)
+                        req.concentration = (int) i;
+        }
+        if (req.drug) {
+                ders_check(p->library, &req, &res);
+                if (res.outcome != DERS_ACCEPTED && res.outcome != DERS_OVERRIDDEN)
+                        return refuse_ders(p, &req, &res, uid, err);
+                rate_nl_per_h = res.rate_nl_per_h;
+        }
+
+        /* Probe first: a refused titration must not have stopped anything. */
+        struct channel probe = p->ch;
+        r = channel_titrate(&probe, rate_nl_per_h, pump_now_us(p), &cerr);
+        if (r == -EBUSY)
+                return state_error(p, err, "titrate", "running or paused, in a continuous program or the maintenance part of a loading one");
+        if (r < 0)
+                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", cerr.text);
+
+        int64_t old_rate = channel_current_rate_nl_per_h(&p->ch) ?: p->ch.plan[p->ch.segment].rate_nl_per_h;
+        settle(p);
+        r = channel_titrate(&p->ch, rate_nl_per_h, pump_now_us(p), &cerr);
+        if (r < 0) {
+                /* Settling ended the phase just now (VTBI reached). */
+                apply_motion(p);
+                return state_error(p, err, "titrate", "running or paused, before the end of the VTBI");
+        }
+        if (res.outcome == DERS_OVERRIDDEN)
+                record_limit_event(p, "soft-override", &req, &res, uid);
+        if (req.drug)
+                info->dose_rate = res.dose_rate;
+
+        char detail[200];
+        snprintf(detail, sizeof(detail), "rate %.6g -> %.6g mL/h%s", units_nl_to_ml(old_rate), units_nl_to_ml(rate_nl_per_h),
+                 res.outcome == DERS_OVERRIDDEN ? " (soft limit overridden)" : "");
+        record_event(p, "titrated", NULL, NULL, detail);
+        apply_motion(p);
+        checkpoint(p, true);
+        notify(p, PUMP_CHANGED_STATE | PUMP_CHANGED_PROGRESS);
+        return 0;
+}
+
 const struct pump_program_info *pump_program_info(const struct pump *p) {
         return &p->info;
 }

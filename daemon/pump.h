@@ -101,6 +101,13 @@ int pump_program(struct pump *p, const struct program *prog, const struct ders_r
                  struct pump_error *err);
 const struct pump_program_info *pump_program_info(const struct pump *p);
 
+/* Change the rate of a running or paused continuous infusion (or the
+ * maintenance part of a loading one): by a new rate in mL/h, or a new
+ * dose in the drug's unit (have_dose). Judged against the same library
+ * limits as Program; recorded with the old and new rate. */
+int pump_titrate(struct pump *p, int64_t rate_nl_per_h, bool have_dose, double dose_rate, bool confirm_soft,
+                 const char *override_reason, int64_t uid, struct pump_error *err);
+
 /* Replace the drug library as a whole from JSON text. On a bad file *err
  * lists the problems at their JSON paths and nothing changes. */
 int pump_library_import(struct pump *p, const char *json, size_t len, int64_t uid, struct pump_error *err);

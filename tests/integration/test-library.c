@@ -259,6 +259,50 @@ static void basic_infusions_only_where_the_care_area_allows_and_marked_as_such(v
         assert_int_equal(query_i64(h, "SELECT library_use_pct FROM v_library_compliance WHERE care_area = 'Med-Surg'"), 0);
 }
 
+#define TITRATE(h, err, n, ...)                                                                         \
+        ({                                                                                              \
+                sd_bus_error _e = SD_BUS_ERROR_NULL;                                                    \
+                int _r = sd_bus_call_method((h)->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE,        \
+                                            "Titrate", &_e, NULL, "a{sv}", n, __VA_ARGS__);             \
+                snprintf(err, sizeof(err), "%s", _r < 0 && _e.name ? _e.name : "");                     \
+                snprintf(err##_msg, sizeof(err##_msg), "%s", _r < 0 && _e.message ? _e.message : "");   \
+                sd_bus_error_free(&_e);                                                                 \
+                _r < 0 ? _r : 0;                                                                        \
+        })
+
+static void titration_by_dose_is_checked_against_the_same_limits_and_recorded(void **state) {
+        struct harness *h = *state;
+        char err[128], err_msg[512];
+        assert_int_equal(PROGRAM(h, err, 4, "CareArea", "s", "ICU", "Drug", "s", "heparin",
+                                 "DoseRate", "d", 1000.0, "VtbiMl", "d", 50.0), 0);
+        assert_int_equal(call_simple(h, "Start", err, sizeof(err)), 0);
+        call_advance(h, 30 * 60 * 1000000ULL);                          /* 10 mL at 20 mL/h */
+
+        assert_int_equal(TITRATE(h, err, 1, "DoseRate", "d", 1500.0), 0);
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "CurrentRateMlPerHour") == 30.0);
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "DoseRate") == 1500.0);
+        call_advance(h, 20 * 60 * 1000000ULL);                          /* + 10 mL at 30 mL/h */
+        double v = get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl");
+        assert_true(fabs(v - 20.0) < 0.02);
+
+        /* beyond the hard limit: refused, the rate stands */
+        assert_true(TITRATE(h, err, 1, "DoseRate", "d", 5000.0) < 0);
+        assert_string_equal(err, ERR "HardLimit");
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "CurrentRateMlPerHour") == 30.0);
+        /* beyond a soft limit: needs confirmation, as at Program */
+        assert_true(TITRATE(h, err, 1, "RateMlPerHour", "d", 50.0) < 0);
+        assert_string_equal(err, ERR "SoftLimitUnconfirmed");
+        assert_int_equal(TITRATE(h, err, 3, "RateMlPerHour", "d", 50.0, "ConfirmSoftLimits", "b", 1,
+                                 "OverrideReason", "s", "bolus protocol"), 0);
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "DoseRate") == 2500.0);
+        assert_string_equal(get_string(h, CH_PATH, CH_IFACE, "State"), "running");
+
+        assert_int_equal(query_i64(h, "SELECT count(*) FROM events WHERE kind = 'titrated'"), 2);
+        assert_int_equal(query_i64(h, "SELECT count(*) FROM limit_events WHERE kind = 'soft-override'"
+                                      " AND reason = 'bolus protocol'"), 1);
+        assert_int_equal(query_i64(h, "SELECT count(*) FROM audit WHERE method = 'Channel.Titrate'"), 4);
+}
+
 static void the_library_survives_a_restart(void **state) {
         struct harness *h = *state;
         char *before = get_string(h, LIB_PATH, LIB_IFACE, "Sha256");
@@ -281,6 +325,7 @@ int main(void) {
                 T(over_a_soft_limit_needs_confirmation_and_the_override_is_recorded),
                 T(unknown_drug_and_unavailable_drug_are_named),
                 T(basic_infusions_only_where_the_care_area_allows_and_marked_as_such),
+                T(titration_by_dose_is_checked_against_the_same_limits_and_recorded),
                 T(the_library_survives_a_restart),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -439,6 +439,46 @@ static void modes_have_names(void **state) {
         assert_int_equal(program_mode_from_string("pca", &m), -EINVAL);
 }
 
+static void titration_keeps_what_was_delivered_and_runs_the_rest_at_the_new_rate(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct channel_error err = {};
+        struct program p = { .rate_nl_per_h = 100 * NL_PER_ML, .vtbi_nl = 10 * NL_PER_ML };
+        new_channel(&c);
+        assert_int_equal(channel_titrate(&c, 50 * NL_PER_ML, 0, &err), -EBUSY);       /* idle */
+        channel_program(&c, &p, NULL);
+        assert_int_equal(channel_titrate(&c, 50 * NL_PER_ML, 0, &err), -EBUSY);       /* programmed */
+        channel_start(&c, 0, &ev);
+        channel_account_steps(&c, 20000, 1, &ev);
+        uint64_t gen = channel_motion(&c)->generation;
+        assert_int_equal(channel_titrate(&c, 50 * NL_PER_ML, 5, &err), 0);
+        assert_true(channel_motion(&c)->generation > gen);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 50 * NL_PER_ML);
+        assert_int_equal(channel_motion(&c)->anchor_us, 5);
+        assert_int_equal(channel_motion(&c)->step_budget, 57583 - 20000);
+        assert_int_equal(channel_primary_volume_nl(&c), mechanism_steps_to_nl(&mech, 20000));
+        /* out of range: refused, nothing changes */
+        assert_int_equal(channel_titrate(&c, 5000 * NL_PER_ML, 6, &err), -EINVAL);
+        assert_string_equal(err.field, "RateMlPerHour");
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 50 * NL_PER_ML);
+        /* paused: the new rate applies on resume */
+        channel_pause(&c, 7, &ev);
+        assert_int_equal(channel_titrate(&c, 25 * NL_PER_ML, 8, &err), 0);
+        channel_resume(&c, 9, &ev);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 25 * NL_PER_ML);
+}
+
+static void titration_is_refused_in_multi_rate_modes(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = { .mode = PROGRAM_MULTISTEP, .n_steps = 2,
+                             .steps = { { 50 * NL_PER_ML, 10 * NL_PER_ML }, { 100 * NL_PER_ML, 10 * NL_PER_ML } } };
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        channel_start(&c, 0, &ev);
+        assert_int_equal(channel_titrate(&c, 60 * NL_PER_ML, 1, NULL), -EBUSY);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(mechanism_step_volume_matches_hand_computation),
@@ -461,6 +501,8 @@ int main(void) {
                 cmocka_unit_test(intermittent_doses_are_separated_by_holds),
                 cmocka_unit_test(intermittent_refuses_an_interval_shorter_than_the_dose),
                 cmocka_unit_test(modes_have_names),
+                cmocka_unit_test(titration_keeps_what_was_delivered_and_runs_the_rest_at_the_new_rate),
+                cmocka_unit_test(titration_is_refused_in_multi_rate_modes),
         };
         return cmocka_run_group_tests(tests, setup, NULL);
 }
