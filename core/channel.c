@@ -39,6 +39,7 @@ static const char *const mode_names[_PROGRAM_MODE_MAX] = {
         [PROGRAM_MULTISTEP] = "multistep",
         [PROGRAM_LOADING] = "loading",
         [PROGRAM_INTERMITTENT] = "intermittent",
+        [PROGRAM_RAMP] = "ramp",
 };
 
 const char *program_mode_to_string(enum program_mode m) {
@@ -232,6 +233,48 @@ static int build_plan(struct plan_builder *b, const struct program *p, struct ch
                                 return r;
                 }
                 return 0;
+
+        case PROGRAM_RAMP: {
+                r = check_volume(b->c, "VtbiMl", p->vtbi_nl, err);
+                if (r < 0)
+                        return r;
+                if (p->duration_us < 10 * US_PER_MIN || p->duration_us > 7 * 24 * US_PER_HOUR)
+                        return fail(err, "DurationSec", "DurationSec %.6g s is outside the allowed range: 10 min to 7 days",
+                                    (double) p->duration_us / US_PER_SEC);
+                if (p->ramp_up_us < PROGRAM_RAMP_STEPS * US_PER_MIN || p->ramp_down_us < PROGRAM_RAMP_STEPS * US_PER_MIN ||
+                    p->ramp_up_us + p->ramp_down_us >= p->duration_us)
+                        return fail(err, p->ramp_up_us < PROGRAM_RAMP_STEPS * US_PER_MIN ? "RampUpSec" : "RampDownSec",
+                                    "RampUpSec and RampDownSec must each be at least %d min and together shorter than DurationSec",
+                                    PROGRAM_RAMP_STEPS);
+                /* Stepwise ramps at k/(n+1) of the plateau rate average
+                 * half of it, so V = R * (T - up/2 - down/2). */
+                long double plateau = (long double) p->vtbi_nl * US_PER_HOUR /
+                                      ((long double) p->duration_us - p->ramp_up_us / 2.0L - p->ramp_down_us / 2.0L);
+                int64_t used = 0;
+                struct { int64_t rate, volume; } steps[2 * PROGRAM_RAMP_STEPS + 1];
+                unsigned n = 0;
+                for (int k = 1; k <= PROGRAM_RAMP_STEPS; k++) {
+                        int64_t rate = (int64_t) (plateau * k / (PROGRAM_RAMP_STEPS + 1) + 0.5L);
+                        int64_t vol = (int64_t) ((long double) rate * (p->ramp_up_us / PROGRAM_RAMP_STEPS) / US_PER_HOUR);
+                        steps[n++] = (typeof(steps[0])) { rate, vol };
+                        used += vol;
+                }
+                unsigned plateau_at = n++;
+                for (int k = PROGRAM_RAMP_STEPS; k >= 1; k--) {
+                        int64_t rate = (int64_t) (plateau * k / (PROGRAM_RAMP_STEPS + 1) + 0.5L);
+                        int64_t vol = (int64_t) ((long double) rate * (p->ramp_down_us / PROGRAM_RAMP_STEPS) / US_PER_HOUR);
+                        steps[n++] = (typeof(steps[0])) { rate, vol };
+                        used += vol;
+                }
+                /* The plateau takes what is left, so the total is the VTBI exactly. */
+                steps[plateau_at] = (typeof(steps[0])) { (int64_t) (plateau + 0.5L), p->vtbi_nl - used };
+                for (unsigned i = 0; i < n; i++) {
+                        r = plan_deliver(b, "VtbiMl", "VtbiMl", steps[i].rate, steps[i].volume, err);
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
+        }
 
         default:
                 return fail(err, "Mode", "unknown mode");

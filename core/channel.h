@@ -48,6 +48,7 @@ enum program_mode {
         PROGRAM_MULTISTEP,              /* a list of (rate, volume) steps */
         PROGRAM_LOADING,                /* a loading volume at its rate, then the rate to the VTBI */
         PROGRAM_INTERMITTENT,           /* a dose over a duration, every interval, N times */
+        PROGRAM_RAMP,                   /* TPN: ramp up, plateau, taper down, VTBI over a duration */
         _PROGRAM_MODE_MAX,
 };
 
@@ -56,6 +57,7 @@ int program_mode_from_string(const char *s, enum program_mode *ret);
 
 #define PROGRAM_MAX_STEPS 32
 #define PROGRAM_MAX_DOSES 100
+#define PROGRAM_RAMP_STEPS 4         /* rate steps in each ramp */
 
 struct program_step {
         int64_t rate_nl_per_h;
@@ -76,6 +78,8 @@ struct program {
         int64_t dose_volume_nl;         /* intermittent */
         int64_t interval_us;            /* intermittent: start to start */
         unsigned doses;                 /* intermittent: how many */
+        int64_t ramp_up_us;             /* ramp: time to reach the plateau */
+        int64_t ramp_down_us;           /* ramp: time to taper off at the end */
         unsigned n_steps;               /* multistep */
         struct program_step steps[PROGRAM_MAX_STEPS];
 };

@@ -22,39 +22,41 @@ enum key_id {
         KEY_MODE, KEY_RATE, KEY_VTBI, KEY_KVO, KEY_DURATION, KEY_LOADING_VOLUME, KEY_LOADING_RATE,
         KEY_DOSE_VOLUME, KEY_INTERVAL, KEY_DOSES, KEY_STEPS,
         KEY_CARE_AREA, KEY_DRUG, KEY_CONCENTRATION, KEY_DOSE_RATE, KEY_DOSE_UNIT, KEY_WEIGHT, KEY_HEIGHT,
-        KEY_CONFIRM, KEY_REASON, _KEY_MAX,
+        KEY_CONFIRM, KEY_REASON, KEY_RAMP_UP, KEY_RAMP_DOWN, _KEY_MAX,
 };
 
 /* Every Program key: its D-Bus type, and for each mode whether it is
  * required (R), optional (O) or does not apply (-). A key that does not
  * apply is refused rather than ignored: a clinician who sent it meant
  * something. Mode order: continuous, volume-time, multistep, loading,
- * intermittent. */
+ * intermittent, ramp. */
 static const struct {
         const char *name;
         const char *type;
         const char modes[_PROGRAM_MODE_MAX + 1];
 } keys[_KEY_MAX] = {
-        [KEY_MODE]           = { "Mode",                 "s",     "OOOOO" },
-        [KEY_RATE]           = { "RateMlPerHour",        "d",     "O--R-" },   /* continuous: or DoseRate */
-        [KEY_VTBI]           = { "VtbiMl",               "d",     "RR-R-" },
-        [KEY_KVO]            = { "KvoRateMlPerHour",     "d",     "OOOOO" },
-        [KEY_DURATION]       = { "DurationSec",          "u",     "-R--R" },
-        [KEY_LOADING_VOLUME] = { "LoadingVolumeMl",      "d",     "---R-" },
-        [KEY_LOADING_RATE]   = { "LoadingRateMlPerHour", "d",     "---R-" },
-        [KEY_DOSE_VOLUME]    = { "DoseVolumeMl",         "d",     "----R" },
-        [KEY_INTERVAL]       = { "IntervalSec",          "u",     "----R" },
-        [KEY_DOSES]          = { "Doses",                "u",     "----R" },
-        [KEY_STEPS]          = { "Steps",                "a(dd)", "--R--" },
-        [KEY_CARE_AREA]      = { "CareArea",             "s",     "OOOOO" },
-        [KEY_DRUG]           = { "Drug",                 "s",     "OOOOO" },
-        [KEY_CONCENTRATION]  = { "Concentration",        "u",     "OOOOO" },
-        [KEY_DOSE_RATE]      = { "DoseRate",             "d",     "O----" },
-        [KEY_DOSE_UNIT]      = { "DoseRateUnit",         "s",     "O----" },
-        [KEY_WEIGHT]         = { "PatientWeightKg",      "d",     "OOOOO" },
-        [KEY_HEIGHT]         = { "PatientHeightCm",      "d",     "OOOOO" },
-        [KEY_CONFIRM]        = { "ConfirmSoftLimits",    "b",     "OOOOO" },
-        [KEY_REASON]         = { "OverrideReason",       "s",     "OOOOO" },
+        [KEY_MODE]           = { "Mode",                 "s",     "OOOOOO" },
+        [KEY_RATE]           = { "RateMlPerHour",        "d",     "O--R--" },   /* continuous: or DoseRate */
+        [KEY_VTBI]           = { "VtbiMl",               "d",     "RR-R-R" },
+        [KEY_KVO]            = { "KvoRateMlPerHour",     "d",     "OOOOOO" },
+        [KEY_DURATION]       = { "DurationSec",          "u",     "-R--RR" },
+        [KEY_LOADING_VOLUME] = { "LoadingVolumeMl",      "d",     "---R--" },
+        [KEY_LOADING_RATE]   = { "LoadingRateMlPerHour", "d",     "---R--" },
+        [KEY_DOSE_VOLUME]    = { "DoseVolumeMl",         "d",     "----R-" },
+        [KEY_INTERVAL]       = { "IntervalSec",          "u",     "----R-" },
+        [KEY_DOSES]          = { "Doses",                "u",     "----R-" },
+        [KEY_STEPS]          = { "Steps",                "a(dd)", "--R---" },
+        [KEY_CARE_AREA]      = { "CareArea",             "s",     "OOOOOO" },
+        [KEY_DRUG]           = { "Drug",                 "s",     "OOOOOO" },
+        [KEY_CONCENTRATION]  = { "Concentration",        "u",     "OOOOOO" },
+        [KEY_DOSE_RATE]      = { "DoseRate",             "d",     "O-----" },
+        [KEY_DOSE_UNIT]      = { "DoseRateUnit",         "s",     "O-----" },
+        [KEY_WEIGHT]         = { "PatientWeightKg",      "d",     "OOOOOO" },
+        [KEY_HEIGHT]         = { "PatientHeightCm",      "d",     "OOOOOO" },
+        [KEY_CONFIRM]        = { "ConfirmSoftLimits",    "b",     "OOOOOO" },
+        [KEY_REASON]         = { "OverrideReason",       "s",     "OOOOOO" },
+        [KEY_RAMP_UP]        = { "RampUpSec",            "u",     "-----R" },
+        [KEY_RAMP_DOWN]      = { "RampDownSec",          "u",     "-----R" },
 };
 
 static int invalid(struct pump_error *perr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -132,7 +134,9 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
                                 k = i;
                 if (k == _KEY_MAX)
                         return invalid(perr, "Unknown setting \"%.64s\" (allowed: Mode, RateMlPerHour, VtbiMl, KvoRateMlPerHour, "
-                                       "DurationSec, LoadingVolumeMl, LoadingRateMlPerHour, DoseVolumeMl, IntervalSec, Doses, Steps)", key);
+                                       "DurationSec, LoadingVolumeMl, LoadingRateMlPerHour, DoseVolumeMl, IntervalSec, Doses, Steps, RampUpSec, "
+                                       "RampDownSec, CareArea, Drug, Concentration, DoseRate, DoseRateUnit, PatientWeightKg, "
+                                       "PatientHeightCm, ConfirmSoftLimits, OverrideReason)", key);
                 if (seen[k])
                         return invalid(perr, "Setting %s given twice", keys[k].name);
                 seen[k] = true;
@@ -166,7 +170,7 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
                 switch (k) {
                 case KEY_MODE:
                         if (program_mode_from_string(str, &prog->mode) < 0)
-                                return invalid(perr, "Mode \"%.32s\" is not known (allowed: continuous, volume-time, multistep, loading, intermittent)", str);
+                                return invalid(perr, "Mode \"%.32s\" is not known (allowed: continuous, volume-time, multistep, loading, intermittent, ramp)", str);
                         break;
                 case KEY_RATE:           r = ml_to_nl(keys[k].name, d, &prog->rate_nl_per_h, pump, perr); break;
                 case KEY_VTBI:           r = ml_to_nl(keys[k].name, d, &prog->vtbi_nl, pump, perr); break;
@@ -176,6 +180,8 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
                 case KEY_DOSE_VOLUME:    r = ml_to_nl(keys[k].name, d, &prog->dose_volume_nl, pump, perr); break;
                 case KEY_DURATION:       prog->duration_us = (int64_t) u * US_PER_SEC; break;
                 case KEY_INTERVAL:       prog->interval_us = (int64_t) u * US_PER_SEC; break;
+                case KEY_RAMP_UP:        prog->ramp_up_us = (int64_t) u * US_PER_SEC; break;
+                case KEY_RAMP_DOWN:      prog->ramp_down_us = (int64_t) u * US_PER_SEC; break;
                 case KEY_DOSES:          prog->doses = u; break;
                 /* Strings point into the message, which outlives the call. */
                 case KEY_CARE_AREA:      req->care_area = str; break;

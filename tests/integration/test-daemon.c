@@ -394,6 +394,31 @@ static void intermittent_mode_repeats_the_dose_after_each_interval(void **state)
         assert_true(30.0 - get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl") < STEP_ML);
 }
 
+static void ramp_mode_climbs_holds_and_tapers(void **state) {
+        struct harness *h = *state;
+        char err[128];
+        /* 50 mL over 12 h with 1 h ramps: plateau 50/11 mL/h; ramp steps of
+         * 15 min at 1/5 .. 4/5 of it */
+        /* the default KVO (1 mL/h) is faster than the first ramp step
+         * (0.91 mL/h), which the pump refuses; 0.5 mL/h is not */
+        assert_true(PROGRAM(h, err, 5, "Mode", "s", "ramp", "VtbiMl", "d", 50.0, "DurationSec", "u", 12 * 3600,
+                            "RampUpSec", "u", 3600, "RampDownSec", "u", 3600) < 0);
+        assert_string_equal(err, ERR_INVALID_ARGUMENT);
+        assert_int_equal(PROGRAM(h, err, 6, "Mode", "s", "ramp", "VtbiMl", "d", 50.0, "DurationSec", "u", 12 * 3600,
+                                 "RampUpSec", "u", 3600, "RampDownSec", "u", 3600, "KvoRateMlPerHour", "d", 0.5), 0);
+        call_simple(h, "Start", err, sizeof(err));
+        double plateau = 50.0 / 11.0;
+        call_advance(h, 25 * 60 * 1000000ULL);
+        /* mid-step: 15 min at 1/5 and 10 min at 2/5 of the plateau */
+        assert_true(fabs(volume_ml(h) - plateau * (0.2 * 15 + 0.4 * 10) / 60) < 0.002);
+        assert_true(fabs(get_double(h, CH_PATH, CH_IFACE, "CurrentRateMlPerHour") - plateau * 0.4) < 1e-5);
+        call_advance(h, 5 * 3600 * 1000000ULL);
+        assert_true(fabs(get_double(h, CH_PATH, CH_IFACE, "CurrentRateMlPerHour") - plateau) < 1e-5);
+        call_advance(h, 6 * 3600 * 1000000ULL + 40 * 60 * 1000000ULL);     /* t = 12 h 05 min */
+        assert_state(h, "kvo");
+        assert_true(50.0 - get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl") < STEP_ML);
+}
+
 static void keys_that_do_not_fit_the_mode_are_refused(void **state) {
         struct harness *h = *state;
         char err[128];
@@ -423,6 +448,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(loading_mode_gives_the_loading_dose_then_maintenance, setup, teardown),
                 cmocka_unit_test_setup_teardown(intermittent_mode_repeats_the_dose_after_each_interval, setup, teardown),
                 cmocka_unit_test_setup_teardown(keys_that_do_not_fit_the_mode_are_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(ramp_mode_climbs_holds_and_tapers, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -479,6 +479,33 @@ static void titration_is_refused_in_multi_rate_modes(void **state) {
         assert_int_equal(channel_titrate(&c, 60 * NL_PER_ML, 1, NULL), -EBUSY);
 }
 
+static void ramp_steps_up_holds_a_plateau_and_tapers_to_exactly_the_vtbi(void **state) {
+        struct channel c;
+        struct channel_error err = {};
+        /* 50 mL over 12 h, 1 h up, 1 h down: plateau 50 / 11 = 4.545 mL/h */
+        struct program p = { .mode = PROGRAM_RAMP, .vtbi_nl = 50 * NL_PER_ML, .duration_us = 12 * US_PER_HOUR,
+                             .ramp_up_us = US_PER_HOUR, .ramp_down_us = US_PER_HOUR };
+        new_channel(&c);
+        assert_int_equal(channel_program(&c, &p, &err), 0);
+        assert_int_equal(c.n_segments, 2 * PROGRAM_RAMP_STEPS + 1);
+        int64_t plateau = c.plan[PROGRAM_RAMP_STEPS].rate_nl_per_h;
+        assert_int_equal(plateau, 4545455);
+        for (unsigned i = 1; i <= PROGRAM_RAMP_STEPS; i++)
+                assert_true(c.plan[i].rate_nl_per_h > c.plan[i - 1].rate_nl_per_h);
+        for (unsigned i = PROGRAM_RAMP_STEPS + 1; i < c.n_segments; i++)
+                assert_true(c.plan[i].rate_nl_per_h < c.plan[i - 1].rate_nl_per_h);
+        assert_int_equal(c.plan[0].rate_nl_per_h, (plateau + 2) / 5);
+        /* the whole plan ends at floor(50 mL / step) */
+        assert_int_equal(c.primary_steps_target, mechanism_nl_to_steps_floor(&mech, 50 * NL_PER_ML));
+        /* and takes 12 h, give or take the rounding of its rates */
+        assert_in_range(channel_time_remaining_sec(&c), 12 * 3600 - 2, 12 * 3600 + 2);
+
+        p.ramp_up_us = 6 * US_PER_HOUR;
+        p.ramp_down_us = 6 * US_PER_HOUR;
+        assert_int_equal(channel_program(&c, &p, &err), -EINVAL);
+        assert_string_equal(err.field, "RampDownSec");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(mechanism_step_volume_matches_hand_computation),
@@ -503,6 +530,7 @@ int main(void) {
                 cmocka_unit_test(modes_have_names),
                 cmocka_unit_test(titration_keeps_what_was_delivered_and_runs_the_rest_at_the_new_rate),
                 cmocka_unit_test(titration_is_refused_in_multi_rate_modes),
+                cmocka_unit_test(ramp_steps_up_holds_a_plateau_and_tapers_to_exactly_the_vtbi),
         };
         return cmocka_run_group_tests(tests, setup, NULL);
 }
