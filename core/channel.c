@@ -31,6 +31,7 @@ static const char *const event_names[_CHANNEL_EVENT_MAX] = {
         [CHANNEL_EVENT_CLEARED] = "cleared",
         [CHANNEL_EVENT_SEGMENT_STARTED] = "step-started",
         [CHANNEL_EVENT_TITRATED] = "titrated",
+        [CHANNEL_EVENT_BOLUS_STARTED] = "bolus-started",
 };
 
 static const char *const mode_names[_PROGRAM_MODE_MAX] = {
@@ -456,7 +457,8 @@ int channel_titrate(struct channel *c, int64_t rate_nl_per_h, int64_t now_us, st
         /* Only a program with one rate to the end: the last segment of a
          * continuous program, or the maintenance part of a loading one. */
         bool last = c->segment == c->n_segments - 1;
-        if (!(c->prog.mode == PROGRAM_CONTINUOUS || (c->prog.mode == PROGRAM_LOADING && last)))
+        if (c->plan[c->segment].bolus ||
+            !(c->prog.mode == PROGRAM_CONTINUOUS || (c->prog.mode == PROGRAM_LOADING && last)))
                 return -EBUSY;
         int r = check_rate(c, "RateMlPerHour", rate_nl_per_h, err);
         if (r < 0)
@@ -471,6 +473,38 @@ int channel_titrate(struct channel *c, int64_t rate_nl_per_h, int64_t now_us, st
                 c->prog.rate_nl_per_h = rate_nl_per_h;
         if (running)
                 enter(c, CHANNEL_RUNNING, now_us);
+        return 0;
+}
+
+int channel_bolus(struct channel *c, int64_t volume_nl, int64_t rate_nl_per_h, int64_t now_us,
+                  struct channel_error *err) {
+        if (c->state != CHANNEL_RUNNING || c->plan[c->segment].rate_nl_per_h == 0 || c->plan[c->segment].bolus ||
+            c->n_segments >= PLAN_MAX_SEGMENTS)
+                return -EBUSY;
+        int r = check_rate(c, "BolusRateMlPerHour", rate_nl_per_h, err);
+        if (r < 0)
+                return r;
+        const struct plan_segment *cur = &c->plan[c->segment];
+        int64_t steps = mechanism_nl_to_steps_floor(c->mech, volume_nl);
+        int64_t deliverable_nl = mechanism_steps_to_nl(c->mech, steps);
+        if (steps <= 0 || (volume_nl - deliverable_nl) * 100 > volume_nl)
+                return fail(err, "BolusMl", "BolusMl %.6g mL cannot be delivered within 1 %%: one pump step is %.6g mL",
+                            ML(volume_nl), (double) c->mech->pl_per_step / 1e9);
+        int64_t left = cur->end_steps - c->primary_steps;
+        if (steps >= left)
+                return fail(err, "BolusMl", "BolusMl %.6g mL is more than what is left of this infusion (%.6g mL)",
+                            ML(volume_nl), ML(mechanism_steps_to_nl(c->mech, left)));
+
+        /* Insert the bolus before the current segment; the segment keeps
+         * its cumulative end, so the bolus comes out of the VTBI. */
+        memmove(&c->plan[c->segment + 1], &c->plan[c->segment], (c->n_segments - c->segment) * sizeof(c->plan[0]));
+        c->n_segments++;
+        c->plan[c->segment] = (struct plan_segment) {
+                .rate_nl_per_h = rate_nl_per_h,
+                .end_steps = c->primary_steps + steps,
+                .bolus = true,
+        };
+        enter(c, CHANNEL_RUNNING, now_us);
         return 0;
 }
 

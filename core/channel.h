@@ -37,6 +37,7 @@ enum channel_event {
         CHANNEL_EVENT_CLEARED,          /* program discarded (Stop from programmed) */
         CHANNEL_EVENT_SEGMENT_STARTED,  /* next step of a multistep/loading/intermittent plan */
         CHANNEL_EVENT_TITRATED,         /* rate changed while running */
+        CHANNEL_EVENT_BOLUS_STARTED,
         _CHANNEL_EVENT_MAX,
 };
 
@@ -94,6 +95,7 @@ struct plan_segment {
         int64_t rate_nl_per_h;          /* 0: a hold */
         int64_t end_steps;              /* cumulative primary steps at its end */
         int64_t hold_us;                /* holds only */
+        bool bolus;                     /* a clinician bolus inserted while running */
 };
 
 /* Limits that do not change while the daemon runs (from the config). */
@@ -167,6 +169,14 @@ int channel_halt(struct channel *c, int64_t now_us, enum channel_event *ret_even
  * mode, -EINVAL (with *err) for a rate out of range. Bumps the motion
  * generation, so the caller restarts the executor's schedule. */
 int channel_titrate(struct channel *c, int64_t rate_nl_per_h, int64_t now_us, struct channel_error *err);
+
+/* A clinician bolus during a running delivery: volume_nl at
+ * rate_nl_per_h now, then the program carries on. The bolus comes from
+ * the same syringe and counts toward the VTBI, so it is capped by what is
+ * left of the current segment. -EBUSY when not running a delivery (or the
+ * plan is full), -EINVAL with *err for a bad rate or volume. */
+int channel_bolus(struct channel *c, int64_t volume_nl, int64_t rate_nl_per_h, int64_t now_us,
+                  struct channel_error *err);
 
 /* Time-driven transitions (the end of a hold). Returns 1 with *ret_event
  * when one happened, else 0. */

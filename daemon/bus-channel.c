@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/macros.h"
 #include "common/units.h"
 #include "daemon/bus.h"
 
@@ -263,72 +264,129 @@ static int method_program(sd_bus_message *m, void *userdata, sd_bus_error *error
         return bus_finish_command(b, m, "Channel.Program", args, r, &perr, error);
 }
 
-/* Titrate(a{sv}): RateMlPerHour d or DoseRate d, optional
- * ConfirmSoftLimits b and OverrideReason s. */
-static int method_titrate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        struct bus_ctx *b = userdata;
-        struct pump_error perr = {};
-        bool have_rate = false, have_dose = false;
-        int confirm = 0, r;
-        double rate_ml = 0, dose = 0;
-        int64_t rate_nl = 0;
-        const char *reason = NULL;
-        char args[256] = "";
+/* A small a{sv} of doubles, booleans and strings, for Titrate and
+ * Bolus: every key known, of its type, at most once. */
+struct small_key {
+        const char *name;
+        char type;                      /* 'd', 'b' or 's' */
+        bool seen;
+        double d;
+        int b;
+        const char *s;                  /* points into the message */
+};
 
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+static int read_small_dict(sd_bus_message *m, struct small_key *ks, size_t n, const char *method,
+                           struct pump_error *perr) {
+        char allowed[200] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < n; i++)
+                used += snprintf(allowed + used, sizeof(allowed) - used, "%s%s", i ? ", " : "", ks[i].name);
+
+        int r = sd_bus_message_enter_container(m, 'a', "{sv}");
         while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                 const char *key, *contents;
                 char type;
+                struct small_key *k = NULL;
                 r = sd_bus_message_read(m, "s", &key);
                 if (r < 0)
                         break;
+                for (size_t i = 0; i < n; i++)
+                        if (streq(ks[i].name, key))
+                                k = &ks[i];
+                if (!k)
+                        return invalid(perr, "Unknown setting \"%.64s\" for %s (allowed: %s)", key, method, allowed);
+                if (k->seen)
+                        return invalid(perr, "Setting %s given twice", k->name);
+                k->seen = true;
                 r = sd_bus_message_peek_type(m, &type, &contents);
                 if (r < 0)
                         break;
-                const char *want = streq(key, "RateMlPerHour") || streq(key, "DoseRate") ? "d"
-                                 : streq(key, "ConfirmSoftLimits") ? "b"
-                                 : streq(key, "OverrideReason") ? "s" : NULL;
-                if (!want) {
-                        invalid(&perr, "Unknown setting \"%.64s\" for Titrate (allowed: RateMlPerHour or DoseRate, ConfirmSoftLimits, OverrideReason)", key);
-                        return bus_finish_command(b, m, "Channel.Titrate", args, -EINVAL, &perr, error);
-                }
-                if (strcmp(contents, want) != 0) {
-                        invalid(&perr, "%s must be of D-Bus type %s, not '%s'", key, want, contents);
-                        return bus_finish_command(b, m, "Channel.Titrate", args, -EINVAL, &perr, error);
-                }
-                if (streq(key, "RateMlPerHour")) {
-                        r = sd_bus_message_read(m, "v", "d", &rate_ml);
-                        have_rate = true;
-                } else if (streq(key, "DoseRate")) {
-                        r = sd_bus_message_read(m, "v", "d", &dose);
-                        have_dose = true;
-                } else if (streq(key, "ConfirmSoftLimits"))
-                        r = sd_bus_message_read(m, "v", "b", &confirm);
+                if (contents[0] != k->type || contents[1])
+                        return invalid(perr, "%s must be of D-Bus type %c, not '%s'", k->name, k->type, contents);
+                if (k->type == 'd')
+                        r = sd_bus_message_read(m, "v", "d", &k->d);
+                else if (k->type == 'b')
+                        r = sd_bus_message_read(m, "v", "b", &k->b);
                 else
-                        r = sd_bus_message_read(m, "v", "s", &reason);
+                        r = sd_bus_message_read(m, "v", "s", &k->s);
                 if (r >= 0)
                         r = sd_bus_message_exit_container(m);
         }
         if (r >= 0)
                 r = sd_bus_message_exit_container(m);
-        if (r < 0) {
-                invalid(&perr, "Titrate takes one argument of type a{sv}: %s", strerror(-r));
-                return bus_finish_command(b, m, "Channel.Titrate", args, -EINVAL, &perr, error);
-        }
-        snprintf(args, sizeof(args), "%s=%.9g%s%s", have_dose ? "DoseRate" : "RateMlPerHour", have_dose ? dose : rate_ml,
-                 confirm ? " ConfirmSoftLimits=true" : "", reason ? " OverrideReason given" : "");
+        if (r < 0)
+                return invalid(perr, "%s takes one argument of type a{sv}: %s", method, strerror(-r));
+        for (size_t i = 0; i < n; i++)
+                if (ks[i].seen && ks[i].type == 'd' && (!isfinite(ks[i].d) || ks[i].d <= 0))
+                        return invalid(perr, "%s must be a finite number above 0, not %g", ks[i].name, ks[i].d);
+        return 0;
+}
 
-        if (have_rate == have_dose)
-                r = invalid(&perr, "Titrate needs exactly one of RateMlPerHour and DoseRate");
-        else if (have_dose && (!isfinite(dose) || dose <= 0))
-                r = invalid(&perr, "DoseRate must be a finite number above 0, not %g", dose);
-        else if (have_rate && ml_to_nl("RateMlPerHour", rate_ml, &rate_nl, b->pump, &perr) < 0)
-                r = -EINVAL;
-        else if (reason && !confirm)
-                r = invalid(&perr, "OverrideReason goes with ConfirmSoftLimits=true");
-        else
-                r = pump_titrate(b->pump, rate_nl, have_dose, dose, confirm, reason, bus_sender_uid(m), &perr);
+enum { SK_RATE, SK_DOSE, SK_CONFIRM, SK_REASON };
+
+/* Titrate(a{sv}): RateMlPerHour d or DoseRate d, optional
+ * ConfirmSoftLimits b and OverrideReason s. */
+static int method_titrate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct bus_ctx *b = userdata;
+        struct pump_error perr = {};
+        struct small_key k[] = {
+                [SK_RATE] = { "RateMlPerHour", 'd' }, [SK_DOSE] = { "DoseRate", 'd' },
+                [SK_CONFIRM] = { "ConfirmSoftLimits", 'b' }, [SK_REASON] = { "OverrideReason", 's' },
+        };
+        int64_t rate_nl = 0;
+        char args[160] = "";
+
+        int r = read_small_dict(m, k, ELEMENTSOF(k), "Titrate", &perr);
+        if (r >= 0) {
+                snprintf(args, sizeof(args), "%s=%.9g%s", k[SK_DOSE].seen ? "DoseRate" : "RateMlPerHour",
+                         k[SK_DOSE].seen ? k[SK_DOSE].d : k[SK_RATE].d, k[SK_CONFIRM].b ? " ConfirmSoftLimits=true" : "");
+                if (k[SK_RATE].seen == k[SK_DOSE].seen)
+                        r = invalid(&perr, "Titrate needs exactly one of RateMlPerHour and DoseRate");
+                else if (k[SK_REASON].seen && !k[SK_CONFIRM].b)
+                        r = invalid(&perr, "OverrideReason goes with ConfirmSoftLimits=true");
+                else if (k[SK_RATE].seen && ml_to_nl("RateMlPerHour", k[SK_RATE].d, &rate_nl, b->pump, &perr) < 0)
+                        r = -EINVAL;
+                else
+                        r = pump_titrate(b->pump, rate_nl, k[SK_DOSE].seen, k[SK_DOSE].d, k[SK_CONFIRM].b,
+                                         k[SK_REASON].s, bus_sender_uid(m), &perr);
+        }
         return bus_finish_command(b, m, "Channel.Titrate", args, r, &perr, error);
+}
+
+enum { BK_VOLUME, BK_DOSE, BK_RATE, BK_CONFIRM, BK_REASON };
+
+/* Bolus(a{sv}): BolusMl d or BolusDose d (the library's bolus unit),
+ * BolusRateMlPerHour d, optional ConfirmSoftLimits b and OverrideReason s. */
+static int method_bolus(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct bus_ctx *b = userdata;
+        struct pump_error perr = {};
+        struct small_key k[] = {
+                [BK_VOLUME] = { "BolusMl", 'd' }, [BK_DOSE] = { "BolusDose", 'd' },
+                [BK_RATE] = { "BolusRateMlPerHour", 'd' },
+                [BK_CONFIRM] = { "ConfirmSoftLimits", 'b' }, [BK_REASON] = { "OverrideReason", 's' },
+        };
+        int64_t volume_nl = 0, rate_nl = 0;
+        char args[160] = "";
+
+        int r = read_small_dict(m, k, ELEMENTSOF(k), "Bolus", &perr);
+        if (r >= 0) {
+                snprintf(args, sizeof(args), "%s=%.9g BolusRateMlPerHour=%.9g%s", k[BK_DOSE].seen ? "BolusDose" : "BolusMl",
+                         k[BK_DOSE].seen ? k[BK_DOSE].d : k[BK_VOLUME].d, k[BK_RATE].d,
+                         k[BK_CONFIRM].b ? " ConfirmSoftLimits=true" : "");
+                if (k[BK_VOLUME].seen == k[BK_DOSE].seen)
+                        r = invalid(&perr, "Bolus needs exactly one of BolusMl and BolusDose");
+                else if (!k[BK_RATE].seen)
+                        r = invalid(&perr, "BolusRateMlPerHour is required");
+                else if (k[BK_REASON].seen && !k[BK_CONFIRM].b)
+                        r = invalid(&perr, "OverrideReason goes with ConfirmSoftLimits=true");
+                else if (ml_to_nl("BolusRateMlPerHour", k[BK_RATE].d, &rate_nl, b->pump, &perr) < 0 ||
+                         (k[BK_VOLUME].seen && ml_to_nl("BolusMl", k[BK_VOLUME].d, &volume_nl, b->pump, &perr) < 0))
+                        r = -EINVAL;
+                else
+                        r = pump_bolus(b->pump, volume_nl, k[BK_DOSE].seen, k[BK_DOSE].d, rate_nl, k[BK_CONFIRM].b,
+                                       k[BK_REASON].s, bus_sender_uid(m), &perr);
+        }
+        return bus_finish_command(b, m, "Channel.Bolus", args, r, &perr, error);
 }
 
 #define SIMPLE_METHOD(fn, call, name)                                                   \
@@ -420,6 +478,8 @@ static const sd_bus_vtable channel_vtable[] = {
         SD_BUS_METHOD("Start", NULL, NULL, method_start, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Titrate", SD_BUS_ARGS("a{sv}", settings), SD_BUS_NO_RESULT,
                                 method_titrate, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Bolus", SD_BUS_ARGS("a{sv}", settings), SD_BUS_NO_RESULT,
+                                method_bolus, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Pause", NULL, NULL, method_pause, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Resume", NULL, NULL, method_resume, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Stop", NULL, NULL, method_stop, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -491,7 +491,7 @@ int pump_program(struct pump *p, const struct program *prog_in, const struct der
                 record_limit_event(p, "soft-override", &req, &res, uid);
 
         struct pump_program_info *info = &p->info;
-        *info = (struct pump_program_info) { .dose_rate = NAN };
+        *info = (struct pump_program_info) { .dose_rate = NAN, .concentration_index = -1 };
         snprintf(info->care_area, sizeof(info->care_area), "%s", req.care_area ?: "");
         if (res.drug) {
                 snprintf(info->drug_id, sizeof(info->drug_id), "%s", res.drug->id);
@@ -499,6 +499,8 @@ int pump_program(struct pump *p, const struct program *prog_in, const struct der
                 dose_unit_to_string(&res.drug->dose_unit, info->dose_unit, sizeof(info->dose_unit));
                 info->dose_rate = res.dose_rate;
         }
+        info->patient = req.patient;
+        info->concentration_index = res.drug && res.concentration ? (int) (res.concentration - res.drug->concentrations) : -1;
         if (res.concentration) {
                 char a[LIBRARY_NUMBER_MAX], v[LIBRARY_NUMBER_MAX];
                 snprintf(info->concentration, sizeof(info->concentration), "%s %s / %s mL",
@@ -584,6 +586,102 @@ int pump_titrate(struct pump *p, int64_t rate_nl_per_h, bool have_dose, double d
         record_event(p, "titrated", NULL, NULL, detail);
         apply_motion(p);
         checkpoint(p, true);
+        notify(p, PUMP_CHANGED_STATE | PUMP_CHANGED_PROGRESS);
+        return 0;
+}
+
+int pump_bolus(struct pump *p, int64_t volume_nl, bool have_amount, double amount, int64_t rate_nl_per_h,
+               bool confirm_soft, const char *override_reason, int64_t uid, struct pump_error *err) {
+        struct pump_program_info *info = &p->info;
+        struct channel_error cerr = {};
+        char unit[DOSE_UNIT_STRING_MAX] = "", msg[320] = "";
+        bool overridden = false;
+        int r;
+
+        if (have_amount && !info->drug_id[0])
+                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL,
+                                 "BolusDose needs a library drug; this is a basic infusion: give BolusMl");
+
+        if (info->drug_id[0]) {
+                const struct drug *drug = p->library ? drug_library_find_drug(p->library, info->drug_id) : NULL;
+                const struct drug_limits *dl = drug ? drug_limits_for(drug, info->care_area) : NULL;
+                if (!dl)
+                        return set_error(err, PUMP_ERROR_UNKNOWN_DRUG, -EINVAL,
+                                         "%s in %s is no longer in the drug library in use", info->drug_name, info->care_area);
+                const struct amount_limits *bl = &dl->bolus;
+                if (!bl->allowed)
+                        return set_error(err, PUMP_ERROR_HARD_LIMIT, -EINVAL,
+                                         "The library allows no bolus of %s in %s", drug->name, info->care_area);
+                const struct concentration *conc = info->concentration_index >= 0
+                        ? &drug->concentrations[info->concentration_index] : NULL;
+                struct dose_error derr = {};
+                int64_t per_unit_nl;
+                /* nL per unit of the bolus amount, to move between the two */
+                r = dose_amount_to_nl(1.0, &bl->unit, conc, &info->patient, &per_unit_nl, &derr);
+                if (r < 0)
+                        return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", derr.text);
+                if (have_amount) {
+                        r = dose_amount_to_nl(amount, &bl->unit, conc, &info->patient, &volume_nl, &derr);
+                        if (r < 0)
+                                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", derr.text);
+                } else
+                        amount = (double) volume_nl / (double) per_unit_nl;
+
+                dose_unit_to_string(&bl->unit, unit, sizeof(unit));
+                char a[LIBRARY_NUMBER_MAX], l[LIBRARY_NUMBER_MAX];
+                enum limit_verdict v = limit_check(&bl->limits, amount);
+                bool high = v == LIMIT_HARD_HIGH || v == LIMIT_SOFT_HIGH;
+                if (v == LIMIT_HARD_HIGH || v == LIMIT_HARD_LOW || v == LIMIT_INVALID) {
+                        snprintf(msg, sizeof(msg), "Bolus of %.4g %s is %s the hard %s of %s %s for %s in %s: it cannot be given",
+                                 amount, unit, high ? "above" : "below", high ? "maximum" : "minimum",
+                                 library_number_to_string(high ? bl->limits.hard_max : bl->limits.hard_min, l), unit,
+                                 drug->name, info->care_area);
+                        struct ders_result res = { .dose_rate = amount, .drug = drug };
+                        snprintf(res.message, sizeof(res.message), "%s", msg);
+                        record_limit_event(p, "hard-refused", &(struct ders_request) { .care_area = info->care_area,
+                                           .drug = info->drug_id }, &res, uid);
+                        return set_error(err, PUMP_ERROR_HARD_LIMIT, -EINVAL, "%s", msg);
+                }
+                if (v == LIMIT_SOFT_HIGH || v == LIMIT_SOFT_LOW) {
+                        snprintf(msg, sizeof(msg), "Bolus of %s %s is %s the soft %s of %s %s for %s in %s",
+                                 library_number_to_string(amount, a), unit, high ? "above" : "below",
+                                 high ? "maximum" : "minimum",
+                                 library_number_to_string(high ? bl->limits.soft_max : bl->limits.soft_min, l), unit,
+                                 drug->name, info->care_area);
+                        if (!confirm_soft || !override_reason || !override_reason[0])
+                                return set_error(err, PUMP_ERROR_SOFT_LIMIT, -EINVAL,
+                                                 "%s: confirm with ConfirmSoftLimits=true and give an OverrideReason", msg);
+                        overridden = true;
+                }
+        }
+
+        struct channel probe = p->ch;
+        r = channel_bolus(&probe, volume_nl, rate_nl_per_h, pump_now_us(p), &cerr);
+        if (r == -EBUSY)
+                return state_error(p, err, "give a bolus", "running a delivery, not already giving a bolus");
+        if (r < 0)
+                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", cerr.text);
+
+        settle(p);
+        r = channel_bolus(&p->ch, volume_nl, rate_nl_per_h, pump_now_us(p), &cerr);
+        if (r < 0) {
+                apply_motion(p);
+                return state_error(p, err, "give a bolus", "running, before the end of the VTBI");
+        }
+        if (overridden) {
+                struct ders_result res = { .dose_rate = amount };
+                snprintf(res.message, sizeof(res.message), "%s; overridden: %.120s", msg, override_reason);
+                record_limit_event(p, "soft-override", &(struct ders_request) { .care_area = info->care_area,
+                                   .drug = info->drug_id, .override_reason = override_reason }, &res, uid);
+        }
+        char detail[200];
+        if (unit[0])
+                snprintf(detail, sizeof(detail), "%.6g mL (%.4g %s) at %.6g mL/h%s", units_nl_to_ml(volume_nl), amount, unit,
+                         units_nl_to_ml(rate_nl_per_h), overridden ? ", soft limit overridden" : "");
+        else
+                snprintf(detail, sizeof(detail), "%.6g mL at %.6g mL/h", units_nl_to_ml(volume_nl), units_nl_to_ml(rate_nl_per_h));
+        record_event(p, "bolus", NULL, NULL, detail);
+        apply_motion(p);
         notify(p, PUMP_CHANGED_STATE | PUMP_CHANGED_PROGRESS);
         return 0;
 }
@@ -900,6 +998,7 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
         if (r < 0)
                 goto fail;
         p->info.dose_rate = NAN;
+        p->info.concentration_index = -1;
         record_event(p, "startup", NULL, "idle", p->virtual_clock ? "virtual clock" : "real clock");
 
         *ret = TAKE_PTR(p);

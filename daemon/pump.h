@@ -88,6 +88,8 @@ struct pump_program_info {
         char dose_unit[DOSE_UNIT_STRING_MAX];
         char concentration[64];
         double dose_rate;                       /* NAN for a basic infusion */
+        int concentration_index;                /* -1: none */
+        struct patient patient;                 /* as programmed, for /kg and /m2 doses */
 };
 
 /* Commands. Each returns 0, or a negative errno with *err filled. */
@@ -100,6 +102,13 @@ struct pump_program_info {
 int pump_program(struct pump *p, const struct program *prog, const struct ders_request *req, int64_t uid,
                  struct pump_error *err);
 const struct pump_program_info *pump_program_info(const struct pump *p);
+
+/* A clinician bolus while running: volume_nl (or, for a library drug,
+ * have_amount with amount in the library's bolus unit) at rate_nl_per_h,
+ * from the same syringe (it counts toward the VTBI). Judged against the
+ * library's bolus limits for the drug and care area. */
+int pump_bolus(struct pump *p, int64_t volume_nl, bool have_amount, double amount, int64_t rate_nl_per_h,
+               bool confirm_soft, const char *override_reason, int64_t uid, struct pump_error *err);
 
 /* Change the rate of a running or paused continuous infusion (or the
  * maintenance part of a loading one): by a new rate in mL/h, or a new

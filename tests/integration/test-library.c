@@ -303,6 +303,44 @@ static void titration_by_dose_is_checked_against_the_same_limits_and_recorded(vo
         assert_int_equal(query_i64(h, "SELECT count(*) FROM audit WHERE method = 'Channel.Titrate'"), 4);
 }
 
+#define BOLUS(h, err, n, ...)                                                                           \
+        ({                                                                                              \
+                sd_bus_error _e = SD_BUS_ERROR_NULL;                                                    \
+                int _r = sd_bus_call_method((h)->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE,        \
+                                            "Bolus", &_e, NULL, "a{sv}", n, __VA_ARGS__);               \
+                snprintf(err, sizeof(err), "%s", _r < 0 && _e.name ? _e.name : "");                     \
+                snprintf(err##_msg, sizeof(err##_msg), "%s", _r < 0 && _e.message ? _e.message : "");   \
+                sd_bus_error_free(&_e);                                                                 \
+                _r < 0 ? _r : 0;                                                                        \
+        })
+
+static void clinician_bolus_is_checked_against_the_bolus_limits(void **state) {
+        struct harness *h = *state;
+        char err[128], err_msg[512];
+        /* ICU heparin bolus: soft max 5000 units, hard max 10000 (50 units/mL) */
+        assert_int_equal(PROGRAM(h, err, 4, "CareArea", "s", "ICU", "Drug", "s", "heparin",
+                                 "DoseRate", "d", 1000.0, "VtbiMl", "d", 50.0), 0);
+        assert_true(BOLUS(h, err, 2, "BolusDose", "d", 1000.0, "BolusRateMlPerHour", "d", 600.0) < 0);
+        assert_string_equal(err, ERR "InvalidState");           /* not running yet */
+        assert_int_equal(call_simple(h, "Start", err, sizeof(err)), 0);
+        call_advance(h, 6 * 60 * 1000000ULL);                   /* 2 mL */
+
+        assert_true(BOLUS(h, err, 2, "BolusDose", "d", 12000.0, "BolusRateMlPerHour", "d", 600.0) < 0);
+        assert_string_equal(err, ERR "HardLimit");
+        assert_non_null(strstr(err_msg, "hard maximum of 10000 units"));
+        assert_true(BOLUS(h, err, 2, "BolusDose", "d", 6000.0, "BolusRateMlPerHour", "d", 600.0) < 0);
+        assert_string_equal(err, ERR "SoftLimitUnconfirmed");
+
+        /* 1000 units = 20 mL at 600 mL/h: 2 min, then back to 20 mL/h */
+        assert_int_equal(BOLUS(h, err, 2, "BolusDose", "d", 1000.0, "BolusRateMlPerHour", "d", 600.0), 0);
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "CurrentRateMlPerHour") == 600.0);
+        call_advance(h, 2 * 60 * 1000000ULL + 200000);
+        assert_true(fabs(get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl") - 22.0) < 0.01);
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "CurrentRateMlPerHour") == 20.0);
+        assert_int_equal(query_i64(h, "SELECT count(*) FROM events WHERE kind = 'bolus'"), 1);
+        assert_int_equal(query_i64(h, "SELECT count(*) FROM limit_events WHERE kind = 'hard-refused'"), 1);
+}
+
 static void the_library_survives_a_restart(void **state) {
         struct harness *h = *state;
         char *before = get_string(h, LIB_PATH, LIB_IFACE, "Sha256");
@@ -326,6 +364,7 @@ int main(void) {
                 T(unknown_drug_and_unavailable_drug_are_named),
                 T(basic_infusions_only_where_the_care_area_allows_and_marked_as_such),
                 T(titration_by_dose_is_checked_against_the_same_limits_and_recorded),
+                T(clinician_bolus_is_checked_against_the_bolus_limits),
                 T(the_library_survives_a_restart),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -506,6 +506,34 @@ static void ramp_steps_up_holds_a_plateau_and_tapers_to_exactly_the_vtbi(void **
         assert_string_equal(err.field, "RampDownSec");
 }
 
+static void bolus_runs_first_and_comes_out_of_the_vtbi(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct channel_error err = {};
+        struct program p = { .rate_nl_per_h = 10 * NL_PER_ML, .vtbi_nl = 20 * NL_PER_ML };
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        assert_int_equal(channel_bolus(&c, NL_PER_ML, 300 * NL_PER_ML, 0, &err), -EBUSY);    /* not running */
+        channel_start(&c, 0, &ev);
+        channel_account_steps(&c, 10000, 1, &ev);
+        assert_int_equal(channel_bolus(&c, 2 * NL_PER_ML, 300 * NL_PER_ML, 2, &err), 0);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 300 * NL_PER_ML);
+        assert_int_equal(channel_motion(&c)->step_budget, mechanism_nl_to_steps_floor(&mech, 2 * NL_PER_ML));
+        /* no titration or second bolus during a bolus */
+        assert_int_equal(channel_titrate(&c, 20 * NL_PER_ML, 3, &err), -EBUSY);
+        assert_int_equal(channel_bolus(&c, NL_PER_ML, 300 * NL_PER_ML, 3, &err), -EBUSY);
+        assert_int_equal(channel_account_steps(&c, channel_motion(&c)->step_budget, 4, &ev), 1);
+        assert_int_equal(ev, CHANNEL_EVENT_SEGMENT_STARTED);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 10 * NL_PER_ML);
+        /* the VTBI is unchanged: the rest is smaller by the bolus */
+        assert_int_equal(c.primary_steps_target, mechanism_nl_to_steps_floor(&mech, 20 * NL_PER_ML));
+        assert_int_equal(channel_motion(&c)->step_budget,
+                         c.primary_steps_target - 10000 - mechanism_nl_to_steps_floor(&mech, 2 * NL_PER_ML));
+        /* more than is left is refused */
+        assert_int_equal(channel_bolus(&c, 19 * NL_PER_ML, 300 * NL_PER_ML, 5, &err), -EINVAL);
+        assert_string_equal(err.field, "BolusMl");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(mechanism_step_volume_matches_hand_computation),
@@ -531,6 +559,7 @@ int main(void) {
                 cmocka_unit_test(titration_keeps_what_was_delivered_and_runs_the_rest_at_the_new_rate),
                 cmocka_unit_test(titration_is_refused_in_multi_rate_modes),
                 cmocka_unit_test(ramp_steps_up_holds_a_plateau_and_tapers_to_exactly_the_vtbi),
+                cmocka_unit_test(bolus_runs_first_and_comes_out_of_the_vtbi),
         };
         return cmocka_run_group_tests(tests, setup, NULL);
 }
