@@ -392,3 +392,313 @@ int format_json_double(char *buf, size_t size, double v) {
         }
         return r;
 }
+
+/* ---- programs and the drug library ---------------------------------- */
+
+int parse_duration_sec(const char *s, uint32_t *ret_sec) {
+        uint64_t usec;
+        int r;
+
+        r = parse_duration_usec(s, &usec);
+        if (r < 0)
+                return r;
+        if (usec % UINT64_C(1000000) != 0)
+                return -EDOM;
+        if (usec / UINT64_C(1000000) > UINT32_MAX)
+                return -ERANGE;
+
+        *ret_sec = (uint32_t) (usec / UINT64_C(1000000));
+        return 0;
+}
+
+int parse_step(const char *s, double *ret_rate_ml_per_h, double *ret_volume_ml) {
+        char rate_text[64];
+        const char *colon;
+        double rate, volume;
+        size_t n;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        colon = strchr(s, ':');
+        if (!colon || strchr(colon + 1, ':'))
+                return -EINVAL;
+        n = (size_t) (colon - s);
+        if (n >= sizeof rate_text)
+                return -EINVAL;         /* no number a person types is that long */
+        memcpy(rate_text, s, n);
+        rate_text[n] = '\0';
+
+        r = parse_double_strict(rate_text, &rate);
+        if (r < 0)
+                return r;
+        r = parse_double_strict(colon + 1, &volume);
+        if (r < 0)
+                return r;
+
+        *ret_rate_ml_per_h = rate;
+        *ret_volume_ml = volume;
+        return 0;
+}
+
+int format_plain_number(char *buf, size_t size, double v) {
+        int decimals = 0, r;
+        size_t n;
+
+        if (!isfinite(v))
+                return bprintf(buf, size, "n/a");
+        /* Six significant digits: enough never to misstate a dose that was
+         * typed, few enough for one worked out from a rate (3.80952, not
+         * 3.8095238095). At most nine decimals. */
+        if (v != 0) {
+                int magnitude = (int) floor(log10(fabs(v)));
+
+                decimals = 5 - magnitude;
+                if (decimals < 0)
+                        decimals = 0;
+                if (decimals > 9)
+                        decimals = 9;
+        }
+        r = bprintf(buf, size, "%.*f", decimals, v);
+        if (r < 0)
+                return r;
+        /* 1000.00 -> 1000, 2.50000 -> 2.5 */
+        if (strchr(buf, '.')) {
+                n = strlen(buf);
+                while (buf[n - 1] == '0')
+                        buf[--n] = '\0';
+                if (buf[n - 1] == '.')
+                        buf[n - 1] = '\0';
+        }
+        drop_negative_zero(buf);
+        /* A dose of 1e-12 is not 0: show it as it is. */
+        if (strcmp(buf, "0") == 0 && v != 0)
+                return bprintf(buf, size, "%g", v);
+        return 0;
+}
+
+int format_dose(char *buf, size_t size, double dose, const char *unit) {
+        char number[FORMAT_NUMBER_MAX];
+        int r;
+
+        r = format_plain_number(number, sizeof number, dose);
+        if (r < 0)
+                return r;
+        if (!isfinite(dose) || !unit || !*unit)
+                return bprintf(buf, size, "%s", number);
+        return bprintf(buf, size, "%s %s", number, unit);
+}
+
+/* bprintf() at *pos, moving *pos on; once the buffer is full every later
+ * call fails too. */
+static int bappend(char *buf, size_t size, size_t *pos, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int bappend(char *buf, size_t size, size_t *pos, const char *fmt, ...) {
+        va_list ap;
+        int n;
+
+        if (*pos >= size)
+                return -ENOBUFS;
+        va_start(ap, fmt);
+        n = vsnprintf(buf + *pos, size - *pos, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -EINVAL;
+        if ((size_t) n >= size - *pos) {
+                *pos = size;
+                return -ENOBUFS;
+        }
+        *pos += (size_t) n;
+        return 0;
+}
+
+static bool nonempty(const char *s) {
+        return s && *s;
+}
+
+int format_program_summary(char *buf, size_t size, const ProgramSummary *s) {
+        char rate[FORMAT_NUMBER_MAX], vtbi[FORMAT_NUMBER_MAX], dose[FORMAT_DOSE_MAX];
+        const char *mode = nonempty(s->mode) && strcmp(s->mode, "continuous") != 0 ? s->mode : NULL;
+        /* RateMlPerHour is only the first of several rates in these. */
+        bool first_rate = mode && (strcmp(mode, "multistep") == 0 ||
+                                   strcmp(mode, "loading") == 0 ||
+                                   strcmp(mode, "intermittent") == 0 ||
+                                   strcmp(mode, "ramp") == 0);
+        size_t pos = 0;
+        int r;
+
+        if (size == 0)
+                return -ENOBUFS;
+        buf[0] = '\0';
+
+        /* Three decimals, as the pump's volumes: a rate converted from a
+         * dose is rarely round, and this is the line to check it on. */
+        if ((r = format_volume_ml(rate, sizeof rate, s->rate_ml_per_h)) < 0 ||
+            (r = format_volume_ml(vtbi, sizeof vtbi, s->vtbi_ml)) < 0)
+                return r;
+
+        r = bappend(buf, size, &pos, "Programmed");
+        if (r >= 0 && mode)
+                r = bappend(buf, size, &pos, " (%s)", mode);
+        if (r >= 0)
+                r = bappend(buf, size, &pos, ": ");
+        if (r < 0)
+                return r;
+
+        if (!s->has_library_properties)
+                return bappend(buf, size, &pos, "%s%s mL/h, VTBI %s mL",
+                               first_rate ? "starting at " : "", rate, vtbi);
+
+        if (!nonempty(s->drug)) {
+                r = bappend(buf, size, &pos, "%s%s mL/h, VTBI %s mL", first_rate ? "starting at " : "", rate, vtbi);
+                if (r >= 0 && nonempty(s->care_area))
+                        r = bappend(buf, size, &pos, " in %s", s->care_area);
+                if (r >= 0)
+                        r = bappend(buf, size, &pos, " (no library drug)");
+                return r;
+        }
+
+        r = bappend(buf, size, &pos, "%s", nonempty(s->drug_name) ? s->drug_name : s->drug);
+        if (r >= 0 && isfinite(s->dose_rate)) {
+                r = format_dose(dose, sizeof dose, s->dose_rate, s->dose_rate_unit);
+                if (r >= 0)
+                        r = bappend(buf, size, &pos, " %s", dose);
+        }
+        if (r >= 0 && nonempty(s->concentration))
+                r = bappend(buf, size, &pos, " (%s)", s->concentration);
+        if (r >= 0 && nonempty(s->care_area))
+                r = bappend(buf, size, &pos, " in %s", s->care_area);
+        if (r >= 0)
+                r = bappend(buf, size, &pos, first_rate ? ", starting at %s mL/h, VTBI %s mL" : " = %s mL/h, VTBI %s mL",
+                            rate, vtbi);
+        return r;
+}
+
+size_t utf8_valid_prefix(const char *s) {
+        const unsigned char *p = (const unsigned char *) s;
+        size_t n;
+
+        while (*p) {
+                n = utf8_sequence_len(p);
+                if (n == 0)
+                        break;
+                p += n;
+        }
+        return (size_t) (p - (const unsigned char *) s);
+}
+
+size_t utf8_columns(const char *s) {
+        size_t n = 0;
+
+        for (const unsigned char *p = (const unsigned char *) s; p && *p; p++)
+                if ((*p & 0xc0) != 0x80)
+                        n++;
+        return n;
+}
+
+#define JSON_PRETTY_MAX_DEPTH 256
+
+static void put_newline_indent(FILE *f, unsigned depth) {
+        fputc('\n', f);
+        for (unsigned i = 0; i < depth; i++)
+                fputs("  ", f);
+}
+
+int json_pretty(const char *in, char **ret) {
+        char stack[JSON_PRETTY_MAX_DEPTH];
+        unsigned depth = 0;
+        bool any = false;
+        char *out = NULL;
+        size_t out_size = 0;
+        FILE *f;
+        int r = 0;
+
+        if (!in)
+                return -EINVAL;
+        f = open_memstream(&out, &out_size);
+        if (!f)
+                return -ENOMEM;
+
+        for (const char *p = in; *p && r == 0; p++) {
+                const char *q;
+
+                switch (*p) {
+                case ' ': case '\t': case '\n': case '\r':
+                        continue;
+
+                case '"':
+                        /* Copy the string as it is, escapes and all. */
+                        for (q = p + 1; *q && *q != '"'; q++)
+                                if (*q == '\\' && q[1])
+                                        q++;
+                        if (*q != '"') {
+                                r = -EINVAL;
+                                break;
+                        }
+                        fwrite(p, 1, (size_t) (q - p + 1), f);
+                        p = q;
+                        break;
+
+                case '{':
+                case '[':
+                        if (depth >= JSON_PRETTY_MAX_DEPTH) {
+                                r = -EINVAL;
+                                break;
+                        }
+                        q = p + 1 + strspn(p + 1, " \t\n\r");
+                        if (*q == (*p == '{' ? '}' : ']')) {
+                                /* Empty: "{}" and "[]" stay on the line. */
+                                fputc(*p, f);
+                                fputc(*q, f);
+                                p = q;
+                                break;
+                        }
+                        stack[depth++] = *p == '{' ? '}' : ']';
+                        fputc(*p, f);
+                        put_newline_indent(f, depth);
+                        break;
+
+                case '}':
+                case ']':
+                        if (depth == 0 || stack[depth - 1] != *p) {
+                                r = -EINVAL;
+                                break;
+                        }
+                        depth--;
+                        put_newline_indent(f, depth);
+                        fputc(*p, f);
+                        break;
+
+                case ',':
+                        if (depth == 0) {
+                                r = -EINVAL;
+                                break;
+                        }
+                        fputc(',', f);
+                        put_newline_indent(f, depth);
+                        break;
+
+                case ':':
+                        fputs(": ", f);
+                        break;
+
+                default:
+                        /* Numbers, true, false, null: byte for byte. */
+                        fputc(*p, f);
+                        break;
+                }
+                any = true;
+        }
+        if (r == 0 && (depth > 0 || !any))
+                r = -EINVAL;
+        if (r == 0)
+                fputc('\n', f);
+
+        if (fclose(f) != 0 && r == 0)
+                r = -ENOMEM;
+        if (r < 0) {
+                free(out);
+                return r;
+        }
+        *ret = out;
+        return 0;
+}

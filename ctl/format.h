@@ -101,3 +101,71 @@ char *json_quote(const char *s);
 /* A double as a JSON number: the shortest "%.{1..17}g" that reads back
  * exactly; "null" for NaN and infinities, which JSON cannot express. */
 int format_json_double(char *buf, size_t size, double v);
+
+/* ---- programs and the drug library ---------------------------------- */
+
+#define FORMAT_DOSE_MAX         (FORMAT_NUMBER_MAX + 128)
+
+/* A duration in whole seconds for DurationSec and IntervalSec (D-Bus u):
+ * the syntax of parse_duration_usec() ("30m", "1h", "90s", "1.5h",
+ * plain seconds). -EINVAL for anything that is not a duration, -EDOM
+ * when it is not a whole number of seconds ("1500ms"), -ERANGE when it
+ * does not fit in 32 bits. */
+int parse_duration_sec(const char *s, uint32_t *ret_sec);
+
+/* One step of a multistep program, "RATE:VOLUME" in mL/h and mL:
+ * "100:20", "2.5:0.5". Both halves follow parse_double_strict(); -EINVAL
+ * for a missing or extra ':' or a half that is not a number, -ERANGE for
+ * one out of range. */
+int parse_step(const char *s, double *ret_rate_ml_per_h, double *ret_volume_ml);
+
+/* A clinical number as a person writes it: six significant digits, no
+ * exponent and no trailing zeros ("1000", "2.5", "0.025", "3.80952",
+ * "1234567"), at most nine decimals, "%g" for a value too small for that;
+ * "n/a" when not finite. */
+int format_plain_number(char *buf, size_t size, double v);
+
+/* A dose with its unit: "1000 units/h", "2.5 mcg/kg/min"; the number
+ * alone when unit is NULL or ""; "n/a" when dose is not finite. */
+int format_dose(char *buf, size_t size, double dose, const char *unit);
+
+/* What the channel says it was programmed with, read back after Program. */
+typedef struct ProgramSummary {
+        const char *mode;               /* Mode; NULL or "" taken as continuous */
+        const char *care_area;          /* CareArea; NULL or "" for none */
+        bool has_library_properties;    /* the daemon has Drug, DrugName, ...: false for an older one */
+        const char *drug;               /* Drug id; "" for a basic infusion */
+        const char *drug_name;          /* DrugName; the id is shown when "" */
+        double dose_rate;               /* DoseRate; NaN when none */
+        const char *dose_rate_unit;     /* DoseRateUnit */
+        const char *concentration;      /* Concentration, "25000 units / 500 mL"; "" none */
+        double rate_ml_per_h;           /* RateMlPerHour: the first rate of multi-rate modes */
+        double vtbi_ml;                 /* VtbiMl */
+} ProgramSummary;
+
+/* One line for after Program, e.g.
+ *   "Programmed: Heparin 1000 units/h (25000 units / 500 mL) in ICU = 20.000 mL/h, VTBI 50.000 mL"
+ *   "Programmed: 100.000 mL/h, VTBI 10.000 mL (no library drug)"
+ *   "Programmed (multistep): starting at 100.000 mL/h, VTBI 30.000 mL in Med-Surg (no library drug)"
+ * Without the library properties (an older daemon): the rate and VTBI
+ * only, "Programmed: 100.000 mL/h, VTBI 10.000 mL". Strings are used as
+ * given: pass them through one_line() first if they come from outside. */
+int format_program_summary(char *buf, size_t size, const ProgramSummary *s);
+
+/* Offset of the first byte of s that does not start valid UTF-8 (as
+ * json_quote() judges it), or strlen(s) when all of s is valid. D-Bus
+ * refuses strings that are not UTF-8, so text read from a file or the
+ * command line is checked before it is sent. */
+size_t utf8_valid_prefix(const char *s);
+
+/* Terminal columns s takes, counting one per code point (no wide or
+ * combining characters in library names is assumed). */
+size_t utf8_columns(const char *s);
+
+/* in, a JSON text, re-indented with two spaces per level, one member or
+ * element per line, ": " after keys and a final newline, in a new
+ * malloc()ed string. Only the layout changes: strings and numbers are
+ * copied byte for byte. -EINVAL when in is not plausibly JSON
+ * (unbalanced brackets, an unterminated string, nesting deeper than 256
+ * levels, nothing at all), -ENOMEM. */
+int json_pretty(const char *in, char **ret);

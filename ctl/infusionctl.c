@@ -20,15 +20,14 @@
 
 #include "build-config.h"
 #include "common/macros.h"
+#include "ctl/ctl.h"
 #include "ctl/format.h"
+#include "ctl/library.h"
+#include "ctl/program.h"
 
-#define BUS_NAME                "org.infusiond.pump1"
-#define ROOT_PATH               "/org/infusiond/pump1"
 #define CHANNEL_IFACE           BUS_NAME ".Channel"
 #define SIMULATOR_PATH          ROOT_PATH "/simulator"
 #define SIMULATOR_IFACE         BUS_NAME ".Simulator"
-#define PROPERTIES_IFACE        "org.freedesktop.DBus.Properties"
-#define DEFAULT_SYSTEM_BUS      "unix:path=/run/dbus/system_bus_socket"
 
 #define USEC_PER_MSEC           UINT64_C(1000)
 #define USEC_PER_SECOND         UINT64_C(1000000)
@@ -40,87 +39,14 @@
 #define MONITOR_END_GRACE_USEC  (250 * USEC_PER_MSEC)
 #define PROGRESS_BAR_WIDTH      20u
 
-enum {
-        EXIT_OK = 0,
-        EXIT_ERROR = 1,         /* D-Bus or daemon error */
-        EXIT_USAGE = 2,         /* bad command line */
-        EXIT_HALTED = 3,        /* monitor: the infusion was halted by an alarm */
-        EXIT_INTERRUPTED = 130, /* monitor: SIGINT/SIGTERM */
-};
-
 static unsigned arg_channel = 0;
 static bool arg_json = false;
-static const char *arg_rate = NULL;
-static const char *arg_vtbi = NULL;
-static const char *arg_kvo = NULL;
-static double arg_rate_ml_per_h, arg_vtbi_ml, arg_kvo_ml_per_h;        /* parsed by check_program() */
+static ProgramRequest arg_program = {};                                 /* parsed by check_program() */
 static uint64_t arg_advance_usec;                                       /* parsed by check_sim() */
 static bool arg_occluded;
 static char channel_path[sizeof(ROOT_PATH "/channel/") + 16];
 
 static volatile sig_atomic_t interrupted = 0;
-
-static bool streq_ptr(const char *a, const char *b) {
-        return a && b && strcmp(a, b) == 0;
-}
-
-/* ---- errors ---------------------------------------------------------- */
-
-static const char *bus_address(void) {
-        const char *a = getenv("DBUS_SYSTEM_BUS_ADDRESS");
-
-        return a && *a ? a : DEFAULT_SYSTEM_BUS " (the default: DBUS_SYSTEM_BUS_ADDRESS is unset)";
-}
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...) {
-        va_list ap;
-
-        fputs("infusionctl: ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputs("\nTry 'infusionctl --help' for more information.\n", stderr);
-        return EXIT_USAGE;
-}
-
-/* Prints a failed call the way the daemon worded it, plus a hint where the
- * cause is usually on the caller's side. Returns EXIT_ERROR. */
-static int log_call_error(int r, const sd_bus_error *error, const char *what, const char *unknown_object_hint) {
-        if (!sd_bus_error_is_set(error)) {
-                fprintf(stderr, "infusionctl: %s: %s\n", what, strerror(-r));
-                return EXIT_ERROR;
-        }
-
-        fprintf(stderr, "infusionctl: %s (%s)\n", error->message ?: strerror(-r), error->name);
-
-        if (sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
-                fprintf(stderr, "infusionctl: infusiond does not seem to be running: nothing owns %s on the bus at %s.\n",
-                        BUS_NAME, bus_address());
-        else if (sd_bus_error_has_names(error, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_INTERFACE) &&
-                 unknown_object_hint)
-                fprintf(stderr, "infusionctl: %s\n", unknown_object_hint);
-        else if (sd_bus_error_has_names(error, SD_BUS_ERROR_ACCESS_DENIED, BUS_NAME ".Error.AccessDenied"))
-                fprintf(stderr, "infusionctl: your user may lack the role for this (groups infusiond-clinician, "
-                        "infusiond-patient, infusiond-pharmacy).\n");
-        else if (sd_bus_error_has_names(error, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_TIMEOUT))
-                fprintf(stderr, "infusionctl: infusiond did not answer in time.\n");
-        return EXIT_ERROR;
-}
-
-static int connect_bus(sd_bus **ret) {
-        int r;
-
-        r = sd_bus_open_system(ret);
-        if (r < 0) {
-                fprintf(stderr, "infusionctl: Failed to connect to the system bus at %s: %s\n",
-                        bus_address(), strerror(-r));
-                fprintf(stderr, "infusionctl: Is dbus-daemon running there, and infusiond on it? "
-                        "Set DBUS_SYSTEM_BUS_ADDRESS to reach a private bus.\n");
-                return EXIT_ERROR;
-        }
-        return EXIT_OK;
-}
 
 /* ---- channel properties ------------------------------------------------ */
 
@@ -143,6 +69,15 @@ typedef struct ChannelStatus {
         double pressure_mmhg;
         uint64_t time_remaining_sec;
         uint64_t infusion_id;
+        /* The program's drug library settings; absent from an infusiond
+         * older than the drug library (present tells). */
+        char *mode;
+        char *care_area;
+        char *drug;
+        char *drug_name;
+        double dose_rate;
+        char *dose_rate_unit;
+        char *concentration;
         Alarm *alarms;
         size_t n_alarms;
         unsigned present;               /* bit (1u << P_*) per property the daemon sent */
@@ -159,6 +94,13 @@ enum {
         P_TIME_REMAINING,
         P_PRESSURE,
         P_INFUSION_ID,
+        P_MODE,
+        P_CARE_AREA,
+        P_DRUG,
+        P_DRUG_NAME,
+        P_DOSE_RATE,
+        P_DOSE_RATE_UNIT,
+        P_CONCENTRATION,
         P_ACTIVE_ALARMS,
         _P_MAX,
 };
@@ -180,11 +122,25 @@ static const struct {
         [P_TIME_REMAINING]  = { "TimeRemainingSec",     "t", offsetof(ChannelStatus, time_remaining_sec) },
         [P_PRESSURE]        = { "PressureMmHg",         "d", offsetof(ChannelStatus, pressure_mmhg) },
         [P_INFUSION_ID]     = { "InfusionId",           "t", offsetof(ChannelStatus, infusion_id) },
+        [P_MODE]            = { "Mode",                 "s", offsetof(ChannelStatus, mode) },
+        [P_CARE_AREA]       = { "CareArea",             "s", offsetof(ChannelStatus, care_area) },
+        [P_DRUG]            = { "Drug",                 "s", offsetof(ChannelStatus, drug) },
+        [P_DRUG_NAME]       = { "DrugName",             "s", offsetof(ChannelStatus, drug_name) },
+        [P_DOSE_RATE]       = { "DoseRate",             "d", offsetof(ChannelStatus, dose_rate) },
+        [P_DOSE_RATE_UNIT]  = { "DoseRateUnit",         "s", offsetof(ChannelStatus, dose_rate_unit) },
+        [P_CONCENTRATION]   = { "Concentration",        "s", offsetof(ChannelStatus, concentration) },
         [P_ACTIVE_ALARMS]   = { "ActiveAlarms",         ALARMS_SIGNATURE, 0 },
 };
 
+/* Every "s" property is a char * at its offset, owned by the status. */
+static char **string_property(ChannelStatus *s, unsigned p) {
+        return (char **) ((uint8_t *) s + channel_properties[p].offset);
+}
+
 static void channel_status_done(ChannelStatus *s) {
-        free(s->state);
+        for (unsigned p = 0; p < _P_MAX; p++)
+                if (streq_ptr(channel_properties[p].signature, "s"))
+                        free(*string_property(s, p));
         for (size_t i = 0; i < s->n_alarms; i++) {
                 free(s->alarms[i].id);
                 free(s->alarms[i].condition);
@@ -281,14 +237,15 @@ static int parse_channel_properties(sd_bus_message *m, ChannelStatus *s) {
 
                         if (p == P_ACTIVE_ALARMS)
                                 r = read_alarms(m, s);
-                        else if (p == P_STATE) {
+                        else if (contents[0] == SD_BUS_TYPE_STRING) {
+                                char **field = string_property(s, p);
                                 const char *v;
 
                                 r = sd_bus_message_read_basic(m, 's', &v);
                                 if (r >= 0) {
-                                        free(s->state);
-                                        s->state = strdup(v);
-                                        if (!s->state)
+                                        free(*field);
+                                        *field = strdup(v);
+                                        if (!*field)
                                                 r = -ENOMEM;
                                 }
                         } else
@@ -365,6 +322,37 @@ static void print_alarm(const char *indent, const Alarm *a) {
         printf("%s%-6s  %s  %s\n", indent, one_line(a->priority), one_line(a->id), one_line(a->message));
 }
 
+static bool has_text(const ChannelStatus *s, unsigned p) {
+        return has(s, p) && (*string_property((ChannelStatus *) s, p))[0] != '\0';
+}
+
+/* Mode, care area, drug, dose and concentration, each when the daemon has
+ * it and it is set ("" and NaN are "none"); an infusiond older than the
+ * drug library has none of them. */
+static void print_program_settings(ChannelStatus *s) {
+        char dose[FORMAT_DOSE_MAX];
+
+        if (has_text(s, P_MODE))
+                printf("            Mode: %s\n", one_line(s->mode));
+        if (has_text(s, P_CARE_AREA))
+                printf("       Care area: %s\n", one_line(s->care_area));
+
+        if (has_text(s, P_DRUG)) {
+                if (has_text(s, P_DRUG_NAME))
+                        printf("            Drug: %s (%s)\n", one_line(s->drug_name), one_line(s->drug));
+                else
+                        printf("            Drug: %s\n", one_line(s->drug));
+        } else if (has(s, P_DRUG) && has_text(s, P_CARE_AREA))
+                printf("            Drug: none (basic infusion)\n");
+
+        if (has(s, P_DOSE_RATE) && isfinite(s->dose_rate) &&
+            format_dose(dose, sizeof dose, s->dose_rate,
+                        has(s, P_DOSE_RATE_UNIT) ? one_line(s->dose_rate_unit) : NULL) >= 0)
+                printf("            Dose: %s\n", dose);
+        if (has_text(s, P_CONCENTRATION))
+                printf("   Concentration: %s\n", one_line(s->concentration));
+}
+
 static void print_status(ChannelStatus *s) {
         char rate[FORMAT_NUMBER_MAX + 16], current[FORMAT_NUMBER_MAX + 16], vtbi[FORMAT_NUMBER_MAX + 16],
                 volume[FORMAT_NUMBER_MAX + 16], kvo_volume[FORMAT_NUMBER_MAX + 16],
@@ -372,6 +360,7 @@ static void print_status(ChannelStatus *s) {
 
         printf("Channel %u (%s)\n", arg_channel, channel_path);
         printf("           State: %s\n", has(s, P_STATE) ? one_line(s->state) : "n/a");
+        print_program_settings(s);
 
         printf("            Rate: %s", fmt_number(rate, sizeof rate, s, P_RATE, format_rate_ml_per_h,
                                                   s->rate_ml_per_h, "mL/h"));
@@ -673,33 +662,128 @@ static int verb_status(sd_bus *bus, char **args) {
 
 /* ---- control --------------------------------------------------------- */
 
-static int parse_number_arg(const char *option, const char *value, const char *unit, double *ret) {
-        int r;
+/* Runs before connecting: a typo is a usage error whether or not a daemon
+ * is there, and nothing half-parsed is ever sent. Ranges, and which keys
+ * a mode needs or takes, are the daemon's to check: it knows the
+ * mechanism, the modes and the limits, and names the key. */
+static int check_program(char **args) {
+        char err[512];
 
-        r = parse_double_strict(value, ret);
-        if (r == -ERANGE)
-                return usage_error("%s: '%s' is out of range.", option, value);
-        if (r < 0)
-                return usage_error("%s: '%s' is not a number (in %s, like 100 or 2.5).", option, value, unit);
+        if (program_request_first_given(&arg_program, false) == _PROGRAM_OPT_MAX)
+                return usage_error("program needs settings, e.g. --rate 100 --vtbi 10, or --drug ID --care-area ID "
+                                   "--dose X --vtbi V.");
+        if (program_request_parse(&arg_program, err, sizeof err) < 0)
+                return usage_error("%s", err);
         return EXIT_OK;
 }
 
-/* Runs before connecting: a typo is a usage error whether or not a daemon
- * is there, and nothing half-parsed is ever sent. Ranges are the daemon's
- * to check; it knows the mechanism and the limits. */
-static int check_program(char **args) {
+/* The options given, and only those, as the a{sv} of Program. */
+static int append_program_settings(sd_bus_message *m, const ProgramRequest *p) {
         int r;
 
-        if (!arg_rate || !arg_vtbi)
-                return usage_error("program needs --rate and --vtbi.");
-        r = parse_number_arg("--rate", arg_rate, "mL/h", &arg_rate_ml_per_h);
-        if (r != EXIT_OK)
+        r = sd_bus_message_open_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
+        if (r < 0)
                 return r;
-        r = parse_number_arg("--vtbi", arg_vtbi, "mL", &arg_vtbi_ml);
-        if (r != EXIT_OK)
-                return r;
-        if (arg_kvo)
-                return parse_number_arg("--kvo", arg_kvo, "mL/h", &arg_kvo_ml_per_h);
+
+        for (unsigned o = 0; o < _PROGRAM_OPT_MAX; o++) {
+                const ProgramOptionInfo *info = &program_options[o];
+
+                if (!p->given[o])
+                        continue;
+
+                switch (info->type) {
+                case PROGRAM_VALUE_DOUBLE:
+                        r = sd_bus_message_append(m, "{sv}", info->key, "d", p->number[o]);
+                        break;
+                case PROGRAM_VALUE_DURATION:
+                case PROGRAM_VALUE_UNSIGNED:
+                        r = sd_bus_message_append(m, "{sv}", info->key, "u", p->whole[o]);
+                        break;
+                case PROGRAM_VALUE_STRING:
+                case PROGRAM_VALUE_MODE:
+                        r = sd_bus_message_append(m, "{sv}", info->key, "s", p->text[o]);
+                        break;
+                case PROGRAM_VALUE_FLAG:
+                        r = sd_bus_message_append(m, "{sv}", info->key, "b", 1);
+                        break;
+                case PROGRAM_VALUE_STEPS:
+                        r = sd_bus_message_open_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
+                        if (r >= 0)
+                                r = sd_bus_message_append(m, "s", info->key);
+                        if (r >= 0)
+                                r = sd_bus_message_open_container(m, SD_BUS_TYPE_VARIANT, "a(dd)");
+                        if (r >= 0)
+                                r = sd_bus_message_open_container(m, SD_BUS_TYPE_ARRAY, "(dd)");
+                        for (size_t i = 0; r >= 0 && i < p->n_steps; i++)
+                                r = sd_bus_message_append(m, "(dd)", p->steps[i].rate_ml_per_h, p->steps[i].volume_ml);
+                        for (unsigned level = 0; r >= 0 && level < 3; level++)
+                                r = sd_bus_message_close_container(m);
+                        break;
+                default:
+                        r = -EINVAL;
+                }
+                if (r < 0)
+                        return r;
+        }
+
+        return sd_bus_message_close_container(m);
+}
+
+/* The daemon names Program keys ("DurationSec is required for mode
+ * volume-time"); say which option that is. Only the first key named: the
+ * rest of a message may list the keys allowed. */
+static void print_key_hint(const sd_bus_error *error) {
+        ProgramOption o;
+        size_t pos = 0;
+
+        if (!sd_bus_error_has_name(error, ERROR_PREFIX "InvalidArgument"))
+                return;
+        o = program_option_named_in(error->message, &pos);
+        if (o == _PROGRAM_OPT_MAX)
+                return;
+        /* The wording of every infusiond so far for a key it does not know. */
+        if (strstr(error->message, "Unknown setting"))
+                fprintf(stderr, "infusionctl: (--%s sets %s, which this infusiond does not know: "
+                        "it may be older than infusionctl.)\n", program_options[o].option, program_options[o].key);
+        else
+                fprintf(stderr, "infusionctl: (%s is set with --%s.)\n", program_options[o].key, program_options[o].option);
+}
+
+/* The one line that says what the pump took: the drug, dose and rate as
+ * the channel reports them after Program, not as they were typed. */
+static int print_program_summary(sd_bus *bus) {
+        _cleanup_(channel_status_done) ChannelStatus s = {};
+        char line[2048];
+        ProgramSummary summary;
+        int r;
+
+        r = channel_fetch(bus, &s, NULL);
+        if (r != EXIT_OK) {
+                /* Program did succeed: that is what the exit status says. */
+                fprintf(stderr, "infusionctl: The channel was programmed, but reading the program back failed: "
+                        "check it with 'infusionctl status' before starting.\n");
+                return EXIT_OK;
+        }
+        if (!has(&s, P_RATE) || !has(&s, P_VTBI)) {
+                printf("Programmed.\n");
+                return EXIT_OK;
+        }
+
+        summary = (ProgramSummary) {
+                .mode = has(&s, P_MODE) ? one_line(s.mode) : NULL,
+                .care_area = has(&s, P_CARE_AREA) ? one_line(s.care_area) : NULL,
+                .has_library_properties = has(&s, P_DRUG),
+                .drug = has(&s, P_DRUG) ? one_line(s.drug) : NULL,
+                .drug_name = has(&s, P_DRUG_NAME) ? one_line(s.drug_name) : NULL,
+                .dose_rate = has(&s, P_DOSE_RATE) ? s.dose_rate : NAN,
+                .dose_rate_unit = has(&s, P_DOSE_RATE_UNIT) ? one_line(s.dose_rate_unit) : NULL,
+                .concentration = has(&s, P_CONCENTRATION) ? one_line(s.concentration) : NULL,
+                .rate_ml_per_h = s.rate_ml_per_h,
+                .vtbi_ml = s.vtbi_ml,
+        };
+        r = format_program_summary(line, sizeof line, &summary);
+        /* A truncated line still says the most important part first. */
+        printf("%s%s\n", line, r < 0 ? "..." : "");
         return EXIT_OK;
 }
 
@@ -709,35 +793,21 @@ static int verb_program(sd_bus *bus, char **args) {
         int r;
 
         r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, channel_path, CHANNEL_IFACE, "Program");
-        if (r < 0)
-                goto fail;
-        r = sd_bus_message_open_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
-        if (r < 0)
-                goto fail;
-        r = sd_bus_message_append(m, "{sv}{sv}",
-                                  "RateMlPerHour", "d", arg_rate_ml_per_h,
-                                  "VtbiMl", "d", arg_vtbi_ml);
-        if (r < 0)
-                goto fail;
-        /* Without --kvo the key is left out, so the daemon's configured
-         * default applies (API.md). */
-        if (arg_kvo) {
-                r = sd_bus_message_append(m, "{sv}", "KvoRateMlPerHour", "d", arg_kvo_ml_per_h);
-                if (r < 0)
-                        goto fail;
+        if (r >= 0)
+                r = append_program_settings(m, &arg_program);
+        if (r < 0) {
+                fprintf(stderr, "infusionctl: Failed to build the Program call: %s\n", strerror(-r));
+                return EXIT_ERROR;
         }
-        r = sd_bus_message_close_container(m);
-        if (r < 0)
-                goto fail;
 
         r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return log_call_error(r, &error, "Failed to program the channel", channel_hint());
-        return EXIT_OK;
+        if (r < 0) {
+                r = log_call_error(r, &error, "Failed to program the channel", channel_hint());
+                print_key_hint(&error);
+                return r;
+        }
 
-fail:
-        fprintf(stderr, "infusionctl: Failed to build the Program call: %s\n", strerror(-r));
-        return EXIT_ERROR;
+        return print_program_summary(bus);
 }
 
 static int call_channel(sd_bus *bus, const char *method, const char *what, const char *types, ...) {
@@ -1023,6 +1093,13 @@ static int verb_sim(sd_bus *bus, char **args) {
         return EXIT_OK;
 }
 
+/* ---- library --------------------------------------------------------- */
+
+static int check_library(char **args) {
+        return library_check(args, arg_program.given[PROGRAM_OPT_CARE_AREA] ? arg_program.text[PROGRAM_OPT_CARE_AREA]
+                                                                           : NULL);
+}
+
 /* ---- command line ---------------------------------------------------- */
 
 static void help(void) {
@@ -1031,10 +1108,10 @@ static void help(void) {
                "Control and watch infusiond, the infusion pump daemon, over D-Bus.\n"
                "\n"
                "Commands:\n"
-               "  status [--json]         Show the channel's state, program, progress and alarms\n"
-               "  program --rate R --vtbi V [--kvo K]\n"
-               "                          Program an infusion: R mL/h until V mL, then K mL/h\n"
-               "                          to keep the vein open (without --kvo: the pump's default)\n"
+               "  status [--json]         Show the channel's state, program (mode, care area,\n"
+               "                          drug, dose), progress and alarms\n"
+               "  program SETTINGS...     Program an infusion (see Program settings below) and\n"
+               "                          show what the pump took\n"
                "  start                   Start the programmed infusion\n"
                "  pause                   Pause delivery\n"
                "  resume                  Resume a paused infusion\n"
@@ -1042,6 +1119,14 @@ static void help(void) {
                "  ack ID                  Acknowledge the alarm ID\n"
                "  monitor                 Show progress until the infusion is done (kvo or idle)\n"
                "                          or halted by an alarm\n"
+               "  library                 Show the drug library: version, SHA-256, care areas\n"
+               "  library list [--care-area ID]\n"
+               "                          List the drugs (id, name, dose unit), all or those\n"
+               "                          available in one care area\n"
+               "  library show ID         Show one drug as JSON: its concentrations (indexes\n"
+               "                          for --concentration count from 0) and limits\n"
+               "  library import FILE     Replace the drug library with FILE (- for stdin)\n"
+               "  library export [FILE]   Write the library in use to FILE or standard output\n"
                "  sim advance DURATION    Run the simulated pump for DURATION of pump time\n"
                "                          (virtual clock only): 90 (seconds), 360s, 5m, 2h,\n"
                "                          1500ms, 250us, 1.5h\n"
@@ -1050,16 +1135,58 @@ static void help(void) {
                "Options:\n"
                "  -c --channel=N          Channel number (default: 0)\n"
                "     --json               status: print one JSON object\n"
-               "     --rate=R             program: rate in mL/h\n"
-               "     --vtbi=V             program: volume to be infused in mL\n"
-               "     --kvo=K              program: keep-vein-open rate in mL/h (0: stop at VTBI)\n"
                "  -h --help               Show this help\n"
                "     --version            Show the version\n"
                "\n"
+               "Program settings (only those given are sent; the pump says which a mode needs):\n"
+               "     --mode=MODE          continuous (the default), volume-time, multistep,\n"
+               "                          loading, intermittent or ramp\n"
+               "     --rate=R             rate in mL/h (loading: the rate after the loading\n"
+               "                          dose)\n"
+               "     --vtbi=V             volume to be infused in mL\n"
+               "     --kvo=K              keep-vein-open rate in mL/h after the VTBI (0: stop);\n"
+               "                          without it, the pump's default\n"
+               "     --duration=DUR       volume-time, ramp: time for the whole VTBI;\n"
+               "                          intermittent: for each dose. 30m, 1h, 90s, or plain\n"
+               "                          seconds\n"
+               "     --ramp-up=DUR        ramp: time to climb to the plateau\n"
+               "     --ramp-down=DUR      ramp: time to taper off at the end\n"
+               "     --step=RATE:VOLUME   multistep: one step in mL/h and mL; repeat in order\n"
+               "     --loading-volume=V   loading: volume of the loading dose in mL\n"
+               "     --loading-rate=R     loading: its rate in mL/h\n"
+               "     --dose-volume=V      intermittent: volume of each dose in mL\n"
+               "     --interval=DUR       intermittent: start to start of doses\n"
+               "     --doses=N            intermittent: how many doses\n"
+               "     --care-area=ID       care area of the drug library (required once a\n"
+               "                          library is loaded); also for library list\n"
+               "     --drug=ID            drug of the library; without it, a basic infusion\n"
+               "     --concentration=N    which of the drug's concentrations (from 0; may be\n"
+               "                          left out when it has one)\n"
+               "     --dose=X             continuous: the dose in the drug's unit, instead of\n"
+               "                          --rate; the pump works out the mL/h\n"
+               "     --unit=U             the dose unit, checked against the drug's (units/h)\n"
+               "     --weight=KG          patient weight in kg, for /kg doses\n"
+               "     --height=CM          patient height in cm, for /m2 doses\n"
+               "     --confirm-soft-limits\n"
+               "                          accept a dose beyond a soft limit; needs --reason\n"
+               "     --reason=TEXT        why, recorded with the override\n"
+               "\n"
+               "Examples:\n"
+               "  infusionctl program --rate 100 --vtbi 10\n"
+               "  infusionctl program --drug heparin --care-area ICU --dose 1000 \\\n"
+               "                      --unit units/h --vtbi 50\n"
+               "  infusionctl program --care-area Med-Surg --mode multistep --step 100:20 \\\n"
+               "                      --step 50:10\n"
+               "  infusionctl program --care-area Med-Surg --mode intermittent \\\n"
+               "                      --dose-volume 10 --duration 30m --interval 6h --doses 4\n"
+               "  infusionctl program --care-area Med-Surg --mode ramp --vtbi 50 \\\n"
+               "                      --duration 12h --ramp-up 1h --ramp-down 1h --kvo 0\n"
+               "\n"
                "The daemon is reached on the system bus, or at DBUS_SYSTEM_BUS_ADDRESS if set.\n"
                "\n"
-               "Exit status: 0 success, 1 the call failed, 2 bad usage, 3 monitor saw the\n"
-               "infusion halted by an alarm, 130 monitor was interrupted.\n");
+               "Exit status: 0 success, 1 the call failed (or a file could not be used),\n"
+               "2 bad usage, 3 monitor saw the infusion halted by an alarm, 130 monitor was\n"
+               "interrupted.\n");
 }
 
 typedef struct Verb {
@@ -1079,30 +1206,34 @@ static const Verb verbs[] = {
         { "stop",    0, 0, NULL,          verb_stop },
         { "ack",     1, 1, NULL,          verb_ack },
         { "monitor", 0, 0, NULL,          verb_monitor },
+        { "library", 0, 2, check_library, verb_library },
         { "sim",     2, 2, check_sim,     verb_sim },
 };
 
 enum {
         ARG_VERSION = 0x100,
         ARG_JSON,
-        ARG_RATE,
-        ARG_VTBI,
-        ARG_KVO,
+        ARG_PROGRAM,            /* ARG_PROGRAM + o for each ProgramOption o */
 };
 
 /* Returns -1 to go on, else the exit status. */
 static int parse_argv(int argc, char *argv[]) {
-        static const struct option options[] = {
+        static const struct option common_options[] = {
                 { "help",    no_argument,       NULL, 'h' },
                 { "version", no_argument,       NULL, ARG_VERSION },
                 { "channel", required_argument, NULL, 'c' },
                 { "json",    no_argument,       NULL, ARG_JSON },
-                { "rate",    required_argument, NULL, ARG_RATE },
-                { "vtbi",    required_argument, NULL, ARG_VTBI },
-                { "kvo",     required_argument, NULL, ARG_KVO },
-                {}
         };
+        struct option options[ELEMENTSOF(common_options) + _PROGRAM_OPT_MAX + 1] = {};
         int c, r;
+
+        memcpy(options, common_options, sizeof common_options);
+        for (unsigned o = 0; o < _PROGRAM_OPT_MAX; o++)
+                options[ELEMENTSOF(common_options) + o] = (struct option) {
+                        .name = program_options[o].option,
+                        .has_arg = program_options[o].type == PROGRAM_VALUE_FLAG ? no_argument : required_argument,
+                        .val = ARG_PROGRAM + (int) o,
+                };
 
         while ((c = getopt_long(argc, argv, "hc:", options, NULL)) >= 0)
                 switch (c) {
@@ -1120,28 +1251,33 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_JSON:
                         arg_json = true;
                         break;
-                case ARG_RATE:
-                        arg_rate = optarg;
-                        break;
-                case ARG_VTBI:
-                        arg_vtbi = optarg;
-                        break;
-                case ARG_KVO:
-                        arg_kvo = optarg;
-                        break;
                 case '?':
                         /* getopt_long() already said what was wrong. */
                         fputs("Try 'infusionctl --help' for more information.\n", stderr);
                         return EXIT_USAGE;
                 default:
-                        abort();
+                        if (c < ARG_PROGRAM || c >= ARG_PROGRAM + _PROGRAM_OPT_MAX)
+                                abort();
+                        r = program_request_set(&arg_program, (ProgramOption) (c - ARG_PROGRAM), optarg);
+                        if (r == -EEXIST)
+                                return usage_error("--%s was given twice.", program_options[c - ARG_PROGRAM].option);
+                        if (r < 0) {
+                                fprintf(stderr, "infusionctl: Out of memory.\n");
+                                return EXIT_ERROR;
+                        }
                 }
         return -1;
 }
 
+static void program_request_donep(ProgramRequest **p) {
+        program_request_done(*p);
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(program_request_donep) ProgramRequest *program = &arg_program;
         const Verb *verb = NULL;
+        ProgramOption stray;
         unsigned n_args;
         int r;
 
@@ -1166,11 +1302,13 @@ int main(int argc, char *argv[]) {
                 return usage_error("%s: too many arguments.", verb->name);
 
         /* Options that belong to one command are refused elsewhere rather
-         * than silently ignored: a dropped --rate must never go unnoticed. */
+         * than silently ignored: a dropped --rate must never go unnoticed.
+         * --care-area is library list's too; check_library() sees to it. */
         if (arg_json && verb->run != verb_status)
                 return usage_error("--json is only valid with status.");
-        if ((arg_rate || arg_vtbi || arg_kvo) && verb->run != verb_program)
-                return usage_error("--rate, --vtbi and --kvo are only valid with program.");
+        stray = program_request_first_given(program, verb->run == verb_library);
+        if (stray != _PROGRAM_OPT_MAX && verb->run != verb_program)
+                return usage_error("--%s is only valid with program.", program_options[stray].option);
         if (verb->check) {
                 r = verb->check(argv + optind + 1);
                 if (r != EXIT_OK)

@@ -11,6 +11,7 @@
 
 #include "common/macros.h"
 #include "ctl/format.h"
+#include "ctl/program.h"
 
 /* ---- progress bar ---- */
 
@@ -373,6 +374,433 @@ static void json_doubles_are_shortest_and_never_nan(void **state) {
         assert_string_equal(buf, "null");
 }
 
+/* ---- programs and the drug library ---- */
+
+static void duration_seconds_accept_units_and_refuse_fractions(void **state) {
+        uint32_t sec = 42;
+
+        assert_int_equal(parse_duration_sec("30m", &sec), 0);
+        assert_int_equal(sec, 1800);
+        assert_int_equal(parse_duration_sec("1h", &sec), 0);
+        assert_int_equal(sec, 3600);
+        assert_int_equal(parse_duration_sec("90s", &sec), 0);
+        assert_int_equal(sec, 90);
+        assert_int_equal(parse_duration_sec("90", &sec), 0);
+        assert_int_equal(sec, 90);
+        assert_int_equal(parse_duration_sec("1.5m", &sec), 0);
+        assert_int_equal(sec, 90);
+        assert_int_equal(parse_duration_sec("2000ms", &sec), 0);
+        assert_int_equal(sec, 2);
+        assert_int_equal(parse_duration_sec("0", &sec), 0);     /* the daemon says why it is refused */
+        assert_int_equal(sec, 0);
+
+        sec = 42;
+        assert_int_equal(parse_duration_sec("1500ms", &sec), -EDOM);
+        assert_int_equal(parse_duration_sec("1.5s", &sec), -EDOM);
+        assert_int_equal(parse_duration_sec("30 m", &sec), -EINVAL);
+        assert_int_equal(parse_duration_sec("-30m", &sec), -EINVAL);
+        assert_int_equal(parse_duration_sec("", &sec), -EINVAL);
+        assert_int_equal(parse_duration_sec(NULL, &sec), -EINVAL);
+        /* u is 32 bits: 4294967295 s fits, one more does not */
+        assert_int_equal(parse_duration_sec("4294967296", &sec), -ERANGE);
+        assert_int_equal(parse_duration_sec("99999999999999999999999h", &sec), -ERANGE);
+        assert_int_equal(sec, 42);
+        assert_int_equal(parse_duration_sec("4294967295", &sec), 0);
+        assert_true(sec == UINT32_MAX);
+}
+
+static void steps_are_rate_colon_volume(void **state) {
+        double rate = 42, volume = 42;
+
+        assert_int_equal(parse_step("100:20", &rate, &volume), 0);
+        assert_true(rate == 100 && volume == 20);
+        assert_int_equal(parse_step("2.5:0.5", &rate, &volume), 0);
+        assert_true(rate == 2.5 && volume == 0.5);
+        assert_int_equal(parse_step("1e2:5", &rate, &volume), 0);
+        assert_true(rate == 100 && volume == 5);
+
+        rate = volume = 42;
+        assert_int_equal(parse_step("100", &rate, &volume), -EINVAL);
+        assert_int_equal(parse_step("100:", &rate, &volume), -EINVAL);
+        assert_int_equal(parse_step(":20", &rate, &volume), -EINVAL);
+        assert_int_equal(parse_step("100:20:5", &rate, &volume), -EINVAL);
+        assert_int_equal(parse_step("100/20", &rate, &volume), -EINVAL);
+        assert_int_equal(parse_step("100 :20", &rate, &volume), -EINVAL);
+        assert_int_equal(parse_step("abc:20", &rate, &volume), -EINVAL);
+        assert_int_equal(parse_step("100:nan", &rate, &volume), -EINVAL);
+        assert_int_equal(parse_step("", &rate, &volume), -EINVAL);
+        assert_int_equal(parse_step(NULL, &rate, &volume), -EINVAL);
+        assert_int_equal(parse_step("1e999:20", &rate, &volume), -ERANGE);
+        assert_int_equal(parse_step("100:1e999", &rate, &volume), -ERANGE);
+        /* a rate too long to be a number a person typed */
+        assert_int_equal(parse_step("1000000000000000000000000000000000000000000000000000000000000000000:1",
+                                    &rate, &volume), -EINVAL);
+        assert_true(rate == 42 && volume == 42);
+}
+
+static void plain_numbers_and_doses_read_like_a_person_writes_them(void **state) {
+        char buf[FORMAT_DOSE_MAX];
+
+        assert_int_equal(format_plain_number(buf, sizeof buf, 1000), 0);
+        assert_string_equal(buf, "1000");
+        assert_int_equal(format_plain_number(buf, sizeof buf, 2.5), 0);
+        assert_string_equal(buf, "2.5");
+        assert_int_equal(format_plain_number(buf, sizeof buf, 0.025), 0);
+        assert_string_equal(buf, "0.025");
+        assert_int_equal(format_plain_number(buf, sizeof buf, 0.1 + 0.2), 0);
+        assert_string_equal(buf, "0.3");
+        assert_int_equal(format_plain_number(buf, sizeof buf, 0), 0);
+        assert_string_equal(buf, "0");
+        assert_int_equal(format_plain_number(buf, sizeof buf, -0.0), 0);
+        assert_string_equal(buf, "0");
+        assert_int_equal(format_plain_number(buf, sizeof buf, 4e-7), 0);
+        assert_string_equal(buf, "0.0000004");
+        assert_int_equal(format_plain_number(buf, sizeof buf, 1e-12), 0);
+        assert_string_equal(buf, "1e-12");                      /* not 0 */
+        /* a dose worked out from a rate: six significant digits */
+        assert_int_equal(format_plain_number(buf, sizeof buf, 5.0 * 800000 / 250 / 60 / 70 * 1000 / 1000), 0);
+        assert_string_equal(buf, "3.80952");
+        assert_int_equal(format_plain_number(buf, sizeof buf, 0.0125), 0);
+        assert_string_equal(buf, "0.0125");
+        assert_int_equal(format_plain_number(buf, sizeof buf, 1234.5), 0);
+        assert_string_equal(buf, "1234.5");
+        assert_int_equal(format_plain_number(buf, sizeof buf, 1234567), 0);
+        assert_string_equal(buf, "1234567");
+        assert_int_equal(format_plain_number(buf, sizeof buf, 999999.5), 0);
+        assert_string_equal(buf, "1000000");
+        assert_int_equal(format_plain_number(buf, sizeof buf, -2.5), 0);
+        assert_string_equal(buf, "-2.5");
+        assert_int_equal(format_plain_number(buf, sizeof buf, NAN), 0);
+        assert_string_equal(buf, "n/a");
+
+        assert_int_equal(format_dose(buf, sizeof buf, 1000, "units/h"), 0);
+        assert_string_equal(buf, "1000 units/h");
+        assert_int_equal(format_dose(buf, sizeof buf, 2.5, "mcg/kg/min"), 0);
+        assert_string_equal(buf, "2.5 mcg/kg/min");
+        assert_int_equal(format_dose(buf, sizeof buf, 0.02, "units/kg/h"), 0);
+        assert_string_equal(buf, "0.02 units/kg/h");
+        assert_int_equal(format_dose(buf, sizeof buf, 5, ""), 0);
+        assert_string_equal(buf, "5");
+        assert_int_equal(format_dose(buf, sizeof buf, 5, NULL), 0);
+        assert_string_equal(buf, "5");
+        assert_int_equal(format_dose(buf, sizeof buf, NAN, "units/h"), 0);
+        assert_string_equal(buf, "n/a");
+
+        char small[6];
+        assert_int_equal(format_dose(small, sizeof small, 1000, "units/h"), -ENOBUFS);
+}
+
+static void summary_of_a_library_drug_shows_dose_concentration_and_rate(void **state) {
+        char buf[512];
+        ProgramSummary s = {
+                .mode = "continuous",
+                .care_area = "ICU",
+                .has_library_properties = true,
+                .drug = "heparin",
+                .drug_name = "Heparin",
+                .dose_rate = 1000,
+                .dose_rate_unit = "units/h",
+                .concentration = "25000 units / 500 mL",
+                .rate_ml_per_h = 20,
+                .vtbi_ml = 50,
+        };
+
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed: Heparin 1000 units/h (25000 units / 500 mL) in ICU = 20.000 mL/h, VTBI 50.000 mL");
+
+        /* a dose worked out from a rate in mL/h */
+        s.drug = "dopamine";
+        s.drug_name = "Dopamine";
+        s.dose_rate = 3.8095238095238093;
+        s.dose_rate_unit = "mcg/kg/min";
+        s.concentration = "800 mg / 250 mL";
+        s.rate_ml_per_h = 5;
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed: Dopamine 3.80952 mcg/kg/min (800 mg / 250 mL) in ICU = 5.000 mL/h, VTBI 50.000 mL");
+
+        /* a fluid dosed in mL/h has no concentration; no name falls back to the id */
+        s = (ProgramSummary) {
+                .care_area = "Med-Surg", .has_library_properties = true, .drug = "normal-saline", .drug_name = "",
+                .dose_rate = 125, .dose_rate_unit = "mL/h", .concentration = "", .rate_ml_per_h = 125, .vtbi_ml = 1000,
+        };
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed: normal-saline 125 mL/h in Med-Surg = 125.000 mL/h, VTBI 1000.000 mL");
+
+        /* a converted rate is rarely round: three decimals */
+        s = (ProgramSummary) {
+                .mode = "continuous", .care_area = "ICU", .has_library_properties = true, .drug = "dopamine",
+                .drug_name = "Dopamine", .dose_rate = 5, .dose_rate_unit = "mcg/kg/min",
+                .concentration = "400 mg / 250 mL", .rate_ml_per_h = 13.125, .vtbi_ml = 250,
+        };
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed: Dopamine 5 mcg/kg/min (400 mg / 250 mL) in ICU = 13.125 mL/h, VTBI 250.000 mL");
+
+        /* a mode with several rates, no dose */
+        s = (ProgramSummary) {
+                .mode = "loading", .care_area = "ICU", .has_library_properties = true, .drug = "heparin",
+                .drug_name = "Heparin", .dose_rate = NAN, .dose_rate_unit = "units/h",
+                .concentration = "25000 units / 500 mL", .rate_ml_per_h = 200, .vtbi_ml = 50,
+        };
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed (loading): Heparin (25000 units / 500 mL) in ICU, starting at 200.000 mL/h, "
+                            "VTBI 50.000 mL");
+}
+
+static void summary_of_a_basic_infusion_says_so(void **state) {
+        char buf[512];
+        ProgramSummary s = {
+                .mode = "continuous", .care_area = "", .has_library_properties = true, .drug = "", .drug_name = "",
+                .dose_rate = NAN, .dose_rate_unit = "", .concentration = "", .rate_ml_per_h = 100, .vtbi_ml = 10,
+        };
+
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed: 100.000 mL/h, VTBI 10.000 mL (no library drug)");
+
+        s.care_area = "Med-Surg";
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed: 100.000 mL/h, VTBI 10.000 mL in Med-Surg (no library drug)");
+
+        s.mode = "multistep";
+        s.care_area = NULL;
+        s.vtbi_ml = 30;
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed (multistep): starting at 100.000 mL/h, VTBI 30.000 mL (no library drug)");
+
+        s.mode = "ramp";
+        s.rate_ml_per_h = 40;
+        s.vtbi_ml = 2000;
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed (ramp): starting at 40.000 mL/h, VTBI 2000.000 mL (no library drug)");
+
+        s.mode = "volume-time";
+        s.rate_ml_per_h = 60;
+        s.vtbi_ml = 10;
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed (volume-time): 60.000 mL/h, VTBI 10.000 mL (no library drug)");
+}
+
+static void summary_from_an_older_daemon_is_rate_and_vtbi(void **state) {
+        char buf[512], small[20];
+        ProgramSummary s = { .rate_ml_per_h = 100, .vtbi_ml = 10, .dose_rate = NAN };
+
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed: 100.000 mL/h, VTBI 10.000 mL");
+
+        /* truncated, still NUL-terminated */
+        assert_int_equal(format_program_summary(small, sizeof small, &s), -ENOBUFS);
+        assert_true(strlen(small) < sizeof small);
+        assert_int_equal(format_program_summary(small, 0, &s), -ENOBUFS);
+}
+
+static void utf8_prefix_and_columns(void **state) {
+        assert_int_equal(utf8_valid_prefix(""), 0);
+        assert_int_equal(utf8_valid_prefix("heparin"), 7);
+        assert_int_equal(utf8_valid_prefix("5 \xc2\xb5g"), 5);
+        assert_int_equal(utf8_valid_prefix("ab\xff" "cd"), 2);
+        assert_int_equal(utf8_valid_prefix("\xc0\xaf"), 0);             /* overlong */
+        assert_int_equal(utf8_valid_prefix("x\xed\xa0\x80"), 1);        /* surrogate */
+        assert_int_equal(utf8_valid_prefix("xy\xe2\x86"), 2);           /* truncated */
+
+        assert_int_equal(utf8_columns(""), 0);
+        assert_int_equal(utf8_columns(NULL), 0);
+        assert_int_equal(utf8_columns("ICU"), 3);
+        assert_int_equal(utf8_columns("5 \xc2\xb5g/kg"), 7);
+        assert_int_equal(utf8_columns("\xe2\x86\x92"), 1);
+}
+
+static void assert_pretty(const char *in, const char *expected) {
+        char *out = NULL;
+
+        assert_int_equal(json_pretty(in, &out), 0);
+        assert_string_equal(out, expected);
+        free(out);
+}
+
+static void json_pretty_reindents_without_touching_values(void **state) {
+        char *out = (char *) "untouched";
+
+        assert_pretty("{\"id\":\"heparin\",\"concentrations\":[{\"amount\":25000,\"volume_ml\":0.5}],\"limits\":{}}",
+                      "{\n"
+                      "  \"id\": \"heparin\",\n"
+                      "  \"concentrations\": [\n"
+                      "    {\n"
+                      "      \"amount\": 25000,\n"
+                      "      \"volume_ml\": 0.5\n"
+                      "    }\n"
+                      "  ],\n"
+                      "  \"limits\": {}\n"
+                      "}\n");
+        /* strings keep their brackets, commas, colons, spaces and escapes */
+        assert_pretty("{ \"n\" : \"a, b: {c} [d] \\\" e\\\\\" , \"x\":[ ] }",
+                      "{\n  \"n\": \"a, b: {c} [d] \\\" e\\\\\",\n  \"x\": []\n}\n");
+        assert_pretty("[1e-7,true,null]", "[\n  1e-7,\n  true,\n  null\n]\n");
+        assert_pretty("\"just a string\"", "\"just a string\"\n");
+
+        assert_int_equal(json_pretty("{\"a\":1", &out), -EINVAL);
+        assert_int_equal(json_pretty("{\"a\":1]", &out), -EINVAL);
+        assert_int_equal(json_pretty("{\"a\":1}}", &out), -EINVAL);
+        assert_int_equal(json_pretty("{\"a\":\"1}", &out), -EINVAL);
+        assert_int_equal(json_pretty("  ", &out), -EINVAL);
+        assert_int_equal(json_pretty("1,2", &out), -EINVAL);
+        assert_int_equal(json_pretty(NULL, &out), -EINVAL);
+
+        /* balanced, but deeper than 256 levels */
+        char deep[601];
+        memset(deep, '[', 300);
+        memset(deep + 300, ']', 300);
+        deep[600] = '\0';
+        assert_int_equal(json_pretty(deep, &out), -EINVAL);
+        memset(deep, '[', 256);
+        memset(deep + 256, ']', 256);
+        deep[512] = '\0';
+        assert_int_equal(json_pretty(deep, &out), 0);   /* 256 levels are fine */
+        free(out);
+        out = (char *) "untouched";
+        assert_string_equal(out, "untouched");
+}
+
+static void assert_program_error(const char *const *args, const char *expected) {
+        ProgramRequest p = {};
+        char err[512] = "";
+
+        for (size_t i = 0; args[i]; i += 2) {
+                ProgramOption o = _PROGRAM_OPT_MAX;
+
+                for (unsigned j = 0; j < _PROGRAM_OPT_MAX; j++)
+                        if (strcmp(program_options[j].option, args[i]) == 0)
+                                o = (ProgramOption) j;
+                assert_int_not_equal(o, _PROGRAM_OPT_MAX);
+                assert_int_equal(program_request_set(&p, o, args[i + 1]), 0);
+        }
+        assert_int_equal(program_request_parse(&p, err, sizeof err), -EINVAL);
+        assert_string_equal(err, expected);
+        program_request_done(&p);
+}
+
+static void program_options_parse_to_their_keys(void **state) {
+        ProgramRequest p = {};
+        char err[512] = "";
+
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_DRUG, "heparin"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_CARE_AREA, "ICU"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_DOSE, "1000"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_UNIT, "units/h"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_VTBI, "50"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_CONCENTRATION, "1"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_INTERVAL, "6h"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_STEP, "100:20"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_STEP, "50:10"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_CONFIRM_SOFT_LIMITS, NULL), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_REASON, "per protocol"), 0);
+        /* a second value never silently wins; --step repeats */
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_DOSE, "2000"), -EEXIST);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_CONFIRM_SOFT_LIMITS, NULL), -EEXIST);
+        assert_int_equal(program_request_set(&p, _PROGRAM_OPT_MAX, "x"), -EINVAL);
+
+        assert_int_equal(program_request_parse(&p, err, sizeof err), 0);
+        assert_true(p.number[PROGRAM_OPT_DOSE] == 1000);
+        assert_true(p.number[PROGRAM_OPT_VTBI] == 50);
+        assert_int_equal(p.whole[PROGRAM_OPT_CONCENTRATION], 1);
+        assert_int_equal(p.whole[PROGRAM_OPT_INTERVAL], 21600);
+        assert_int_equal(p.n_steps, 2);
+        assert_true(p.steps[0].rate_ml_per_h == 100 && p.steps[0].volume_ml == 20);
+        assert_true(p.steps[1].rate_ml_per_h == 50 && p.steps[1].volume_ml == 10);
+        assert_string_equal(p.text[PROGRAM_OPT_UNIT], "units/h");
+        assert_false(p.given[PROGRAM_OPT_RATE]);
+        assert_false(p.given[PROGRAM_OPT_KVO]);         /* no defaults are added */
+
+        assert_int_equal(program_request_first_given(&p, false), PROGRAM_OPT_VTBI);
+        program_request_done(&p);
+
+        assert_int_equal(program_request_first_given(&p, false), _PROGRAM_OPT_MAX);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_CARE_AREA, "ICU"), 0);
+        assert_int_equal(program_request_first_given(&p, false), PROGRAM_OPT_CARE_AREA);
+        assert_int_equal(program_request_first_given(&p, true), _PROGRAM_OPT_MAX);
+        program_request_done(&p);
+
+        /* every key of API.md has an option, each once */
+        for (unsigned i = 0; i < _PROGRAM_OPT_MAX; i++) {
+                assert_non_null(program_options[i].option);
+                assert_non_null(program_options[i].key);
+                for (unsigned j = 0; j < i; j++) {
+                        assert_string_not_equal(program_options[i].option, program_options[j].option);
+                        assert_string_not_equal(program_options[i].key, program_options[j].key);
+                }
+        }
+}
+
+static void program_options_refuse_bad_values_with_clear_messages(void **state) {
+        assert_program_error((const char *const[]) { "rate", "abc", NULL },
+                             "--rate: 'abc' is not a number (in mL/h, like 100 or 2.5).");
+        assert_program_error((const char *const[]) { "vtbi", "10", "weight", "1e999", NULL },
+                             "--weight: '1e999' is out of range.");
+        assert_program_error((const char *const[]) { "dose", "1,5", NULL },
+                             "--dose: '1,5' is not a number (in the drug's dose unit, like 100 or 2.5).");
+        assert_program_error((const char *const[]) { "duration", "1500ms", NULL },
+                             "--duration: '1500ms' is not a whole number of seconds.");
+        assert_program_error((const char *const[]) { "interval", "1 h", NULL },
+                             "--interval: '1 h' is not a duration (like 30m, 1h, 90s, or 90 for seconds).");
+        assert_program_error((const char *const[]) { "ramp-up", "4.5m", "ramp-down", "1s5", NULL },
+                             "--ramp-down: '1s5' is not a duration (like 30m, 1h, 90s, or 90 for seconds).");
+        assert_program_error((const char *const[]) { "interval", "9999999999", NULL },
+                             "--interval: '9999999999' is too long.");
+        assert_program_error((const char *const[]) { "doses", "-1", NULL },
+                             "--doses: '-1' is not a whole number (like 0, 1, 2).");
+        assert_program_error((const char *const[]) { "concentration", "4294967296", NULL },
+                             "--concentration: '4294967296' is out of range.");
+        assert_program_error((const char *const[]) { "step", "100:20", "step", "100-20", NULL },
+                             "--step: '100-20' is not RATE:VOLUME (in mL/h and mL, like 100:20).");
+        assert_program_error((const char *const[]) { "step", "1e999:20", NULL },
+                             "--step: '1e999:20' is out of range.");
+        assert_program_error((const char *const[]) { "mode", "Continuous", NULL },
+                             "--mode: 'Continuous' is not a mode (expected continuous, volume-time, multistep, "
+                             "loading, intermittent or ramp).");
+        assert_program_error((const char *const[]) { "drug", "", NULL },
+                             "--drug: the value must not be empty.");
+        assert_program_error((const char *const[]) { "reason", "bad \xff byte", NULL },
+                             "--reason: the value is not valid UTF-8 (at byte 5).");
+        assert_program_error((const char *const[]) { "confirm-soft-limits", "", NULL },
+                             "--confirm-soft-limits needs --reason TEXT: the override is recorded with its reason.");
+
+        /* every mode of API.md is accepted */
+        for (size_t i = 0; program_modes[i]; i++) {
+                ProgramRequest p = {};
+                char err[256];
+
+                assert_int_equal(program_request_set(&p, PROGRAM_OPT_MODE, program_modes[i]), 0);
+                assert_int_equal(program_request_parse(&p, err, sizeof err), 0);
+                program_request_done(&p);
+        }
+}
+
+static void daemon_messages_map_keys_to_options(void **state) {
+        size_t pos = 0;
+
+        assert_int_equal(program_option_named_in("VtbiMl is required for mode continuous", &pos), PROGRAM_OPT_VTBI);
+        pos = 0;
+        assert_int_equal(program_option_named_in("KvoRateMlPerHour 30 is above the maximum", &pos), PROGRAM_OPT_KVO);
+        pos = 0;
+        assert_int_equal(program_option_named_in("DoseRateUnit \"mg/h\" is not the drug's", &pos), PROGRAM_OPT_UNIT);
+        pos = 0;
+        assert_int_equal(program_option_named_in("Steps rate -1 is not allowed", &pos), PROGRAM_OPT_STEP);
+
+        /* whole words only, and each in turn */
+        pos = 0;
+        assert_int_equal(program_option_named_in("setting \"LoadingRateMlPerHour\" does not apply; nor RateMlPerHour.",
+                                                 &pos), PROGRAM_OPT_LOADING_RATE);
+        assert_int_equal(program_option_named_in("setting \"LoadingRateMlPerHour\" does not apply; nor RateMlPerHour.",
+                                                 &pos), PROGRAM_OPT_RATE);
+        assert_int_equal(program_option_named_in("setting \"LoadingRateMlPerHour\" does not apply; nor RateMlPerHour.",
+                                                 &pos), _PROGRAM_OPT_MAX);
+
+        pos = 0;
+        assert_int_equal(program_option_named_in("XVtbiMl and VtbiMlX are not keys", &pos), _PROGRAM_OPT_MAX);
+        pos = 0;
+        assert_int_equal(program_option_named_in("", &pos), _PROGRAM_OPT_MAX);
+        pos = 0;
+        assert_int_equal(program_option_named_in(NULL, &pos), _PROGRAM_OPT_MAX);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(progress_bar_is_empty_at_zero),
@@ -398,6 +826,17 @@ int main(void) {
                 cmocka_unit_test(json_escapes_control_characters),
                 cmocka_unit_test(json_passes_utf8_and_replaces_invalid_bytes),
                 cmocka_unit_test(json_doubles_are_shortest_and_never_nan),
+                cmocka_unit_test(duration_seconds_accept_units_and_refuse_fractions),
+                cmocka_unit_test(steps_are_rate_colon_volume),
+                cmocka_unit_test(plain_numbers_and_doses_read_like_a_person_writes_them),
+                cmocka_unit_test(summary_of_a_library_drug_shows_dose_concentration_and_rate),
+                cmocka_unit_test(summary_of_a_basic_infusion_says_so),
+                cmocka_unit_test(summary_from_an_older_daemon_is_rate_and_vtbi),
+                cmocka_unit_test(utf8_prefix_and_columns),
+                cmocka_unit_test(json_pretty_reindents_without_touching_values),
+                cmocka_unit_test(program_options_parse_to_their_keys),
+                cmocka_unit_test(program_options_refuse_bad_values_with_clear_messages),
+                cmocka_unit_test(daemon_messages_map_keys_to_options),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
