@@ -722,9 +722,17 @@ int pump_library_import(struct pump *p, const char *json, size_t len, int64_t ui
                 err->name = PUMP_ERROR_INVALID_ARGUMENT;
                 used += snprintf(err->message, sizeof(err->message), "The drug library was refused (%zu problem%s%s); the library in use is unchanged:",
                                  errs.n, errs.n == 1 ? "" : "s", errs.truncated ? ", and more" : "");
-                for (size_t i = 0; i < errs.n && used < sizeof(err->message); i++)
-                        used += snprintf(err->message + used, sizeof(err->message) - used, " %s%s", errs.text[i],
-                                         i + 1 < errs.n ? ";" : "");
+                /* One problem per line; if they do not all fit, say how many were left out. */
+                size_t shown = 0;
+                for (size_t i = 0; i < errs.n; i++) {
+                        size_t need = strlen(errs.text[i]) + 2;
+                        if (used + need + 40 >= sizeof(err->message))
+                                break;
+                        used += snprintf(err->message + used, sizeof(err->message) - used, "\n%s", errs.text[i]);
+                        shown++;
+                }
+                if (shown < errs.n)
+                        snprintf(err->message + used, sizeof(err->message) - used, "\n(%zu more)", errs.n - shown);
                 return r;
         }
         r = library_to_json(lib, &canonical);

@@ -39,7 +39,8 @@ struct pump;
 
 struct pump_error {
         const char *name;               /* one of PUMP_ERROR_* */
-        char message[320];
+        /* Long enough for a refused library's list of problems. */
+        char message[4096];
 };
 
 enum {
