@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# infusionctl end to end: a private bus, the real daemon in virtual time,
+# the sample library, and the commands a person types.
+set -euo pipefail
+infusiond=$1 ctl=$2 bus_conf=$3 library=$4
+
+work=$(mktemp -d /tmp/infusiond-ctl-XXXXXX)
+daemon_pid= bus_pid=
+cleanup() {
+  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
+  [ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- daemon log"; cat "$work/daemon.log"; exit 1; }
+
+dbus-daemon --config-file="$bus_conf" --fork --print-address=3 --print-pid=4 3>"$work/address" 4>"$work/pid"
+bus_pid=$(cat "$work/pid")
+export DBUS_SYSTEM_BUS_ADDRESS=$(head -n1 "$work/address")
+
+cat > "$work/infusiond.conf" <<CONF
+[pump]
+backend = sim
+[mechanism]
+lead_pitch_mm = 1.0
+steps_per_rev = 200
+microsteps = 16
+syringe_inner_diameter_mm = 26.6
+syringe_volume_ml = 60
+[database]
+path = $work/history.db
+[simulation]
+clock = virtual
+CONF
+"$infusiond" --config "$work/infusiond.conf" 2>"$work/daemon.log" &
+daemon_pid=$!
+# Block until the daemon owns its name (it takes it only once ready).
+gdbus wait --address "$DBUS_SYSTEM_BUS_ADDRESS" --timeout 20 org.infusiond.pump1 || fail "daemon did not start"
+
+out=$("$ctl" library import "$library") || fail "library import: $out"
+grep -q "Imported library 2026-11 sample v1, sha256 [0-9a-f]\{64\}" <<<"$out" || fail "import said: $out"
+
+# The issue's command, exactly.
+out=$("$ctl" program --drug heparin --care-area ICU --dose 1000 --unit units/h --vtbi 50) || fail "program: $out"
+echo "$out"
+grep -q "20.000 mL/h" <<<"$out" || fail "program did not show 20.000 mL/h: $out"
+
+# A hard limit is refused with a non-zero exit and the limit named.
+if out=$("$ctl" program --drug heparin --care-area ICU --dose 5000 --vtbi 50 2>&1); then fail "5000 units/h was accepted"; fi
+grep -q "HardLimit" <<<"$out" || fail "no HardLimit: $out"
+grep -q "3000 units/h" <<<"$out" || fail "limit not named: $out"
+
+# The program in force is unchanged, and runs.
+"$ctl" start
+"$ctl" sim advance 30m >/dev/null
+out=$("$ctl" status --json)
+grep -q '"State":"running"' <<<"$out" || fail "not running: $out"
+grep -q '"RateMlPerHour":20' <<<"$out" || fail "rate changed: $out"
+grep -q '"VolumeInfusedMl":9.99' <<<"$out" || grep -q '"VolumeInfusedMl":10' <<<"$out" || fail "volume after 30 min: $out"
+"$ctl" stop
+echo "PASS"
