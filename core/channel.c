@@ -511,7 +511,8 @@ int channel_bolus(struct channel *c, int64_t volume_nl, int64_t rate_nl_per_h, i
 int channel_tick(struct channel *c, int64_t now_us, enum channel_event *ret_event) {
         if (c->state != CHANNEL_RUNNING || c->plan[c->segment].rate_nl_per_h > 0 || now_us < c->hold_until_us)
                 return 0;
-        return next_segment(c, now_us, ret_event);
+        /* The next segment starts when the hold ended, not when we looked. */
+        return next_segment(c, c->hold_until_us, ret_event);
 }
 
 const struct channel_motion *channel_motion(const struct channel *c) {

@@ -194,8 +194,11 @@ static void emit_transition(struct pump *p, enum channel_state from, enum channe
 }
 
 /* Give the channel the steps the executor took in the current segment
- * (up to `taken`). A transition it causes (VTBI reached) is recorded. */
-static void account(struct pump *p, int64_t taken) {
+ * (up to `taken`, the last of them at last_step_us). A transition it
+ * causes (next segment, VTBI reached) is recorded, and dated at that last
+ * step: the next segment is anchored where the previous one really ended,
+ * not at the tick that noticed, so a plan stays on schedule to the step. */
+static void account(struct pump *p, int64_t taken, int64_t last_step_us) {
         int64_t delta = taken - p->seg_accounted;
         if (delta == 0)
                 return;
@@ -203,7 +206,8 @@ static void account(struct pump *p, int64_t taken) {
 
         enum channel_state from = p->ch.state;
         enum channel_event ev;
-        int r = channel_account_steps(&p->ch, delta, pump_now_us(p), &ev);
+        int64_t when_us = last_step_us > 0 && last_step_us <= pump_now_us(p) ? last_step_us : pump_now_us(p);
+        int r = channel_account_steps(&p->ch, delta, when_us, &ev);
         if (r < 0) {
                 /* The executor moved more than the engine allowed. */
                 raise_alarm(p, ALARM_SAFETY_GATE, true,
@@ -226,8 +230,10 @@ static void account(struct pump *p, int64_t taken) {
  * the motor is still and the channel's count is the truth. */
 static void settle(struct pump *p) {
         struct executor_segment idle = { .generation = ++p->exec_gen, .active = false };
+        struct executor_status st;
         int64_t taken = executor_set_segment(p->ex, &idle);
-        account(p, taken);
+        executor_get_status(p->ex, &st);
+        account(p, taken, st.last_step_us);
         p->seg_accounted = 0;
 }
 
@@ -271,10 +277,12 @@ static void grant(struct pump *p) {
 /* Start the executor on whatever motion the channel now wants. */
 static void apply_motion(struct pump *p) {
         const struct channel_motion *m = channel_motion(&p->ch);
+        /* The channel's anchor: now for a command, the exact end of the
+         * previous segment for a plan moving on. */
         struct executor_segment seg = {
                 .generation = ++p->exec_gen,
                 .active = m->active,
-                .anchor_us = pump_now_us(p),
+                .anchor_us = m->anchor_us,
         };
         if (m->active) {
                 mechanism_step_interval(&p->mech, m->rate_nl_per_h, &seg.interval_num_us, &seg.interval_den);
@@ -325,7 +333,7 @@ void pump_tick(struct pump *p) {
                         return;
                 }
                 uint64_t gen = channel_motion(&p->ch)->generation;
-                account(p, st.steps_taken);
+                account(p, st.steps_taken, st.last_step_us);
                 if (channel_motion(&p->ch)->generation != gen) {
                         /* The engine moved on (VTBI -> KVO or completion). */
                         settle(p);
