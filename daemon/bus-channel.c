@@ -49,7 +49,7 @@ static const struct {
         [KEY_STEPS]          = { "Steps",                "a(dd)", "--R---" },
         [KEY_CARE_AREA]      = { "CareArea",             "s",     "OOOOOO" },
         [KEY_DRUG]           = { "Drug",                 "s",     "OOOOOO" },
-        [KEY_CONCENTRATION]  = { "Concentration",        "u",     "OOOOOO" },
+        [KEY_CONCENTRATION]  = { "Concentration",        "u",     "OOOOOO" },      /* or (dsd), see below */
         [KEY_DOSE_RATE]      = { "DoseRate",             "d",     "O-----" },
         [KEY_DOSE_UNIT]      = { "DoseRateUnit",         "s",     "O-----" },
         [KEY_WEIGHT]         = { "PatientWeightKg",      "d",     "OOOOOO" },
@@ -145,8 +145,29 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
                 r = sd_bus_message_peek_type(m, &type, &contents);
                 if (r < 0)
                         return r;
+                if (k == KEY_CONCENTRATION && type == 'v' && streq(contents, "(dsd)")) {
+                        /* The concentration by value: (amount, amount unit, volume mL). */
+                        const char *amount_unit;
+                        r = sd_bus_message_read(m, "v", "(dsd)", &req->strength.amount, &amount_unit,
+                                                &req->strength.volume_ml);
+                        if (r < 0)
+                                return r;
+                        if (dose_amount_parse(amount_unit, &req->strength.amount_unit) < 0)
+                                return invalid(perr, "Concentration amount unit \"%.24s\" is not known (allowed: g, mg, mcg, ng, units, milliunits, mEq, mmol)",
+                                               amount_unit);
+                        req->have_strength = true;
+                        r = sd_bus_message_exit_container(m);
+                        if (r < 0)
+                                return r;
+                        if (used < args_size)
+                                used += snprintf(args + used, args_size - used, "%sConcentration=%g %s/%g mL", used ? " " : "",
+                                                 req->strength.amount, amount_unit, req->strength.volume_ml);
+                        continue;
+                }
                 if (type != 'v' || strcmp(contents, keys[k].type) != 0)
-                        return invalid(perr, "%s must be of D-Bus type %s, not '%s'", keys[k].name, keys[k].type, contents);
+                        return invalid(perr, "%s must be of D-Bus type %s, not '%s'", keys[k].name,
+                                       k == KEY_CONCENTRATION ? "u (an index) or (dsd) (amount, unit, volume mL)" : keys[k].type,
+                                       contents);
                 r = sd_bus_message_enter_container(m, 'v', keys[k].type);
                 if (r < 0)
                         return r;

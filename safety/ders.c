@@ -137,6 +137,23 @@ void ders_check(const struct drug_library *lib, const struct ders_request *req, 
         bool volume_unit = r->drug->dose_unit.amount == DOSE_AMOUNT_ML;
         if (!volume_unit) {
                 int idx = req->concentration;
+                if (req->have_strength) {
+                        idx = -2;
+                        for (size_t i = 0; i < r->drug->n_concentrations; i++) {
+                                const struct concentration *k = &r->drug->concentrations[i];
+                                if (k->amount == req->strength.amount && k->amount_unit == req->strength.amount_unit &&
+                                    k->volume_ml == req->strength.volume_ml)
+                                        idx = (int) i;
+                        }
+                        if (idx == -2) {
+                                char a[LIBRARY_NUMBER_MAX], v[LIBRARY_NUMBER_MAX];
+                                return set(r, DERS_INVALID, "Concentration",
+                                           "%s is not stocked as %s %s / %s mL in library %.64s (see DrugLibrary.GetDrug)",
+                                           r->drug->name, library_number_to_string(req->strength.amount, a),
+                                           dose_amount_to_string(req->strength.amount_unit) ?: "?",
+                                           library_number_to_string(req->strength.volume_ml, v), lib->version);
+                        }
+                }
                 if (idx < 0 && r->drug->n_concentrations == 1)
                         idx = 0;
                 if (idx < 0 || (size_t) idx >= r->drug->n_concentrations)

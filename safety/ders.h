@@ -19,6 +19,8 @@ struct ders_request {
         const char *care_area;          /* required when a library is in use */
         const char *drug;               /* NULL: a basic infusion (no library drug) */
         int concentration;              /* index into the drug's concentrations; -1: the only one */
+        bool have_strength;             /* the concentration given by value instead: */
+        struct concentration strength;  /* matched exactly against the drug's */
         bool have_dose;                 /* dose_rate given (else rate_nl_per_h is the program) */
         double dose_rate;               /* in dose_unit */
         const char *dose_unit;          /* NULL: the drug's own unit */

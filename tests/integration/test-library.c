@@ -189,6 +189,22 @@ static void dopamine_by_weight_gives_15_ml_per_h(void **state) {
         assert_int_equal(PROGRAM(h, err, 6, "CareArea", "s", "ICU", "Drug", "s", "dopamine", "Concentration", "u", 0,
                                  "DoseRate", "d", 5.0, "PatientWeightKg", "d", 80.0, "VtbiMl", "d", 50.0), 0);
         assert_true(get_double(h, CH_PATH, CH_IFACE, "RateMlPerHour") == 15.0);
+
+        /* The concentration by value instead of index: 800 mg / 250 mL
+         * is twice as strong, so half the rate. */
+        assert_int_equal(PROGRAM(h, err, 6, "CareArea", "s", "ICU", "Drug", "s", "dopamine",
+                                 "Concentration", "(dsd)", 800.0, "mg", 250.0,
+                                 "DoseRate", "d", 5.0, "PatientWeightKg", "d", 80.0, "VtbiMl", "d", 50.0), 0);
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "RateMlPerHour") == 7.5);
+        char *conc = get_string(h, CH_PATH, CH_IFACE, "Concentration");
+        assert_string_equal(conc, "800 mg / 250 mL");
+        free(conc);
+        /* a strength the library does not stock is refused by name */
+        assert_true(PROGRAM(h, err, 6, "CareArea", "s", "ICU", "Drug", "s", "dopamine",
+                            "Concentration", "(dsd)", 1600.0, "mg", 250.0,
+                            "DoseRate", "d", 5.0, "PatientWeightKg", "d", 80.0, "VtbiMl", "d", 50.0) < 0);
+        assert_string_equal(err, ERR "InvalidArgument");
+        assert_non_null(strstr(err_msg, "not stocked as 1600 mg / 250 mL"));
 }
 
 static void over_a_hard_limit_is_refused_and_nothing_changes(void **state) {
