@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 static int64_t now_ms(void) {
         struct timespec ts;
@@ -239,5 +240,21 @@ char *get_string(struct harness *h, const char *path, const char *iface, const c
         if (r < 0)
                 fail_msg("Get %s failed: %s", prop, e.message);
         sd_bus_error_free(&e);
+        return v;
+}
+
+int64_t harness_query_i64(struct harness *h, const char *sql) {
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        char uri[400];
+        int64_t v = -1;
+        snprintf(uri, sizeof(uri), "file:%s?mode=ro", h->db_path);
+        assert_int_equal(sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL), SQLITE_OK);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+                fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+        if (sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
         return v;
 }

@@ -49,6 +49,24 @@ int64_t get_i64(struct harness *h, const char *path, const char *iface, const ch
 /* Returns a malloc'ed string. */
 char *get_string(struct harness *h, const char *path, const char *iface, const char *prop);
 
+/* One integer from the history database, opened read-only as hospital IT
+ * would; -1 when the query returns no row. */
+int64_t harness_query_i64(struct harness *h, const char *sql);
+
+/* Call a Channel method taking a{sv} with sd-bus varargs (any key types):
+ * n entries, then key, type, value... Copies the error name into err and
+ * its message into err_msg (both char arrays); 0 or a negative errno. */
+#define CALL_DICT(h, method, err, err_msg, n, ...)                                                      \
+        ({                                                                                              \
+                sd_bus_error _e = SD_BUS_ERROR_NULL;                                                    \
+                int _r = sd_bus_call_method((h)->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE,        \
+                                            method, &_e, NULL, "a{sv}", n, __VA_ARGS__);                \
+                snprintf(err, sizeof(err), "%s", _r < 0 && _e.name ? _e.name : "");                     \
+                snprintf(err_msg, sizeof(err_msg), "%s", _r < 0 && _e.message ? _e.message : "");       \
+                sd_bus_error_free(&_e);                                                                 \
+                _r < 0 ? _r : 0;                                                                        \
+        })
+
 #define CH_PATH  "/org/infusiond/pump1/channel/0"
 #define CH_IFACE "org.infusiond.pump1.Channel"
 #define SIM_PATH "/org/infusiond/pump1/simulator"

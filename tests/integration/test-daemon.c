@@ -203,21 +203,6 @@ static void pause_holds_the_volume_and_resume_continues(void **state) {
         assert_true(get_i64(h, SIM_PATH, SIM_IFACE, "PlungerSteps") == (int64_t) (2.0 / STEP_ML));
 }
 
-static int64_t query_i64(const char *db_path, const char *sql) {
-        sqlite3 *db;
-        sqlite3_stmt *st;
-        char uri[400];
-        int64_t v = -1;
-        snprintf(uri, sizeof(uri), "file:%s?mode=ro", db_path);
-        assert_int_equal(sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL), SQLITE_OK);
-        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-                fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-        if (sqlite3_step(st) == SQLITE_ROW)
-                v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-        return v;
-}
 
 static void kill_9_mid_infusion_reports_it_interrupted_and_never_resumes(void **state) {
         struct harness *h = *state;
@@ -239,8 +224,8 @@ static void kill_9_mid_infusion_reports_it_interrupted_and_never_resumes(void **
         /* The history says interrupted, with the volume of the last
          * checkpoint: at most one checkpoint (1 s at 100 mL/h = 27.8 µL)
          * behind the truth, never ahead of it. */
-        assert_int_equal(query_i64(h->db_path, "SELECT count(*) FROM infusions WHERE status = 'interrupted'"), 1);
-        int64_t recorded_nl = query_i64(h->db_path, "SELECT volume_nl FROM infusions WHERE status = 'interrupted'");
+        assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM infusions WHERE status = 'interrupted'"), 1);
+        int64_t recorded_nl = harness_query_i64(h, "SELECT volume_nl FROM infusions WHERE status = 'interrupted'");
         assert_true(recorded_nl <= true_nl);
         assert_true(true_nl - recorded_nl <= 27778 + 174);
 
@@ -283,26 +268,23 @@ static void every_command_is_audited_with_uid_and_outcome(void **state) {
         snprintf(sql, sizeof(sql),
                  "SELECT count(*) FROM audit WHERE method = 'Channel.Start' AND uid = %d AND outcome = '%s'",
                  (int) geteuid(), ERR_INVALID_STATE);
-        assert_int_equal(query_i64(h->db_path, sql), 1);
+        assert_int_equal(harness_query_i64(h, sql), 1);
         snprintf(sql, sizeof(sql),
                  "SELECT count(*) FROM audit WHERE method = 'Channel.Program' AND uid = %d AND outcome = 'ok'",
                  (int) geteuid());
-        assert_int_equal(query_i64(h->db_path, sql), 1);
+        assert_int_equal(harness_query_i64(h, sql), 1);
         /* transitions are events with both clocks */
-        assert_true(query_i64(h->db_path, "SELECT count(*) FROM events WHERE kind = 'programmed' AND utc_us > 0") >= 1);
+        assert_true(harness_query_i64(h, "SELECT count(*) FROM events WHERE kind = 'programmed' AND utc_us > 0") >= 1);
 }
 
-/* Program through sd-bus varargs (any key types), returning the error name. */
+/* Program through sd-bus varargs (any key types), printing a refusal. */
+static char err_msg[512];
 #define PROGRAM(h, err, n, ...)                                                                         \
         ({                                                                                              \
-                sd_bus_error _e = SD_BUS_ERROR_NULL;                                                    \
-                int _r = sd_bus_call_method((h)->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE,        \
-                                            "Program", &_e, NULL, "a{sv}", n, __VA_ARGS__);             \
-                snprintf(err, sizeof(err), "%s", _r < 0 && _e.name ? _e.name : "");                     \
-                if (_r < 0)                                                                             \
-                        fprintf(stderr, "Program: %s\n", _e.message);                                   \
-                sd_bus_error_free(&_e);                                                                 \
-                _r < 0 ? _r : 0;                                                                        \
+                int _p = CALL_DICT(h, "Program", err, err_msg, n, __VA_ARGS__);                         \
+                if (_p < 0)                                                                             \
+                        fprintf(stderr, "Program: %s\n", err_msg);                                      \
+                _p;                                                                                     \
         })
 
 static double volume_ml(struct harness *h) {

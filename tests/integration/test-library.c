@@ -65,32 +65,7 @@ static int teardown(void **state) {
         return 0;
 }
 
-static int64_t query_i64(struct harness *h, const char *sql) {
-        sqlite3 *db;
-        sqlite3_stmt *st;
-        char uri[400];
-        int64_t v = -1;
-        snprintf(uri, sizeof(uri), "file:%s?mode=ro", h->db_path);
-        assert_int_equal(sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL), SQLITE_OK);
-        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-                fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-        if (sqlite3_step(st) == SQLITE_ROW)
-                v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-        return v;
-}
-
-#define PROGRAM(h, err, n, ...)                                                                         \
-        ({                                                                                              \
-                sd_bus_error _e = SD_BUS_ERROR_NULL;                                                    \
-                int _r = sd_bus_call_method((h)->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE,        \
-                                            "Program", &_e, NULL, "a{sv}", n, __VA_ARGS__);             \
-                snprintf(err, sizeof(err), "%s", _r < 0 && _e.name ? _e.name : "");                     \
-                snprintf(err##_msg, sizeof(err##_msg), "%s", _r < 0 && _e.message ? _e.message : "");   \
-                sd_bus_error_free(&_e);                                                                 \
-                _r < 0 ? _r : 0;                                                                        \
-        })
+#define PROGRAM(h, err, n, ...) CALL_DICT(h, "Program", err, err##_msg, n, __VA_ARGS__)
 
 static void a_good_import_changes_the_version_and_is_audited_with_the_uid(void **state) {
         struct harness *h = *state;
@@ -117,10 +92,10 @@ static void a_good_import_changes_the_version_and_is_audited_with_the_uid(void *
         char sql[256];
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE method = 'DrugLibrary.Import' AND outcome = 'ok' AND uid = %d",
                  (int) geteuid());
-        assert_int_equal(query_i64(h, sql), 1);
+        assert_int_equal(harness_query_i64(h, sql), 1);
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM v_drug_libraries WHERE in_use AND imported_by_uid = %d AND sha256 = '%s'",
                  (int) geteuid(), sha);
-        assert_int_equal(query_i64(h, sql), 1);
+        assert_int_equal(harness_query_i64(h, sql), 1);
         free(version);
         free(sha);
 }
@@ -148,8 +123,8 @@ static void a_broken_library_is_refused_at_its_json_path_and_nothing_changes(voi
                 fail_msg("message lacks the path: %s", message);
         char *after = get_string(h, LIB_PATH, LIB_IFACE, "Sha256");
         assert_string_equal(before, after);
-        assert_int_equal(query_i64(h, "SELECT count(*) FROM drug_libraries"), 1);
-        assert_int_equal(query_i64(h, "SELECT count(*) FROM audit WHERE method = 'DrugLibrary.Import'"
+        assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM drug_libraries"), 1);
+        assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM audit WHERE method = 'DrugLibrary.Import'"
                                       " AND outcome = 'org.infusiond.pump1.Error.InvalidArgument'"), 1);
         free(json);
         free(before);
@@ -174,7 +149,7 @@ static void heparin_by_dose_is_shown_in_ml_per_h(void **state) {
         assert_int_equal(call_simple(h, "Start", err, sizeof(err)), 0);
         call_advance(h, 30 * 60 * 1000000ULL);
         assert_true(fabs(get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl") - 10.0) < 0.0002);
-        assert_int_equal(query_i64(h, "SELECT count(*) FROM infusions WHERE drug_id = 'heparin' AND care_area = 'ICU'"
+        assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM infusions WHERE drug_id = 'heparin' AND care_area = 'ICU'"
                                       " AND dose_rate = 1000 AND dose_unit = 'units/h' AND rate_nl_per_h = 20000000"), 1);
 }
 
@@ -224,9 +199,9 @@ static void over_a_hard_limit_is_refused_and_nothing_changes(void **state) {
         assert_true(PROGRAM(h, err, 4, "CareArea", "s", "ICU", "Drug", "s", "heparin",
                             "RateMlPerHour", "d", 80.0, "VtbiMl", "d", 50.0) < 0);
         assert_string_equal(err, ERR "HardLimit");
-        assert_int_equal(query_i64(h, "SELECT count(*) FROM limit_events WHERE kind = 'hard-refused' AND care_area = 'ICU'"
+        assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM limit_events WHERE kind = 'hard-refused' AND care_area = 'ICU'"
                                       " AND drug_id = 'heparin'"), 2);
-        assert_int_equal(query_i64(h, "SELECT hard_stops FROM v_library_compliance WHERE care_area = 'ICU'"), 2);
+        assert_int_equal(harness_query_i64(h, "SELECT hard_stops FROM v_library_compliance WHERE care_area = 'ICU'"), 2);
 }
 
 static void over_a_soft_limit_needs_confirmation_and_the_override_is_recorded(void **state) {
@@ -244,9 +219,9 @@ static void over_a_soft_limit_needs_confirmation_and_the_override_is_recorded(vo
         assert_true(get_double(h, CH_PATH, CH_IFACE, "RateMlPerHour") == 50.0);
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM v_limit_events WHERE kind = 'soft-override' AND value = 2500"
                  " AND unit = 'units/h' AND reason = 'aPTT below range per protocol' AND uid = %d", (int) geteuid());
-        assert_int_equal(query_i64(h, sql), 1);
-        assert_int_equal(query_i64(h, "SELECT count(*) FROM limit_events WHERE kind = 'soft-refused'"), 1);
-        assert_int_equal(query_i64(h, "SELECT soft_overrides FROM v_library_compliance WHERE care_area = 'ICU'"), 1);
+        assert_int_equal(harness_query_i64(h, sql), 1);
+        assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM limit_events WHERE kind = 'soft-refused'"), 1);
+        assert_int_equal(harness_query_i64(h, "SELECT soft_overrides FROM v_library_compliance WHERE care_area = 'ICU'"), 1);
 }
 
 static void unknown_drug_and_unavailable_drug_are_named(void **state) {
@@ -271,20 +246,11 @@ static void basic_infusions_only_where_the_care_area_allows_and_marked_as_such(v
         assert_int_equal(PROGRAM(h, err, 3, "CareArea", "s", "Med-Surg", "RateMlPerHour", "d", 100.0,
                                  "VtbiMl", "d", 10.0), 0);
         assert_int_equal(call_simple(h, "Start", err, sizeof(err)), 0);
-        assert_int_equal(query_i64(h, "SELECT count(*) FROM infusions WHERE care_area = 'Med-Surg' AND drug_id IS NULL"), 1);
-        assert_int_equal(query_i64(h, "SELECT library_use_pct FROM v_library_compliance WHERE care_area = 'Med-Surg'"), 0);
+        assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM infusions WHERE care_area = 'Med-Surg' AND drug_id IS NULL"), 1);
+        assert_int_equal(harness_query_i64(h, "SELECT library_use_pct FROM v_library_compliance WHERE care_area = 'Med-Surg'"), 0);
 }
 
-#define TITRATE(h, err, n, ...)                                                                         \
-        ({                                                                                              \
-                sd_bus_error _e = SD_BUS_ERROR_NULL;                                                    \
-                int _r = sd_bus_call_method((h)->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE,        \
-                                            "Titrate", &_e, NULL, "a{sv}", n, __VA_ARGS__);             \
-                snprintf(err, sizeof(err), "%s", _r < 0 && _e.name ? _e.name : "");                     \
-                snprintf(err##_msg, sizeof(err##_msg), "%s", _r < 0 && _e.message ? _e.message : "");   \
-                sd_bus_error_free(&_e);                                                                 \
-                _r < 0 ? _r : 0;                                                                        \
-        })
+#define TITRATE(h, err, n, ...) CALL_DICT(h, "Titrate", err, err##_msg, n, __VA_ARGS__)
 
 static void titration_by_dose_is_checked_against_the_same_limits_and_recorded(void **state) {
         struct harness *h = *state;
@@ -313,22 +279,13 @@ static void titration_by_dose_is_checked_against_the_same_limits_and_recorded(vo
         assert_true(get_double(h, CH_PATH, CH_IFACE, "DoseRate") == 2500.0);
         assert_string_equal(get_string(h, CH_PATH, CH_IFACE, "State"), "running");
 
-        assert_int_equal(query_i64(h, "SELECT count(*) FROM events WHERE kind = 'titrated'"), 2);
-        assert_int_equal(query_i64(h, "SELECT count(*) FROM limit_events WHERE kind = 'soft-override'"
+        assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM events WHERE kind = 'titrated'"), 2);
+        assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM limit_events WHERE kind = 'soft-override'"
                                       " AND reason = 'bolus protocol'"), 1);
-        assert_int_equal(query_i64(h, "SELECT count(*) FROM audit WHERE method = 'Channel.Titrate'"), 4);
+        assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM audit WHERE method = 'Channel.Titrate'"), 4);
 }
 
-#define BOLUS(h, err, n, ...)                                                                           \
-        ({                                                                                              \
-                sd_bus_error _e = SD_BUS_ERROR_NULL;                                                    \
-                int _r = sd_bus_call_method((h)->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE,        \
-                                            "Bolus", &_e, NULL, "a{sv}", n, __VA_ARGS__);               \
-                snprintf(err, sizeof(err), "%s", _r < 0 && _e.name ? _e.name : "");                     \
-                snprintf(err##_msg, sizeof(err##_msg), "%s", _r < 0 && _e.message ? _e.message : "");   \
-                sd_bus_error_free(&_e);                                                                 \
-                _r < 0 ? _r : 0;                                                                        \
-        })
+#define BOLUS(h, err, n, ...) CALL_DICT(h, "Bolus", err, err##_msg, n, __VA_ARGS__)
 
 static void clinician_bolus_is_checked_against_the_bolus_limits(void **state) {
         struct harness *h = *state;
@@ -353,8 +310,8 @@ static void clinician_bolus_is_checked_against_the_bolus_limits(void **state) {
         call_advance(h, 2 * 60 * 1000000ULL + 200000);
         assert_true(fabs(get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl") - 22.0) < 0.01);
         assert_true(get_double(h, CH_PATH, CH_IFACE, "CurrentRateMlPerHour") == 20.0);
-        assert_int_equal(query_i64(h, "SELECT count(*) FROM events WHERE kind = 'bolus'"), 1);
-        assert_int_equal(query_i64(h, "SELECT count(*) FROM limit_events WHERE kind = 'hard-refused'"), 1);
+        assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM events WHERE kind = 'bolus'"), 1);
+        assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM limit_events WHERE kind = 'hard-refused'"), 1);
 }
 
 static void the_library_survives_a_restart(void **state) {
