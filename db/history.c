@@ -21,6 +21,14 @@ static int bind_int64_or_null(sqlite3_stmt *s, int i, int64_t v, bool null) {
         return null ? sqlite3_bind_null(s, i) : sqlite3_bind_int64(s, i, v);
 }
 
+/* Step an UPDATE of one infusion: -ENOENT when no open row matched. */
+static int step_one_row(struct db *d, sqlite3_stmt *s) {
+        int r = db_step_done(d, s);
+        if (r < 0)
+                return r;
+        return sqlite3_changes(d->sqlite) == 1 ? 0 : -ENOENT;
+}
+
 static bool is_end_status(const char *status) {
         return status && (strcmp(status, "completed") == 0 ||
                           strcmp(status, "stopped") == 0 ||
@@ -95,10 +103,7 @@ static int checkpoint_update(struct db *d, int64_t id, int64_t volume_nl, int64_
         if (rc != SQLITE_OK)
                 return db_fail(d, rc);
 
-        r = db_step_done(d, s);
-        if (r < 0)
-                return r;
-        return sqlite3_changes(d->sqlite) == 1 ? 0 : -ENOENT;
+        return step_one_row(d, s);
 }
 
 int db_infusion_checkpoint(struct db *d, int64_t id, int64_t volume_nl, int64_t utc_us) {
@@ -151,10 +156,7 @@ int db_infusion_end(struct db *d, int64_t id, const char *status, int64_t volume
         if (rc != SQLITE_OK)
                 return db_fail(d, rc);
 
-        r = db_step_done(d, s);
-        if (r < 0)
-                return r;
-        return sqlite3_changes(d->sqlite) == 1 ? 0 : -ENOENT;
+        return step_one_row(d, s);
 }
 
 /* Columns in this order for every SELECT that fills a struct db_infusion. */
