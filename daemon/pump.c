@@ -499,7 +499,7 @@ int pump_program(struct pump *p, const struct program *prog_in, const struct der
                 record_limit_event(p, "soft-override", &req, &res, uid);
 
         struct pump_program_info *info = &p->info;
-        *info = (struct pump_program_info) { .dose_rate = NAN, .concentration_index = -1 };
+        *info = (struct pump_program_info) { .dose_rate = NAN };
         snprintf(info->care_area, sizeof(info->care_area), "%s", req.care_area ?: "");
         if (res.drug) {
                 snprintf(info->drug_id, sizeof(info->drug_id), "%s", res.drug->id);
@@ -508,7 +508,10 @@ int pump_program(struct pump *p, const struct program *prog_in, const struct der
                 info->dose_rate = res.dose_rate;
         }
         info->patient = req.patient;
-        info->concentration_index = res.drug && res.concentration ? (int) (res.concentration - res.drug->concentrations) : -1;
+        if (res.concentration) {
+                info->has_strength = true;
+                info->strength = *res.concentration;
+        }
         if (res.concentration) {
                 char a[LIBRARY_NUMBER_MAX], v[LIBRARY_NUMBER_MAX];
                 snprintf(info->concentration, sizeof(info->concentration), "%s %s / %s mL",
@@ -547,19 +550,12 @@ int pump_titrate(struct pump *p, int64_t rate_nl_per_h, bool have_dose, double d
                 .confirm_soft_limits = confirm_soft,
                 .override_reason = override_reason,
         };
-        /* The concentration the program chose, by matching its text. */
-        const struct drug *drug = p->library && req.drug ? drug_library_find_drug(p->library, req.drug) : NULL;
-        if (req.drug && !drug)
+        /* The concentration the program chose, by value. */
+        req.have_strength = info->has_strength;
+        req.strength = info->strength;
+        if (req.drug && !(p->library && drug_library_find_drug(p->library, req.drug)))
                 return set_error(err, PUMP_ERROR_UNKNOWN_DRUG, -EINVAL,
                                  "%s is no longer in the drug library in use: stop and reprogram", info->drug_name);
-        for (size_t i = 0; drug && i < drug->n_concentrations; i++) {
-                char a[LIBRARY_NUMBER_MAX], v[LIBRARY_NUMBER_MAX], text[64];
-                snprintf(text, sizeof(text), "%s %s / %s mL", library_number_to_string(drug->concentrations[i].amount, a),
-                         dose_amount_to_string(drug->concentrations[i].amount_unit),
-                         library_number_to_string(drug->concentrations[i].volume_ml, v));
-                if (strcmp(text, info->concentration) == 0)
-                        req.concentration = (int) i;
-        }
         if (req.drug) {
                 ders_check(p->library, &req, &res);
                 if (res.outcome != DERS_ACCEPTED && res.outcome != DERS_OVERRIDDEN)
@@ -620,20 +616,16 @@ int pump_bolus(struct pump *p, int64_t volume_nl, bool have_amount, double amoun
                 if (!bl->allowed)
                         return set_error(err, PUMP_ERROR_HARD_LIMIT, -EINVAL,
                                          "The library allows no bolus of %s in %s", drug->name, info->care_area);
-                const struct concentration *conc = info->concentration_index >= 0
-                        ? &drug->concentrations[info->concentration_index] : NULL;
+                const struct concentration *conc = info->has_strength ? drug_find_concentration(drug, &info->strength) : NULL;
+                if (info->has_strength && !conc)
+                        return set_error(err, PUMP_ERROR_UNKNOWN_DRUG, -EINVAL,
+                                         "%s %s is no longer stocked in the drug library in use", drug->name,
+                                         info->concentration);
                 struct dose_error derr = {};
-                int64_t per_unit_nl;
-                /* nL per unit of the bolus amount, to move between the two */
-                r = dose_amount_to_nl(1.0, &bl->unit, conc, &info->patient, &per_unit_nl, &derr);
+                r = have_amount ? dose_amount_to_nl(amount, &bl->unit, conc, &info->patient, &volume_nl, &derr)
+                                : dose_amount_from_nl(volume_nl, &bl->unit, conc, &info->patient, &amount, &derr);
                 if (r < 0)
                         return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", derr.text);
-                if (have_amount) {
-                        r = dose_amount_to_nl(amount, &bl->unit, conc, &info->patient, &volume_nl, &derr);
-                        if (r < 0)
-                                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", derr.text);
-                } else
-                        amount = (double) volume_nl / (double) per_unit_nl;
 
                 dose_unit_to_string(&bl->unit, unit, sizeof(unit));
                 char a[LIBRARY_NUMBER_MAX], l[LIBRARY_NUMBER_MAX];
@@ -1014,7 +1006,6 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
         if (r < 0)
                 goto fail;
         p->info.dose_rate = NAN;
-        p->info.concentration_index = -1;
         record_event(p, "startup", NULL, "idle", p->virtual_clock ? "virtual clock" : "real clock");
 
         *ret = TAKE_PTR(p);

@@ -89,7 +89,8 @@ struct pump_program_info {
         char dose_unit[DOSE_UNIT_STRING_MAX];
         char concentration[64];
         double dose_rate;                       /* NAN for a basic infusion */
-        int concentration_index;                /* -1: none */
+        bool has_strength;                      /* a concentration was chosen: */
+        struct concentration strength;          /* matched by value, not by index */
         struct patient patient;                 /* as programmed, for /kg and /m2 doses */
 };
 

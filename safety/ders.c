@@ -138,14 +138,8 @@ void ders_check(const struct drug_library *lib, const struct ders_request *req, 
         if (!volume_unit) {
                 int idx = req->concentration;
                 if (req->have_strength) {
-                        idx = -2;
-                        for (size_t i = 0; i < r->drug->n_concentrations; i++) {
-                                const struct concentration *k = &r->drug->concentrations[i];
-                                if (k->amount == req->strength.amount && k->amount_unit == req->strength.amount_unit &&
-                                    k->volume_ml == req->strength.volume_ml)
-                                        idx = (int) i;
-                        }
-                        if (idx == -2) {
+                        const struct concentration *k = drug_find_concentration(r->drug, &req->strength);
+                        if (!k) {
                                 char a[LIBRARY_NUMBER_MAX], v[LIBRARY_NUMBER_MAX];
                                 return set(r, DERS_INVALID, "Concentration",
                                            "%s is not stocked as %s %s / %s mL in library %.64s (see DrugLibrary.GetDrug)",
@@ -153,6 +147,7 @@ void ders_check(const struct drug_library *lib, const struct ders_request *req, 
                                            dose_amount_to_string(req->strength.amount_unit) ?: "?",
                                            library_number_to_string(req->strength.volume_ml, v), lib->version);
                         }
+                        idx = (int) (k - r->drug->concentrations);
                 }
                 if (idx < 0 && r->drug->n_concentrations == 1)
                         idx = 0;

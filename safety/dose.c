@@ -324,3 +324,23 @@ int dose_amount_to_nl(double amount, const struct dose_unit *u, const struct con
         return round_nl(false, amount * ml_per_unit_amount * NL_PER_ML, "DoseAmount", amount, unit_str,
                         ret_volume_nl, err);
 }
+
+int dose_amount_from_nl(int64_t volume_nl, const struct dose_unit *u, const struct concentration *c,
+                        const struct patient *p, double *ret_amount, struct dose_error *err) {
+        char unit_str[DOSE_UNIT_STRING_MAX];
+        long double ml_per_unit_amount;
+        int r;
+
+        r = ml_per_dose(false, u, c, p, unit_str, &ml_per_unit_amount, err);
+        if (r < 0)
+                return r;
+        if (volume_nl < RESULT_MIN_NL || volume_nl > RESULT_MAX_NL)
+                return fail(err, "BolusMl", "BolusMl %.6g mL is outside %.6f to %.0f mL", units_nl_to_ml(volume_nl),
+                            units_nl_to_ml(RESULT_MIN_NL), units_nl_to_ml(RESULT_MAX_NL));
+        double amount = (double) ((long double) volume_nl / NL_PER_ML / ml_per_unit_amount);
+        if (!(isfinite(amount) && amount > 0))
+                return fail(err, "Concentration", "BolusMl %.6g mL cannot be shown in %s from this Concentration",
+                            units_nl_to_ml(volume_nl), unit_str);
+        *ret_amount = amount;
+        return 0;
+}

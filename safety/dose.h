@@ -117,5 +117,11 @@ int dose_rate_from_nl_per_h(int64_t rate_nl_per_h, const struct dose_unit *u, co
 /* An amount (unit without time: bolus or loading dose, e.g. 2 mg, or
  * 0.1 mg/kg) -> volume in nL. Same errors, named "DoseAmount" and
  * "DoseAmountUnit"; a unit with a time is refused. */
+/* The inverse, exact (no rounding to whole nL on the way): how much of
+ * the amount unit volume_nl holds. For judging a bolus given in mL
+ * against limits written as an amount. Same errors. */
+int dose_amount_from_nl(int64_t volume_nl, const struct dose_unit *u, const struct concentration *c,
+                        const struct patient *p, double *ret_amount, struct dose_error *err);
+
 int dose_amount_to_nl(double amount, const struct dose_unit *u, const struct concentration *c,
                       const struct patient *p, int64_t *ret_volume_nl, struct dose_error *err);

@@ -73,6 +73,15 @@ const struct drug *drug_library_find_drug(const struct drug_library *lib, const 
         return NULL;
 }
 
+const struct concentration *drug_find_concentration(const struct drug *d, const struct concentration *c) {
+        for (size_t i = 0; i < d->n_concentrations; i++) {
+                const struct concentration *k = &d->concentrations[i];
+                if (k->amount == c->amount && k->amount_unit == c->amount_unit && k->volume_ml == c->volume_ml)
+                        return k;
+        }
+        return NULL;
+}
+
 const struct drug_limits *drug_limits_for(const struct drug *d, const char *care_area_id) {
         if (!d || !care_area_id)
                 return NULL;

@@ -92,6 +92,12 @@ static inline void drug_library_freep(struct drug_library **lib) {
 const struct care_area *drug_library_find_care_area(const struct drug_library *lib, const char *id);
 const struct drug *drug_library_find_drug(const struct drug_library *lib, const char *id);
 
+/* The drug's concentration equal to c (amount, unit and volume), or NULL:
+ * the library does not stock that strength. Matching by value, not by
+ * index, means a re-imported library can never turn a program's
+ * concentration into another strength. */
+const struct concentration *drug_find_concentration(const struct drug *d, const struct concentration *c);
+
 /* The drug's limits in a care area, or NULL: the drug is not available there. */
 const struct drug_limits *drug_limits_for(const struct drug *d, const char *care_area_id);
 

@@ -379,6 +379,35 @@ static void bolus_and_loading_dose_give_a_volume(void **state) {
         assert_int_equal(volume_nl, 70 * NL_PER_ML);
 }
 
+static void a_volume_converts_back_to_its_amount_exactly(void **state) {
+        struct dose_error err = { 0 };
+        double amount = -1;
+        /* norepinephrine 4 mg / 250 mL = 16000 ng/mL: 1 ng is 62.5 nL,
+         * which a whole-nL "volume per unit" would make 63 (0.8 % off).
+         * 1000 nL holds exactly 16 ng. */
+        struct dose_unit u = unit("ng");
+        const struct concentration c = CONC(4, DOSE_AMOUNT_MG, 250);
+        assert_int_equal(dose_amount_from_nl(1000, &u, &c, NULL, &amount, &err), 0);
+        assert_true(fabs(amount - 16.0) < 1e-9);
+        /* oxytocin 30 units / 500 mL = 60 milliunits/mL: 0.5 mL is 30 */
+        u = unit("milliunits");
+        assert_int_equal(dose_amount_from_nl(500000, &u, &CONC(30, DOSE_AMOUNT_UNITS, 500), NULL, &amount, &err), 0);
+        assert_true(fabs(amount - 30.0) < 1e-9);
+        /* per kg: 0.7 mL of 10 mg/mL for 70 kg is 0.1 mg/kg */
+        u = unit("mg/kg");
+        assert_int_equal(dose_amount_from_nl(700000, &u, &CONC(1000, DOSE_AMOUNT_MG, 100), &(struct patient) { 70, 0 },
+                                             &amount, &err), 0);
+        assert_true(fabs(amount - 0.1) < 1e-12);
+        /* and refusals: no weight, no volume */
+        amount = -1;
+        assert_int_equal(dose_amount_from_nl(700000, &u, &CONC(1000, DOSE_AMOUNT_MG, 100), &no_patient, &amount, &err),
+                         -EINVAL);
+        assert_string_equal(err.field, "PatientWeightKg");
+        assert_int_equal(dose_amount_from_nl(0, &u, &CONC(1000, DOSE_AMOUNT_MG, 100), &(struct patient) { 70, 0 },
+                                             &amount, &err), -EINVAL);
+        assert_true(amount == -1);
+}
+
 static void bolus_refusals_name_the_amount(void **state) {
         struct dose_unit u;
         struct dose_error err = { 0 };
@@ -500,6 +529,7 @@ int main(void) {
                 cmocka_unit_test(pump_rate_outside_the_range_cannot_be_shown_as_a_dose),
                 cmocka_unit_test(bolus_and_loading_dose_give_a_volume),
                 cmocka_unit_test(bolus_refusals_name_the_amount),
+                cmocka_unit_test(a_volume_converts_back_to_its_amount_exactly),
                 cmocka_unit_test(every_unit_spelling_parses_back_to_itself),
                 cmocka_unit_test(misspelled_units_are_refused),
                 cmocka_unit_test(unit_that_does_not_fit_the_buffer_is_not_printed),
