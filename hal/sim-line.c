@@ -26,6 +26,7 @@ int sim_line_init(struct sim_line *ret, double compliance_nl_per_mmhg,
         *ret = (struct sim_line) {
                 .compliance_nl_per_mmhg = compliance_nl_per_mmhg,
                 .tau_us = sim_line_tau_us(compliance_nl_per_mmhg, resistance_mmhg_per_ml_per_h),
+                .rest_pressure_mmhg = patient_pressure_mmhg,
                 .patient_pressure_mmhg = patient_pressure_mmhg,
                 /* Pulling back can drop the line below the patient's
                  * pressure, but a real line collapses or cavitates long
@@ -52,6 +53,8 @@ void sim_line_relax(struct sim_line *l, int64_t dt_us) {
 }
 
 int64_t sim_line_held_pl(const struct sim_line *l) {
-        double held_nl = l->compliance_nl_per_mmhg * (l->pressure_mmhg - l->patient_pressure_mmhg);
+        /* Against the rest pressure, not P_b now: the patient moving does
+         * not by itself deliver anything. */
+        double held_nl = l->compliance_nl_per_mmhg * (l->pressure_mmhg - l->rest_pressure_mmhg);
         return llround(held_nl * (double) PL_PER_NL);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
+#include "common/macros.h"
 #include "common/units.h"
 #include "core/mechanism.h"
 #include "hal/hal.h"
@@ -402,14 +403,16 @@ static void other_sensors_and_power_read_their_constants(void **state) {
 
         assert_int_equal(f->hal.sensors->read(f->hal.sensors_ctx, HAL_SENSOR_PRESSURE_UPSTREAM, &v), 0);
         assert_close(v, 0.0, 10.0 * NOISE_MMHG);
+        /* A full cell on mains: the top of the 3.3 .. 4.2 V line. */
         assert_int_equal(f->hal.sensors->read(f->hal.sensors_ctx, HAL_SENSOR_BATTERY_VOLTAGE, &v), 0);
-        assert_true(v == 4.1);
+        assert_true(v == 4.2);
         assert_int_equal(f->hal.sensors->read(f->hal.sensors_ctx, _HAL_SENSOR_MAX, &v), -EINVAL);
 
         assert_int_equal(f->hal.power->read(f->hal.power_ctx, &ps), 0);
         assert_true(ps.on_mains);
         assert_int_equal(ps.capacity_pct, 100);
         assert_int_equal(ps.time_to_empty_s, -1);
+        assert_true(ps.voltage_v == 4.2);
         assert_string_equal(f->hal.backend, "sim");
 }
 
@@ -494,6 +497,590 @@ static void device_names_are_lower_case_with_dashes(void **state) {
         assert_null(hal_output_to_string(_HAL_OUTPUT_MAX));
 }
 
+/* ---- patient movement ----------------------------------------------- */
+
+#define MOVEMENT_MMHG 20.0
+#define MOVEMENT_INTERVAL_S 60.0
+
+static struct sim_params moving_params(void) {
+        struct sim_params p = reference_params();
+        p.movement_amplitude_mmhg = MOVEMENT_MMHG;
+        p.movement_mean_interval_s = MOVEMENT_INTERVAL_S;
+        return p;
+}
+
+static double read_sensor(struct hal *h, enum hal_sensor sensor) {
+        double v = NAN;
+        assert_int_equal(h->sensors->read(h->sensors_ctx, sensor, &v), 0);
+        return v;
+}
+
+static void without_a_movement_amplitude_the_patient_stays_at_rest(void **state) {
+        struct sim_params p = reference_params();
+        struct sim *s;
+
+        /* An interval alone moves nothing. */
+        p.movement_mean_interval_s = 1.0;
+        assert_int_equal(sim_new(&p, NULL, NULL, &s), 0);
+        for (int64_t t = 0; t <= 3600; t++) {
+                sim_update(s, t * US_PER_SEC);
+                assert_true(sim_patient_pressure_mmhg(s) == PATIENT_MMHG);
+                assert_true(sim_line_pressure_mmhg(s) == PATIENT_MMHG);
+        }
+        sim_free(s);
+}
+
+static void patient_movement_moves_the_measured_pressure_away_and_back(void **state) {
+        struct sim_params p = moving_params();
+        struct sim *s;
+        struct hal h;
+        unsigned departures = 0, returns = 0;
+        bool at_rest = true;
+        double largest_mmhg = 0;
+
+        /* Noise-free, so the sensor must show exactly what the line does. */
+        p.pressure_noise_mmhg = 0.0;
+        assert_int_equal(sim_new(&p, NULL, NULL, &s), 0);
+        sim_fill_hal(s, &h);
+
+        /* An hour of samples every 100 ms; tau is 108 ms, so each
+         * excursion (2 s or longer) settles before it ends. */
+        for (int64_t t = 0; t <= 3600 * 10; t++) {
+                sim_update(s, t * 100 * US_PER_MS);
+                double line_mmhg = sim_line_pressure_mmhg(s);
+                double deviation_mmhg = fabs(line_mmhg - PATIENT_MMHG);
+
+                assert_true(read_sensor(&h, HAL_SENSOR_PRESSURE_DOWNSTREAM) == line_mmhg);
+                assert_true(fabs(sim_patient_pressure_mmhg(s) - PATIENT_MMHG) <= MOVEMENT_MMHG);
+                largest_mmhg = MAX(largest_mmhg, deviation_mmhg);
+
+                if (at_rest && deviation_mmhg > 1.0) {
+                        departures++;
+                        at_rest = false;
+                } else if (!at_rest && deviation_mmhg < 0.01) {
+                        returns++;
+                        at_rest = true;
+                }
+        }
+
+        /* One excursion about every 60 + 16 s: about 47 in the hour, of
+         * which some are too small to count. */
+        assert_in_range(departures, 20, 80);
+        assert_true(returns + 1 >= departures);
+        assert_true(largest_mmhg > MOVEMENT_MMHG / 2);
+        assert_true(largest_mmhg <= MOVEMENT_MMHG);
+        /* Pumping nothing, the patient moving delivered nothing. */
+        assert_int_equal(sim_delivered_nl(s), 0);
+        sim_free(s);
+}
+
+static void patient_movement_replays_for_a_seed_and_differs_for_another(void **state) {
+        struct sim_params p = moving_params();
+        struct sim *a, *b, *c;
+        unsigned differ = 0, moved = 0;
+
+        assert_int_equal(sim_new(&p, NULL, NULL, &a), 0);
+        assert_int_equal(sim_new(&p, NULL, NULL, &b), 0);
+        p.seed = 43;
+        assert_int_equal(sim_new(&p, NULL, NULL, &c), 0);
+
+        for (int64_t t = 0; t <= 3600; t++) {
+                sim_update(a, t * US_PER_SEC);
+                sim_update(b, t * US_PER_SEC);
+                sim_update(c, t * US_PER_SEC);
+                assert_true(sim_patient_pressure_mmhg(a) == sim_patient_pressure_mmhg(b));
+                assert_true(sim_line_pressure_mmhg(a) == sim_line_pressure_mmhg(b));
+                differ += sim_patient_pressure_mmhg(a) != sim_patient_pressure_mmhg(c);
+                moved += sim_patient_pressure_mmhg(a) != PATIENT_MMHG;
+        }
+        assert_true(moved > 100);
+        assert_true(differ > 100);
+
+        sim_free(a);
+        sim_free(b);
+        sim_free(c);
+}
+
+static void patient_movement_does_not_depend_on_how_often_the_model_is_updated(void **state) {
+        struct sim_params p = moving_params();
+        struct sim *often, *seldom;
+        struct hal h_often, h_seldom;
+        double largest_mmhg = 0;
+
+        /* A slow line (tau 10.8 s) so the pressure is mid-way between
+         * back-pressures much of the time, not settled. */
+        p.line_resistance_mmhg_per_ml_per_h = 30.0;
+        assert_int_equal(sim_new(&p, NULL, NULL, &often), 0);
+        assert_int_equal(sim_new(&p, NULL, NULL, &seldom), 0);
+        sim_fill_hal(often, &h_often);
+        sim_fill_hal(seldom, &h_seldom);
+        assert_int_equal(h_often.drive->enable(h_often.drive_ctx, true), 0);
+        assert_int_equal(h_seldom.drive->enable(h_seldom.drive_ctx, true), 0);
+
+        /* Half an hour: one every 10 ms, the other every second; both read
+         * and step at the whole seconds. */
+        for (int64_t t_ms = 0; t_ms <= 1800 * 1000; t_ms += 10) {
+                sim_update(often, t_ms * US_PER_MS);
+                if (t_ms % 1000 != 0)
+                        continue;
+                sim_update(seldom, t_ms * US_PER_MS);
+
+                assert_close(sim_line_pressure_mmhg(often), sim_line_pressure_mmhg(seldom), 1e-6);
+                assert_close(read_sensor(&h_often, HAL_SENSOR_PRESSURE_DOWNSTREAM),
+                             read_sensor(&h_seldom, HAL_SENSOR_PRESSURE_DOWNSTREAM), 1e-6);
+                assert_true(sim_patient_pressure_mmhg(often) == sim_patient_pressure_mmhg(seldom));
+                assert_int_equal(sim_delivered_nl(often), sim_delivered_nl(seldom));
+                largest_mmhg = MAX(largest_mmhg, fabs(sim_patient_pressure_mmhg(often) - PATIENT_MMHG));
+
+                assert_int_equal(h_often.drive->step(h_often.drive_ctx), 0);
+                assert_int_equal(h_seldom.drive->step(h_seldom.drive_ctx), 0);
+        }
+        assert_true(largest_mmhg > MOVEMENT_MMHG / 2);
+
+        sim_free(often);
+        sim_free(seldom);
+}
+
+/* ---- motor gain and position ---------------------------------------- */
+
+static void step_n(struct fixture *f, int n) {
+        for (int i = 0; i < n; i++)
+                step_ok(f);
+}
+
+static void motor_gain_zero_stalls_the_plunger_while_steps_are_still_counted(void **state) {
+        struct fixture *f = *state;
+        bool end = true;
+
+        assert_int_equal(sim_set_motor_gain(f->sim, 0.0), 0);
+        enable(f);
+        step_n(f, 1000);
+
+        assert_int_equal(sim_plunger_steps(f->sim), 1000);
+        assert_int_equal(sim_last_step_us(f->sim), 0);
+        assert_int_equal(sim_pushed_nl(f->sim), 0);
+        assert_int_equal(sim_delivered_nl(f->sim), 0);
+        assert_true(sim_line_pressure_mmhg(f->sim) == PATIENT_MMHG);
+        assert_true(read_sensor(&f->hal, HAL_SENSOR_PLUNGER_POSITION) == 0.0);
+        assert_int_equal(f->hal.inputs->read(f->hal.inputs_ctx, HAL_INPUT_END_STOP, &end), 0);
+        assert_false(end);
+}
+
+static void motor_gain_of_one_point_two_pushes_twenty_percent_more(void **state) {
+        struct fixture *f = *state;
+
+        assert_int_equal(sim_set_motor_gain(f->sim, 1.2), 0);
+        enable(f);
+        sim_set_occlusion(f->sim, true);
+        step_n(f, 1000);
+
+        /* 1000 * 173,661 pL * 1.2 = 208,393,200 pL: the 0.2 pL of each step
+         * is carried, not lost. */
+        assert_int_equal(sim_plunger_steps(f->sim), 1000);
+        assert_int_equal(sim_pushed_nl(f->sim), 208393);
+        assert_close(read_sensor(&f->hal, HAL_SENSOR_PLUNGER_POSITION), 1.2 * 1000.0 / 3200.0, 1e-12);
+        assert_close(sim_line_pressure_mmhg(f->sim), PATIENT_MMHG + 1.2 * 1000 * f->step_mmhg, 1e-9);
+
+        sim_set_occlusion(f->sim, false);
+        f->now_us += 40 * TAU_US;
+        assert_int_equal(sim_delivered_nl(f->sim), 208393);
+}
+
+static void at_any_gain_forward_and_back_return_the_plunger_exactly(void **state) {
+        struct fixture *f = *state;
+
+        assert_int_equal(sim_set_motor_gain(f->sim, 1.234567), 0);
+        enable(f);
+        step_n(f, 777);
+        assert_int_equal(sim_set_motor_gain(f->sim, 0.8), 0);
+        step_n(f, 223);
+        /* 777 * 173,661 pL * 1.234567 = 166,585,800.61 pL, then
+         * 223 * 173,661 pL * 0.8 = 30,981,122.4 pL: 197,566,923.01 pL. */
+        assert_int_equal(sim_pushed_nl(f->sim), 197566);
+
+        set_direction(f, HAL_DIRECTION_REVERSE);
+        step_n(f, 223);
+        assert_int_equal(sim_set_motor_gain(f->sim, 1.234567), 0);
+        step_n(f, 777);
+        assert_int_equal(sim_plunger_steps(f->sim), 0);
+        assert_int_equal(sim_pushed_nl(f->sim), 0);
+        assert_true(read_sensor(&f->hal, HAL_SENSOR_PLUNGER_POSITION) == 0.0);
+}
+
+static void at_double_gain_the_syringe_empties_in_half_the_steps(void **state) {
+        struct fixture *f = *state;
+        bool end = false;
+
+        /* 1000 nL holds 5 steps at gain 1 and 2 at gain 2: 694,644 pL,
+         * a third would make 1,041,966. */
+        sim_free(f->sim);
+        f->params.syringe_volume_nl = 1000;
+        assert_int_equal(fixture_start(f), 0);
+
+        assert_int_equal(sim_set_motor_gain(f->sim, 2.0), 0);
+        enable(f);
+        step_n(f, 2);
+        assert_int_equal(f->hal.drive->step(f->hal.drive_ctx), -ENOSPC);
+        assert_int_equal(sim_plunger_steps(f->sim), 2);
+        assert_int_equal(sim_pushed_nl(f->sim), 694);
+        assert_int_equal(f->hal.inputs->read(f->hal.inputs_ctx, HAL_INPUT_END_STOP, &end), 0);
+        assert_true(end);
+
+        /* A slipping drive does not reach the end stop either way. */
+        assert_int_equal(sim_set_motor_gain(f->sim, 0.0), 0);
+        assert_int_equal(f->hal.inputs->read(f->hal.inputs_ctx, HAL_INPUT_END_STOP, &end), 0);
+        assert_false(end);
+        step_ok(f);
+        assert_int_equal(sim_pushed_nl(f->sim), 694);
+}
+
+static void position_sensor_reads_the_real_travel_plus_its_noise(void **state) {
+        struct fixture *f = *state;
+        const double noise_mm = 0.01;
+        const int n = 10000;
+        double sum = 0, sum_sq = 0;
+
+        sim_free(f->sim);
+        f->params.position_noise_mm = noise_mm;
+        assert_int_equal(fixture_start(f), 0);
+        enable(f);
+        step_n(f, 1000);
+
+        for (int i = 0; i < n; i++) {
+                double v = read_sensor(&f->hal, HAL_SENSOR_PLUNGER_POSITION);
+                sum += v;
+                sum_sq += v * v;
+        }
+        double mean = sum / n;
+        double sd = sqrt((sum_sq - n * mean * mean) / (n - 1));
+
+        assert_close(mean, 1000.0 / 3200.0, 4.0 * noise_mm / sqrt(n));
+        assert_close(sd, noise_mm, 0.1 * noise_mm);
+}
+
+/* ---- upstream occlusion --------------------------------------------- */
+
+static void upstream_occlusion_pulls_the_upstream_pressure_down_and_clearing_recovers(void **state) {
+        struct fixture *f = *state;
+        /* One step over the upstream compliance of 500 nL/mmHg. */
+        const double drop_mmhg = 173.661 / 500.0;
+
+        sim_free(f->sim);
+        f->params.pressure_noise_mmhg = 0.0;
+        assert_int_equal(fixture_start(f), 0);
+        enable(f);
+
+        step_n(f, 100);
+        assert_true(read_sensor(&f->hal, HAL_SENSOR_PRESSURE_UPSTREAM) == 0.0);
+
+        sim_set_upstream_occlusion(f->sim, true);
+        step_n(f, 100);
+        assert_close(sim_upstream_pressure_mmhg(f->sim), -100 * drop_mmhg, 1e-9);
+        assert_true(read_sensor(&f->hal, HAL_SENSOR_PRESSURE_UPSTREAM) == sim_upstream_pressure_mmhg(f->sim));
+
+        /* Time alone does not recover it, and backing off does not either. */
+        f->now_us += 3600 * US_PER_SEC;
+        set_direction(f, HAL_DIRECTION_REVERSE);
+        step_n(f, 10);
+        assert_close(sim_upstream_pressure_mmhg(f->sim), -100 * drop_mmhg, 1e-9);
+
+        /* 600 mmHg is 1727.6 steps' worth: the floor holds after that. */
+        set_direction(f, HAL_DIRECTION_FORWARD);
+        step_n(f, 2000);
+        assert_true(read_sensor(&f->hal, HAL_SENSOR_PRESSURE_UPSTREAM) == -600.0);
+
+        sim_set_upstream_occlusion(f->sim, false);
+        assert_true(read_sensor(&f->hal, HAL_SENSOR_PRESSURE_UPSTREAM) == 0.0);
+        step_n(f, 100);
+        assert_true(read_sensor(&f->hal, HAL_SENSOR_PRESSURE_UPSTREAM) == 0.0);
+}
+
+/* ---- air ------------------------------------------------------------ */
+
+static bool air_active(struct fixture *f) {
+        bool active = false;
+        assert_int_equal(f->hal.inputs->read(f->hal.inputs_ctx, HAL_INPUT_AIR_IN_LINE, &active), 0);
+        return active;
+}
+
+static void a_150_ul_bubble_keeps_the_air_input_active_for_exactly_the_steps_covering_it(void **state) {
+        struct fixture *f = *state;
+        struct edge_log log = {};
+
+        assert_int_equal(f->hal.inputs->set_handler(f->hal.inputs_ctx, record_edge, &log), 0);
+        enable(f);
+        assert_false(air_active(f));
+        assert_int_equal(sim_inject_air(f->sim, 150 * 1000), 0);
+
+        /* 863 steps push 149,869,443 pL, still inside the bubble; 864 push
+         * 150,043,104 pL, past it. */
+        for (int k = 0; k < 864; k++) {
+                if (!air_active(f))
+                        fail_msg("no air after %d steps", k);
+                step_ok(f);
+        }
+        assert_false(air_active(f));
+        step_n(f, 1000);
+        assert_false(air_active(f));
+
+        /* Polled, never pushed to the handler from the stepping path. */
+        assert_int_equal(log.count, 0);
+}
+
+static void two_queued_bubbles_pass_one_after_the_other_with_a_gap(void **state) {
+        struct fixture *f = *state;
+        int edges[8], n_edges = 0;
+        bool was = false;
+
+        /* 100 µL now, then 50 µL of fluid, then 50 µL of air. */
+        assert_int_equal(sim_inject_air(f->sim, 100 * 1000), 0);
+        assert_int_equal(sim_inject_air(f->sim, 50 * 1000), 0);
+        enable(f);
+
+        for (int k = 0; k < 2000; k++) {
+                bool now = air_active(f);
+                if (now != was) {
+                        assert_true(n_edges < (int) ELEMENTSOF(edges));
+                        edges[n_edges++] = k;
+                        was = now;
+                }
+                step_ok(f);
+        }
+
+        /* Edges at the first step count whose travel reaches 0, 100, 150
+         * and 200 µL: 173,661 pL * 576 = 100,028,736, * 864 = 150,043,104,
+         * * 1152 = 200,057,472. */
+        assert_int_equal(n_edges, 4);
+        assert_int_equal(edges[0], 0);
+        assert_int_equal(edges[1], 576);
+        assert_int_equal(edges[2], 864);
+        assert_int_equal(edges[3], 1152);
+}
+
+static void a_bubble_moves_only_with_the_real_forward_travel(void **state) {
+        struct fixture *f = *state;
+
+        enable(f);
+        assert_int_equal(sim_inject_air(f->sim, 1000), 0);
+
+        /* A slipping drive and a back-off leave it at the detector. */
+        assert_int_equal(sim_set_motor_gain(f->sim, 0.0), 0);
+        step_n(f, 100);
+        assert_true(air_active(f));
+        assert_int_equal(sim_set_motor_gain(f->sim, 1.0), 0);
+        set_direction(f, HAL_DIRECTION_REVERSE);
+        step_n(f, 100);
+        assert_true(air_active(f));
+
+        /* 1000 nL is 5.76 steps. */
+        set_direction(f, HAL_DIRECTION_FORWARD);
+        step_n(f, 5);
+        assert_true(air_active(f));
+        step_ok(f);
+        assert_false(air_active(f));
+}
+
+/* ---- battery -------------------------------------------------------- */
+
+static struct hal_power_status read_power(struct fixture *f) {
+        struct hal_power_status ps = {};
+        assert_int_equal(f->hal.power->read(f->hal.power_ctx, &ps), 0);
+        return ps;
+}
+
+static void battery_discharges_in_model_time_and_not_on_mains(void **state) {
+        struct fixture *f = *state;
+        struct hal_power_status ps;
+
+        /* On mains: ten hours change nothing. */
+        f->now_us += 10 * US_PER_HOUR;
+        ps = read_power(f);
+        assert_true(ps.on_mains);
+        assert_int_equal(ps.capacity_pct, 100);
+        assert_int_equal(ps.time_to_empty_s, -1);
+
+        /* Off mains, the default 240 min: an hour takes a quarter. */
+        assert_int_equal(sim_set_battery(f->sim, false, 100.0), 0);
+        ps = read_power(f);
+        assert_false(ps.on_mains);
+        assert_int_equal(ps.time_to_empty_s, 240 * 60);
+        for (int i = 0; i < 60; i++) {
+                f->now_us += US_PER_MIN;
+                (void) read_power(f);
+        }
+        ps = read_power(f);
+        assert_int_equal(ps.capacity_pct, 75);
+        assert_int_equal(ps.time_to_empty_s, 180 * 60);
+        assert_close(ps.voltage_v, 3.3 + 0.9 * 0.75, 1e-12);
+        assert_true(read_sensor(&f->hal, HAL_SENSOR_BATTERY_VOLTAGE) == ps.voltage_v);
+
+        /* Rounded down: 179 min of 240 is 74.58 %. */
+        f->now_us += US_PER_MIN;
+        ps = read_power(f);
+        assert_int_equal(ps.capacity_pct, 74);
+        assert_int_equal(ps.time_to_empty_s, 179 * 60);
+
+        /* Back on mains at 50 %: it holds there. */
+        assert_int_equal(sim_set_battery(f->sim, true, 50.0), 0);
+        f->now_us += 10 * US_PER_HOUR;
+        ps = read_power(f);
+        assert_int_equal(ps.capacity_pct, 50);
+        assert_int_equal(ps.time_to_empty_s, -1);
+        assert_close(ps.voltage_v, 3.75, 1e-12);
+
+        /* Off again for longer than it lasts: empty, and it stays empty. */
+        assert_int_equal(sim_set_battery(f->sim, false, 50.0), 0);
+        f->now_us += 3 * US_PER_HOUR;
+        ps = read_power(f);
+        assert_int_equal(ps.capacity_pct, 0);
+        assert_int_equal(ps.time_to_empty_s, 0);
+        assert_true(ps.voltage_v == 3.3);
+}
+
+static void battery_runtime_follows_the_parameter(void **state) {
+        struct fixture *f = *state;
+        struct hal_power_status ps;
+
+        sim_free(f->sim);
+        f->params.battery_runtime_min = 60.0;
+        assert_int_equal(fixture_start(f), 0);
+
+        assert_int_equal(sim_set_battery(f->sim, false, 50.0), 0);
+        f->now_us += 15 * US_PER_MIN;
+        ps = read_power(f);
+        assert_int_equal(ps.capacity_pct, 25);
+        assert_int_equal(ps.time_to_empty_s, 15 * 60);
+}
+
+/* ---- sensor faults -------------------------------------------------- */
+
+static void each_sensor_fault_holds_until_ok_restores_the_sensor(void **state) {
+        struct fixture *f = *state;
+        double v;
+
+        for (enum hal_sensor sensor = 0; sensor < _HAL_SENSOR_MAX; sensor++) {
+                const struct hal_sensors_ops *ops = f->hal.sensors;
+                void *ctx = f->hal.sensors_ctx;
+
+                assert_int_equal(sim_fail_sensor(f->sim, sensor, SIM_SENSOR_READ_ERROR), 0);
+                assert_int_equal(ops->read(ctx, sensor, &v), -EIO);
+                assert_int_equal(ops->read(ctx, sensor, &v), -EIO);
+
+                assert_int_equal(sim_fail_sensor(f->sim, sensor, SIM_SENSOR_OUT_OF_RANGE), 0);
+                assert_true(read_sensor(&f->hal, sensor) == 1e6);
+
+                assert_int_equal(sim_fail_sensor(f->sim, sensor, SIM_SENSOR_OK), 0);
+                v = read_sensor(&f->hal, sensor);
+                assert_true(fabs(v) < 100.0);
+
+                /* The others were never touched. */
+                for (enum hal_sensor other = 0; other < _HAL_SENSOR_MAX; other++)
+                        assert_true(fabs(read_sensor(&f->hal, other)) < 100.0);
+        }
+}
+
+static void a_stuck_sensor_repeats_the_value_it_froze_at(void **state) {
+        struct fixture *f = *state;
+        struct hal_power_status ps;
+
+        enable(f);
+        sim_set_occlusion(f->sim, true);
+        assert_int_equal(sim_fail_sensor(f->sim, HAL_SENSOR_PRESSURE_DOWNSTREAM, SIM_SENSOR_STUCK), 0);
+        assert_int_equal(sim_fail_sensor(f->sim, HAL_SENSOR_PLUNGER_POSITION, SIM_SENSOR_STUCK), 0);
+        assert_int_equal(sim_fail_sensor(f->sim, HAL_SENSOR_BATTERY_VOLTAGE, SIM_SENSOR_STUCK), 0);
+
+        /* Frozen at the first read after the fault, noise and all. */
+        step_n(f, 10);
+        double pressure_mmhg = read_sensor(&f->hal, HAL_SENSOR_PRESSURE_DOWNSTREAM);
+        double position_mm = read_sensor(&f->hal, HAL_SENSOR_PLUNGER_POSITION);
+        assert_true(position_mm == 10.0 / 3200.0);
+        double voltage_v = read_sensor(&f->hal, HAL_SENSOR_BATTERY_VOLTAGE);
+        assert_int_equal(sim_set_battery(f->sim, false, 100.0), 0);
+
+        /* 1000 more steps add 1737 mmHg; an hour off mains takes 0.225 V. */
+        step_n(f, 1000);
+        f->now_us += US_PER_HOUR;
+        for (int i = 0; i < 100; i++) {
+                assert_true(read_sensor(&f->hal, HAL_SENSOR_PRESSURE_DOWNSTREAM) == pressure_mmhg);
+                assert_true(read_sensor(&f->hal, HAL_SENSOR_PLUNGER_POSITION) == position_mm);
+                assert_true(read_sensor(&f->hal, HAL_SENSOR_BATTERY_VOLTAGE) == voltage_v);
+        }
+
+        /* Stuck again keeps the value; the power op is a separate gauge. */
+        assert_int_equal(sim_fail_sensor(f->sim, HAL_SENSOR_PRESSURE_DOWNSTREAM, SIM_SENSOR_STUCK), 0);
+        assert_true(read_sensor(&f->hal, HAL_SENSOR_PRESSURE_DOWNSTREAM) == pressure_mmhg);
+        ps = read_power(f);
+        assert_close(ps.voltage_v, 3.975, 1e-12);
+
+        /* OK: live again. */
+        assert_int_equal(sim_fail_sensor(f->sim, HAL_SENSOR_PRESSURE_DOWNSTREAM, SIM_SENSOR_OK), 0);
+        assert_int_equal(sim_fail_sensor(f->sim, HAL_SENSOR_PLUNGER_POSITION, SIM_SENSOR_OK), 0);
+        assert_true(read_sensor(&f->hal, HAL_SENSOR_PRESSURE_DOWNSTREAM) > pressure_mmhg + 1000.0);
+        assert_true(read_sensor(&f->hal, HAL_SENSOR_PLUNGER_POSITION) == 1010.0 / 3200.0);
+
+        /* Stuck anew freezes anew. */
+        assert_int_equal(sim_fail_sensor(f->sim, HAL_SENSOR_PLUNGER_POSITION, SIM_SENSOR_STUCK), 0);
+        assert_true(read_sensor(&f->hal, HAL_SENSOR_PLUNGER_POSITION) == 1010.0 / 3200.0);
+}
+
+static void sensor_fault_names_round_trip(void **state) {
+        enum sim_sensor_fault f = _SIM_SENSOR_FAULT_MAX;
+
+        assert_string_equal(sim_sensor_fault_to_string(SIM_SENSOR_OK), "ok");
+        assert_string_equal(sim_sensor_fault_to_string(SIM_SENSOR_READ_ERROR), "read-error");
+        assert_string_equal(sim_sensor_fault_to_string(SIM_SENSOR_STUCK), "stuck");
+        assert_string_equal(sim_sensor_fault_to_string(SIM_SENSOR_OUT_OF_RANGE), "out-of-range");
+        assert_null(sim_sensor_fault_to_string(_SIM_SENSOR_FAULT_MAX));
+
+        for (enum sim_sensor_fault i = 0; i < _SIM_SENSOR_FAULT_MAX; i++) {
+                assert_int_equal(sim_sensor_fault_from_string(sim_sensor_fault_to_string(i), &f), 0);
+                assert_int_equal(f, i);
+        }
+}
+
+/* ---- bad arguments -------------------------------------------------- */
+
+static void bad_arguments_to_the_world_and_fault_calls_are_refused(void **state) {
+        struct fixture *f = *state;
+        enum sim_sensor_fault fault = SIM_SENSOR_STUCK;
+        struct hal_power_status ps;
+
+        assert_int_equal(sim_inject_air(f->sim, 0), -EINVAL);
+        assert_int_equal(sim_inject_air(f->sim, -1000), -EINVAL);
+        assert_int_equal(sim_inject_air(f->sim, 10 * NL_PER_ML + 1), -EINVAL);
+        assert_false(air_active(f));
+        assert_int_equal(sim_inject_air(f->sim, 10 * NL_PER_ML), 0);
+        for (int i = 1; i < 16; i++)
+                assert_int_equal(sim_inject_air(f->sim, 1000), 0);
+        assert_int_equal(sim_inject_air(f->sim, 1000), -ENOBUFS);
+
+        assert_int_equal(sim_set_battery(f->sim, false, 100.5), -EINVAL);
+        assert_int_equal(sim_set_battery(f->sim, false, -0.1), -EINVAL);
+        assert_int_equal(sim_set_battery(f->sim, false, NAN), -EINVAL);
+        ps = read_power(f);
+        assert_true(ps.on_mains);
+        assert_int_equal(ps.capacity_pct, 100);
+
+        assert_int_equal(sim_fail_sensor(f->sim, _HAL_SENSOR_MAX, SIM_SENSOR_READ_ERROR), -EINVAL);
+        assert_int_equal(sim_fail_sensor(f->sim, HAL_SENSOR_PRESSURE_DOWNSTREAM, _SIM_SENSOR_FAULT_MAX), -EINVAL);
+        assert_int_equal(sim_fail_sensor(f->sim, HAL_SENSOR_PRESSURE_DOWNSTREAM, (enum sim_sensor_fault) -1), -EINVAL);
+        (void) read_sensor(&f->hal, HAL_SENSOR_PRESSURE_DOWNSTREAM);
+        assert_int_equal(sim_sensor_fault_from_string("broken", &fault), -EINVAL);
+        assert_int_equal(sim_sensor_fault_from_string(NULL, &fault), -EINVAL);
+        assert_int_equal(fault, SIM_SENSOR_STUCK);
+
+        assert_int_equal(sim_set_motor_gain(f->sim, -0.01), -EINVAL);
+        assert_int_equal(sim_set_motor_gain(f->sim, 2.01), -EINVAL);
+        assert_int_equal(sim_set_motor_gain(f->sim, NAN), -EINVAL);
+        enable(f);
+        step_ok(f);
+        assert_int_equal(sim_pushed_nl(f->sim), 173);
+
+        /* The bubbles decide the air input, as the plunger the end stop. */
+        assert_int_equal(sim_set_input(f->sim, HAL_INPUT_AIR_IN_LINE, false), -EINVAL);
+        assert_true(air_active(f));
+}
+
 /* ---- lifetime and threads ------------------------------------------- */
 
 static void impossible_parameters_are_refused(void **state) {
@@ -515,7 +1102,24 @@ static void impossible_parameters_are_refused(void **state) {
         ASSERT_REFUSED(pressure_noise_mmhg, -1.0);
         ASSERT_REFUSED(syringe_volume_nl, 0);
         ASSERT_REFUSED(patient_pressure_mmhg, INFINITY);
+        ASSERT_REFUSED(movement_amplitude_mmhg, -1.0);
+        ASSERT_REFUSED(movement_amplitude_mmhg, NAN);
+        ASSERT_REFUSED(position_noise_mm, -0.01);
+        ASSERT_REFUSED(position_noise_mm, NAN);
+        ASSERT_REFUSED(battery_runtime_min, -1.0);
+        ASSERT_REFUSED(battery_runtime_min, NAN);
+        ASSERT_REFUSED(battery_runtime_min, 2e6);
 #undef ASSERT_REFUSED
+
+        /* Movement needs an interval to arrive at. */
+        p = reference_params();
+        p.movement_amplitude_mmhg = 5.0;
+        assert_int_equal(sim_new(&p, NULL, NULL, &s), -EINVAL);
+        p.movement_mean_interval_s = -60.0;
+        assert_int_equal(sim_new(&p, NULL, NULL, &s), -EINVAL);
+        p.movement_mean_interval_s = NAN;
+        assert_int_equal(sim_new(&p, NULL, NULL, &s), -EINVAL);
+        assert_ptr_equal(s, (struct sim *) 0x1);
 
         p = reference_params();
         p.pressure_noise_mmhg = 0.0;
@@ -583,6 +1187,25 @@ int main(void) {
                 cmocka_unit_test(device_names_are_lower_case_with_dashes),
                 cmocka_unit_test(impossible_parameters_are_refused),
                 cmocka_unit_test(steps_on_another_thread_are_all_counted),
+                cmocka_unit_test(without_a_movement_amplitude_the_patient_stays_at_rest),
+                cmocka_unit_test(patient_movement_moves_the_measured_pressure_away_and_back),
+                cmocka_unit_test(patient_movement_replays_for_a_seed_and_differs_for_another),
+                cmocka_unit_test(patient_movement_does_not_depend_on_how_often_the_model_is_updated),
+                cmocka_unit_test_setup_teardown(motor_gain_zero_stalls_the_plunger_while_steps_are_still_counted, setup, teardown),
+                cmocka_unit_test_setup_teardown(motor_gain_of_one_point_two_pushes_twenty_percent_more, setup, teardown),
+                cmocka_unit_test_setup_teardown(at_any_gain_forward_and_back_return_the_plunger_exactly, setup, teardown),
+                cmocka_unit_test_setup_teardown(at_double_gain_the_syringe_empties_in_half_the_steps, setup, teardown),
+                cmocka_unit_test_setup_teardown(position_sensor_reads_the_real_travel_plus_its_noise, setup, teardown),
+                cmocka_unit_test_setup_teardown(upstream_occlusion_pulls_the_upstream_pressure_down_and_clearing_recovers, setup, teardown),
+                cmocka_unit_test_setup_teardown(a_150_ul_bubble_keeps_the_air_input_active_for_exactly_the_steps_covering_it, setup, teardown),
+                cmocka_unit_test_setup_teardown(two_queued_bubbles_pass_one_after_the_other_with_a_gap, setup, teardown),
+                cmocka_unit_test_setup_teardown(a_bubble_moves_only_with_the_real_forward_travel, setup, teardown),
+                cmocka_unit_test_setup_teardown(battery_discharges_in_model_time_and_not_on_mains, setup, teardown),
+                cmocka_unit_test_setup_teardown(battery_runtime_follows_the_parameter, setup, teardown),
+                cmocka_unit_test_setup_teardown(each_sensor_fault_holds_until_ok_restores_the_sensor, setup, teardown),
+                cmocka_unit_test_setup_teardown(a_stuck_sensor_repeats_the_value_it_froze_at, setup, teardown),
+                cmocka_unit_test(sensor_fault_names_round_trip),
+                cmocka_unit_test_setup_teardown(bad_arguments_to_the_world_and_fault_calls_are_refused, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
