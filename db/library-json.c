@@ -175,9 +175,10 @@ static struct json_object *member(struct library_errors *errs, struct json_objec
 }
 
 /* Unknown keys are refused by name: a misspelt "hard_mx" silently
- * ignored would drop a limit. */
-static void check_keys(struct library_errors *errs, struct json_object *obj, const char *path,
-                       const char *const *keys, size_t n_keys) {
+ * ignored would drop a limit. Messages list the first n_shown keys; the
+ * rest are read but not advertised (older forms). */
+static void check_keys_shown(struct library_errors *errs, struct json_object *obj, const char *path,
+                             const char *const *keys, size_t n_keys, size_t n_shown) {
         char expected[256], p[PATH_MAX_LEN];
 
         json_object_object_foreach(obj, key, value) {
@@ -186,10 +187,15 @@ static void check_keys(struct library_errors *errs, struct json_object *obj, con
                         known = streq(key, keys[i]);
                 if (known)
                         continue;
-                join(expected, sizeof expected, keys, n_keys);
+                join(expected, sizeof expected, keys, MIN(n_shown, n_keys));
                 path_key(p, path, key);
                 library_errors_add(errs, p, "unknown key (expected one of: %s)", expected);
         }
+}
+
+static void check_keys(struct library_errors *errs, struct json_object *obj, const char *path,
+                       const char *const *keys, size_t n_keys) {
+        check_keys_shown(errs, obj, path, keys, n_keys, n_keys);
 }
 
 /* A string member, copied into *ret (left alone when absent or refused). */
@@ -239,6 +245,36 @@ static bool read_integer(struct library_errors *errs, struct json_object *obj, c
         return true;
 }
 
+/* The whole number v at path into *ret if it fits an int: the range is
+ * the model's to check. One that does not fit is refused here in the
+ * model's words, "N is out of range (range)". */
+static void int_value(struct library_errors *errs, const char *path, struct json_object *v, const char *range,
+                      int *ret) {
+        if (!expect_kind(errs, path, v, KIND_INTEGER))
+                return;
+        int64_t n = json_object_get_int64(v);
+        if (n >= INT_MIN && n <= INT_MAX)
+                *ret = (int) n;
+        else if (n >= -EXACT_INTEGER_MAX && n <= EXACT_INTEGER_MAX)
+                library_errors_add(errs, path, "%" PRId64 " is out of range (%s)", n, range);
+        else    /* json-c clamps what it cannot hold: the number is not the file's */
+                library_errors_add(errs, path, "is out of range (%s)", range);
+}
+
+static void read_int(struct library_errors *errs, struct json_object *obj, const char *path, const char *key,
+                     bool required, const char *range, int *ret) {
+        struct json_object *v;
+        char p[PATH_MAX_LEN];
+
+        path_key(p, path, key);
+        if (!json_object_object_get_ex(obj, key, &v)) {
+                if (required)
+                        library_errors_add(errs, p, "is required");
+                return;
+        }
+        int_value(errs, p, v, range, ret);
+}
+
 static void read_boolean(struct library_errors *errs, struct json_object *obj, const char *path, const char *key,
                          bool required, bool *ret) {
         struct json_object *v = member(errs, obj, path, key, required, KIND_BOOLEAN);
@@ -274,22 +310,63 @@ static int read_unit(struct library_errors *errs, struct json_object *obj, const
 }
 
 static const char *const root_keys[] = { "format", "version", "care_areas", "drugs" };
-static const char *const care_area_keys[] = { "id", "name", "allow_basic_infusion", "occlusion_limit_mmhg" };
+/* The last, occlusion_limit_mmhg, is the older form of occlusion: still
+ * read, so a library stored before occlusion existed loads, but no longer
+ * offered in messages or written. */
+static const char *const care_area_keys[] = { "id", "name", "allow_basic_infusion", "occlusion",
+                                              "occlusion_limit_mmhg" };
+#define CARE_AREA_KEYS_SHOWN 4
+static const char *const occlusion_keys[] = { "levels_mmhg", "default_mmhg", "auto_restarts" };
 static const char *const drug_keys[] = { "id", "name", "dose_unit", "concentrations", "limits" };
 static const char *const concentration_keys[] = { "amount", "amount_unit", "volume_ml" };
 static const char *const drug_limits_keys[] = { "dose", "bolus", "loading" };
 static const char *const dose_limits_keys[] = { "hard_min", "soft_min", "soft_max", "hard_max" };
 static const char *const amount_limits_keys[] = { "unit", "hard_min", "soft_min", "soft_max", "hard_max" };
 
+static void parse_occlusion(struct library_errors *errs, struct json_object *o, const char *path,
+                            struct occlusion_settings *ret) {
+        struct json_object *levels;
+        char p[PATH_MAX_LEN], mmhg_range[32], restarts_range[64];
+
+        format_into(mmhg_range, sizeof mmhg_range, "%d..%d mmHg", OCCLUSION_LIMIT_MMHG_MIN, OCCLUSION_LIMIT_MMHG_MAX);
+        format_into(restarts_range, sizeof restarts_range, "0..%d per rolling 10 min; 0: never",
+                    OCCLUSION_AUTO_RESTARTS_MAX);
+
+        /* Placeholders the model refuses at these same paths: no levels,
+         * a level of 0, a default of 0, -1 restarts. */
+        *ret = (struct occlusion_settings) { .auto_restarts = -1 };
+        check_keys(errs, o, path, occlusion_keys, ELEMENTSOF(occlusion_keys));
+
+        levels = member(errs, o, path, "levels_mmhg", true, KIND_ARRAY);
+        if (levels) {
+                size_t n = json_object_array_length(levels);
+
+                path_key(p, path, "levels_mmhg");
+                if (n > OCCLUSION_LEVELS_MAX)
+                        library_errors_add(errs, p, "%zu levels; at most %d are allowed", n, OCCLUSION_LEVELS_MAX);
+                else {
+                        ret->n_levels = n;
+                        for (size_t i = 0; i < n; i++) {
+                                char q[PATH_MAX_LEN];
+                                path_index(q, p, i);
+                                int_value(errs, q, json_object_array_get_idx(levels, i), mmhg_range,
+                                          &ret->levels_mmhg[i]);
+                        }
+                }
+        }
+        read_int(errs, o, path, "default_mmhg", true, mmhg_range, &ret->default_mmhg);
+        read_int(errs, o, path, "auto_restarts", true, restarts_range, &ret->auto_restarts);
+}
+
 static int parse_care_area(struct library_errors *errs, struct json_object *o, const char *path,
                            struct care_area *a) {
+        struct json_object *occlusion;
         int64_t mmhg;
         int r;
 
-        a->occlusion_limit_mmhg = OCCLUSION_LIMIT_MMHG_DEFAULT;
         if (!expect_kind(errs, path, o, KIND_OBJECT))
                 return 0;
-        check_keys(errs, o, path, care_area_keys, ELEMENTSOF(care_area_keys));
+        check_keys_shown(errs, o, path, care_area_keys, ELEMENTSOF(care_area_keys), CARE_AREA_KEYS_SHOWN);
 
         r = read_string(errs, o, path, "id", true, &a->id);
         if (r < 0)
@@ -298,14 +375,33 @@ static int parse_care_area(struct library_errors *errs, struct json_object *o, c
         if (r < 0)
                 return r;
         read_boolean(errs, o, path, "allow_basic_infusion", true, &a->allow_basic_infusion);
+
+        occlusion = member(errs, o, path, "occlusion", false, KIND_OBJECT);
+        if (occlusion) {
+                char p[PATH_MAX_LEN];
+                path_key(p, path, "occlusion");
+                a->has_occlusion = true;
+                parse_occlusion(errs, occlusion, p, &a->occlusion);
+        }
+
+        /* The older form: one limit, no choice, no restarts. Its range was
+         * 50..1034; a value above 1000 must now be given as occlusion. */
         if (read_integer(errs, o, path, "occlusion_limit_mmhg", false, &mmhg)) {
-                if (mmhg >= INT_MIN && mmhg <= INT_MAX)
-                        a->occlusion_limit_mmhg = (int) mmhg;   /* the range is the model's to check */
-                else {
-                        char p[PATH_MAX_LEN];
-                        path_key(p, path, "occlusion_limit_mmhg");
+                char p[PATH_MAX_LEN];
+                path_key(p, path, "occlusion_limit_mmhg");
+                if (json_object_object_get_ex(o, "occlusion", NULL))
+                        library_errors_add(errs, p, "is the older form of occlusion; give occlusion only");
+                else if (mmhg < OCCLUSION_LIMIT_MMHG_MIN || mmhg > OCCLUSION_LIMIT_MMHG_MAX)
                         library_errors_add(errs, p, "%" PRId64 " is out of range (%d..%d mmHg)", mmhg,
                                            OCCLUSION_LIMIT_MMHG_MIN, OCCLUSION_LIMIT_MMHG_MAX);
+                else {
+                        a->has_occlusion = true;
+                        a->occlusion = (struct occlusion_settings) {
+                                .levels_mmhg = { (int) mmhg },
+                                .n_levels = 1,
+                                .default_mmhg = (int) mmhg,
+                                .auto_restarts = 0,
+                        };
                 }
         }
         return 0;
@@ -845,6 +941,14 @@ static void write_amount_limits(FILE *f, const char *key, const struct amount_li
         fputs(" }", f);
 }
 
+/* On one line, like a limit set. */
+static void write_occlusion(FILE *f, const struct occlusion_settings *o) {
+        fputs(",\n      \"occlusion\": { \"levels_mmhg\": [", f);
+        for (size_t i = 0; i < o->n_levels; i++)
+                fprintf(f, "%s%d", i ? ", " : "", o->levels_mmhg[i]);
+        fprintf(f, "], \"default_mmhg\": %d, \"auto_restarts\": %d }", o->default_mmhg, o->auto_restarts);
+}
+
 static void write_drug(FILE *f, const struct drug_library *lib, const struct drug *d) {
         char unit[DOSE_UNIT_STRING_MAX];
         bool first_area = true;
@@ -926,7 +1030,9 @@ int library_to_json(const struct drug_library *lib, char **ret_text) {
                 fputs(",\n      \"name\": ", f);
                 write_string(f, a->name);
                 fprintf(f, ",\n      \"allow_basic_infusion\": %s", a->allow_basic_infusion ? "true" : "false");
-                fprintf(f, ",\n      \"occlusion_limit_mmhg\": %d\n    }", a->occlusion_limit_mmhg);
+                if (a->has_occlusion)
+                        write_occlusion(f, &a->occlusion);
+                fputs("\n    }", f);
         }
         fputs(lib->n_care_areas ? "\n  ]" : "]", f);
 

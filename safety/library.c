@@ -91,6 +91,28 @@ const struct drug_limits *drug_limits_for(const struct drug *d, const char *care
         return NULL;
 }
 
+int care_area_occlusion_level(const struct care_area *a, double asked_mmhg, double *ret_limit_mmhg) {
+        if (!a)
+                return -EINVAL;
+        if (!a->has_occlusion)
+                return -ENOENT;
+
+        if (isnan(asked_mmhg)) {
+                if (ret_limit_mmhg)
+                        *ret_limit_mmhg = a->occlusion.default_mmhg;
+                return 0;
+        }
+        /* Ascending: on a tie between two neighbours the lower, which
+         * alarms sooner, is found first. Infinities match nothing. */
+        for (size_t i = 0; i < a->occlusion.n_levels && i < OCCLUSION_LEVELS_MAX; i++)
+                if (fabs(asked_mmhg - a->occlusion.levels_mmhg[i]) <= 0.5) {
+                        if (ret_limit_mmhg)
+                                *ret_limit_mmhg = a->occlusion.levels_mmhg[i];
+                        return 0;
+                }
+        return -EINVAL;
+}
+
 enum limit_verdict limit_check(const struct dose_limits *l, double value) {
         if (!isfinite(value) || value <= 0)
                 return LIMIT_INVALID;
@@ -355,6 +377,68 @@ static void validate_id(struct library_errors *errs, const char *path, const cha
                                    strlen(id), DRUG_LIBRARY_ID_MAX);
 }
 
+static bool occlusion_level_in_range(int mmhg) {
+        return mmhg >= OCCLUSION_LIMIT_MMHG_MIN && mmhg <= OCCLUSION_LIMIT_MMHG_MAX;
+}
+
+static void validate_occlusion(struct library_errors *errs, const char *path, const struct occlusion_settings *o) {
+        bool usable = true;     /* every level in range and ascending: the default can be judged */
+        char p[PATH_MAX_LEN];
+
+        format_into(p, sizeof p, "%s.levels_mmhg", path);
+        if (o->n_levels == 0) {
+                library_errors_add(errs, p, "at least one level is required");
+                usable = false;
+        } else if (o->n_levels > OCCLUSION_LEVELS_MAX) {
+                library_errors_add(errs, p, "%zu levels; at most %d are allowed", o->n_levels,
+                                   OCCLUSION_LEVELS_MAX);
+                usable = false;
+        }
+
+        /* As for limit sets: each level in range is compared with the
+         * nearest one in range before it, so a misplaced level is
+         * reported once. */
+        int prev = -1;
+        for (int i = 0; i < (int) MIN(o->n_levels, (size_t) OCCLUSION_LEVELS_MAX); i++) {
+                int v = o->levels_mmhg[i];
+
+                format_into(p, sizeof p, "%s.levels_mmhg[%d]", path, i);
+                if (!occlusion_level_in_range(v)) {
+                        library_errors_add(errs, p, "%d is out of range (%d..%d mmHg)", v,
+                                           OCCLUSION_LIMIT_MMHG_MIN, OCCLUSION_LIMIT_MMHG_MAX);
+                        usable = false;
+                        continue;
+                }
+                if (prev >= 0 && v <= o->levels_mmhg[prev]) {
+                        library_errors_add(errs, p,
+                                           "%d is not above levels_mmhg[%d] %d; levels must be strictly ascending",
+                                           v, prev, o->levels_mmhg[prev]);
+                        usable = false;
+                }
+                prev = i;
+        }
+
+        format_into(p, sizeof p, "%s.default_mmhg", path);
+        if (usable) {
+                bool found = false;
+                for (size_t i = 0; i < o->n_levels && !found; i++)
+                        found = o->levels_mmhg[i] == o->default_mmhg;
+                if (!found) {
+                        char levels[OCCLUSION_LEVELS_MAX * 16] = "";
+                        size_t len = 0;
+                        for (size_t i = 0; i < o->n_levels; i++)
+                                len += snprintf(levels + len, sizeof levels - len, "%s%d", i ? ", " : "",
+                                                o->levels_mmhg[i]);
+                        library_errors_add(errs, p, "%d is not one of levels_mmhg (%s)", o->default_mmhg, levels);
+                }
+        }
+
+        format_into(p, sizeof p, "%s.auto_restarts", path);
+        if (o->auto_restarts < 0 || o->auto_restarts > OCCLUSION_AUTO_RESTARTS_MAX)
+                library_errors_add(errs, p, "%d is out of range (0..%d per rolling 10 min; 0: never)",
+                                   o->auto_restarts, OCCLUSION_AUTO_RESTARTS_MAX);
+}
+
 struct id_ref {
         const char *id;
         size_t index;
@@ -611,11 +695,10 @@ int drug_library_validate(const struct drug_library *lib, struct library_errors 
                         care_area_ids_known = false;
                 format_into(p, sizeof p, "care_areas[%zu].name", i);
                 validate_text(errs, p, a->name);
-                format_into(p, sizeof p, "care_areas[%zu].occlusion_limit_mmhg", i);
-                if (a->occlusion_limit_mmhg < OCCLUSION_LIMIT_MMHG_MIN ||
-                    a->occlusion_limit_mmhg > OCCLUSION_LIMIT_MMHG_MAX)
-                        library_errors_add(errs, p, "%d is out of range (%d..%d mmHg)", a->occlusion_limit_mmhg,
-                                           OCCLUSION_LIMIT_MMHG_MIN, OCCLUSION_LIMIT_MMHG_MAX);
+                if (a->has_occlusion) {
+                        format_into(p, sizeof p, "care_areas[%zu].occlusion", i);
+                        validate_occlusion(errs, p, &a->occlusion);
+                }
         }
         r = validate_unique_ids(errs, "care_areas", lib->n_care_areas, care_area_id_at, lib->care_areas);
         if (r < 0)

@@ -21,17 +21,31 @@
 #define DRUG_LIBRARY_ID_MAX 64                  /* characters in an id */
 #define DRUG_LIBRARY_TEXT_MAX 128               /* bytes in a name or the version */
 
-/* Downstream occlusion limit of a care area. ECRI: pumps offer 2..20 psi;
- * we allow from 50 mmHg so a neonatal area can go below 2 psi. */
+/* Downstream occlusion settings of a care area (docs/LIBRARY.md). ECRI:
+ * pumps offer 2..20 psi (103..1034 mmHg); we allow from 50 mmHg so a
+ * neonatal area can go below 2 psi, and cap at 1000 so the 1034 mmHg
+ * (20 psi) limit is never reached. Levels are whole mmHg. */
 #define OCCLUSION_LIMIT_MMHG_MIN 50
-#define OCCLUSION_LIMIT_MMHG_MAX 1034           /* 20 psi */
-#define OCCLUSION_LIMIT_MMHG_DEFAULT 300
+#define OCCLUSION_LIMIT_MMHG_MAX 1000
+#define OCCLUSION_LEVELS_MAX 5
+/* BD Alaris "checking line": after a downstream occlusion, resume if the
+ * pressure falls below 50 % of the limit within 15 s, at most this many
+ * times per rolling 10 min. */
+#define OCCLUSION_AUTO_RESTARTS_MAX 9
+
+struct occlusion_settings {
+        int levels_mmhg[OCCLUSION_LEVELS_MAX];  /* strictly ascending, each MIN..MAX */
+        size_t n_levels;                        /* 1..OCCLUSION_LEVELS_MAX */
+        int default_mmhg;                       /* one of levels_mmhg */
+        int auto_restarts;                      /* 0..OCCLUSION_AUTO_RESTARTS_MAX per 10 min; 0: never */
+};
 
 struct care_area {
         char *id;                               /* "ICU": [A-Za-z0-9_-], unique */
         char *name;                             /* "Intensive Care Unit" */
         bool allow_basic_infusion;              /* may run without a library drug */
-        int occlusion_limit_mmhg;
+        bool has_occlusion;                     /* false: the pump's configured defaults apply */
+        struct occlusion_settings occlusion;    /* only if has_occlusion */
 };
 
 /* One set of limits. NAN means "no limit of that kind"; a present limit is
@@ -100,6 +114,15 @@ const struct concentration *drug_find_concentration(const struct drug *d, const 
 
 /* The drug's limits in a care area, or NULL: the drug is not available there. */
 const struct drug_limits *drug_limits_for(const struct drug *d, const char *care_area_id);
+
+/* The downstream occlusion limit for an infusion in care area a: the
+ * area's default level if asked_mmhg is NAN, else the level asked_mmhg
+ * names (within 0.5 mmHg, so 299.8 from a psi conversion is 300; exactly
+ * between two levels, the lower one). Returns 0 and writes *ret_limit_mmhg
+ * (may be NULL) on success; -ENOENT if the area has no occlusion settings
+ * (the caller uses the pump's configuration), -EINVAL if asked_mmhg is not
+ * one of the area's levels. */
+int care_area_occlusion_level(const struct care_area *a, double asked_mmhg, double *ret_limit_mmhg);
 
 enum limit_verdict {
         LIMIT_OK,

@@ -40,6 +40,14 @@ static char *q(const char *text) {
              "'ICU': {'dose': {'soft_min': 500, 'soft_max': 1500, 'hard_max': 2000}}")
 
 #define SENTINEL ((struct drug_library *) 0x1)
+#define ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A library of care areas only; AREA's extra is more members. */
+#define AREAS_LIBRARY(areas) "{'format': 1, 'version': 'x', 'care_areas': [" areas "], 'drugs': []}"
+#define AREA(id, extra) "{'id': '" id "', 'name': 'Area " id "', 'allow_basic_infusion': false" extra "}"
+#define OCCLUSION(levels, default_mmhg, auto_restarts)                                          \
+        ", 'occlusion': {'levels_mmhg': [" levels "], 'default_mmhg': " default_mmhg ", "         \
+        "'auto_restarts': " auto_restarts "}"
 
 static int import(const char *single_quoted, struct drug_library **ret, struct library_errors *errs) {
         char *text = q(single_quoted);
@@ -163,6 +171,14 @@ static void assert_amount_limits_equal(const struct amount_limits *a, const stru
         assert_limits_equal(&a->limits, &b->limits);
 }
 
+static void assert_occlusion_equal(const struct occlusion_settings *a, const struct occlusion_settings *b) {
+        assert_int_equal(a->n_levels, b->n_levels);
+        for (size_t i = 0; i < a->n_levels; i++)
+                assert_int_equal(a->levels_mmhg[i], b->levels_mmhg[i]);
+        assert_int_equal(a->default_mmhg, b->default_mmhg);
+        assert_int_equal(a->auto_restarts, b->auto_restarts);
+}
+
 /* Field by field; the limits of a drug are compared by care area, since
  * import puts them in care-area order. */
 static void assert_libraries_equal(const struct drug_library *a, const struct drug_library *b) {
@@ -172,7 +188,9 @@ static void assert_libraries_equal(const struct drug_library *a, const struct dr
                 assert_string_equal(a->care_areas[i].id, b->care_areas[i].id);
                 assert_string_equal(a->care_areas[i].name, b->care_areas[i].name);
                 assert_int_equal(a->care_areas[i].allow_basic_infusion, b->care_areas[i].allow_basic_infusion);
-                assert_int_equal(a->care_areas[i].occlusion_limit_mmhg, b->care_areas[i].occlusion_limit_mmhg);
+                assert_int_equal(a->care_areas[i].has_occlusion, b->care_areas[i].has_occlusion);
+                if (a->care_areas[i].has_occlusion)
+                        assert_occlusion_equal(&a->care_areas[i].occlusion, &b->care_areas[i].occlusion);
         }
         assert_int_equal(a->n_drugs, b->n_drugs);
         for (size_t i = 0; i < a->n_drugs; i++) {
@@ -276,6 +294,33 @@ static void sample_library_holds_the_documented_example_limits(void **state) {
         drug_library_free(lib);
 }
 
+static void sample_library_sets_occlusion_per_care_area(void **state) {
+        static const struct {
+                const char *area;
+                struct occlusion_settings occlusion;
+        } want[] = {
+                { "ICU", { { 150, 300, 500 }, 3, 300, 0 } },
+                { "Med-Surg", { { 300, 500, 750 }, 3, 500, 2 } },
+                { "Oncology", { { 300, 500, 750 }, 3, 500, 2 } },
+                { "Pediatrics", { { 100, 200, 300 }, 3, 200, 0 } },
+                { "Anesthesia", { { 300, 517, 750 }, 3, 517, 0 } },  /* epidurals: ~10 psi */
+        };
+        struct drug_library *lib = import_sample();
+
+        assert_int_equal(lib->n_care_areas, ELEMENTS(want));
+        for (size_t i = 0; i < ELEMENTS(want); i++) {
+                const struct care_area *a = drug_library_find_care_area(lib, want[i].area);
+                double mmhg;
+
+                assert_non_null(a);
+                assert_true(a->has_occlusion);
+                assert_occlusion_equal(&a->occlusion, &want[i].occlusion);
+                assert_int_equal(care_area_occlusion_level(a, NAN, &mmhg), 0);
+                assert_true(mmhg == want[i].occlusion.default_mmhg);
+        }
+        drug_library_free(lib);
+}
+
 static void sample_file_is_already_in_canonical_form(void **state) {
         size_t len;
         char *text = read_sample(&len);
@@ -315,8 +360,13 @@ static struct drug_library *awkward_library(void) {
         lib->version = strdup("v \"3\" \\ caf\xc3\xa9 \xe2\x80\x94 2026-11");
         lib->n_care_areas = 2;
         lib->care_areas = calloc(2, sizeof *lib->care_areas);
-        lib->care_areas[0] = (struct care_area) { strdup("ICU"), strdup("Intensive care"), false, 517 };
-        lib->care_areas[1] = (struct care_area) { strdup("NICU"), strdup("Neonatal"), false, 50 };
+        lib->care_areas[0] = (struct care_area) {
+                .id = strdup("ICU"),
+                .name = strdup("Intensive care"),
+                .has_occlusion = true,
+                .occlusion = { .levels_mmhg = { 150, 300, 517 }, .n_levels = 3, .default_mmhg = 517, .auto_restarts = 9 },
+        };
+        lib->care_areas[1] = (struct care_area) { .id = strdup("NICU"), .name = strdup("Neonatal") };
 
         lib->n_drugs = 1;
         lib->drugs = calloc(1, sizeof *lib->drugs);
@@ -362,6 +412,8 @@ static void library_built_in_code_survives_a_round_trip_exactly(void **state) {
         assert_string_equal(again->drugs[0].limits[0].care_area_id, "ICU");
         assert_non_null(strstr(first, "\"hard_max\": 0.30000000000000004"));
         assert_non_null(strstr(first, "\"hard_min\": 2.5e-8"));
+        assert_non_null(strstr(first, "\"occlusion\": { \"levels_mmhg\": [150, 300, 517], \"default_mmhg\": 517, "
+                                      "\"auto_restarts\": 9 }"));
         assert_non_null(strstr(first, "\"soft_max\": 12345.678, \"hard_max\": 1e21"));
         assert_non_null(strstr(first, "\"version\": \"v \\\"3\\\" \\\\ caf\xc3\xa9 \xe2\x80\x94 2026-11\""));
         free(first);
@@ -419,7 +471,7 @@ static void valid_minimal_library_imports(void **state) {
         struct drug_library *lib = assert_imports(LIBRARY(HEPARIN));
 
         assert_string_equal(lib->version, "test 1");
-        assert_int_equal(lib->care_areas[0].occlusion_limit_mmhg, OCCLUSION_LIMIT_MMHG_DEFAULT);
+        assert_false(lib->care_areas[0].has_occlusion);        /* the pump's configuration applies */
         assert_false(lib->care_areas[0].allow_basic_infusion);
         assert_true(lib->care_areas[1].allow_basic_infusion);
         const struct drug_limits *l = drug_limits_for(&lib->drugs[0], "ICU");
@@ -535,9 +587,9 @@ static void wrong_json_types_are_named(void **state) {
                        "drugs[0].concentrations[0].amount: must be a number, not a string",
                        "drugs[0].limits.ICU: must be an object, not an array");
         assert_refused("{'format': 1, 'version': 'x', 'care_areas': [{'id': 'ICU', 'name': 'I', "
-                       "'allow_basic_infusion': 'yes', 'occlusion_limit_mmhg': 300.5}], 'drugs': [7]}",
+                       "'allow_basic_infusion': 'yes', 'occlusion': 300}], 'drugs': [7]}",
                        "care_areas[0].allow_basic_infusion: must be true or false, not a string",
-                       "care_areas[0].occlusion_limit_mmhg: must be a whole number",
+                       "care_areas[0].occlusion: must be an object, not a number",
                        "drugs[0]: must be an object, not a number");
 }
 
@@ -679,24 +731,245 @@ static void bolus_and_loading_units_must_be_compatible_amounts(void **state) {
                        "drugs[0].limits.ICU.bolus.unit: a bolus in mg needs a concentration");
 }
 
-static void occlusion_limit_must_be_within_50_to_1034_mmhg(void **state) {
-        struct drug_library *lib;
+/* Occlusion settings of a care area. */
 
-        assert_refused("{'format': 1, 'version': 'x', 'care_areas': ["
-                       "{'id': 'A', 'name': 'A', 'allow_basic_infusion': false, 'occlusion_limit_mmhg': 49},"
-                       "{'id': 'B', 'name': 'B', 'allow_basic_infusion': false, 'occlusion_limit_mmhg': 1035},"
-                       "{'id': 'C', 'name': 'C', 'allow_basic_infusion': false, 'occlusion_limit_mmhg': 99999999999}],"
-                       " 'drugs': []}",
-                       "care_areas[2].occlusion_limit_mmhg: 99999999999 is out of range (50..1034 mmHg)",
-                       "care_areas[0].occlusion_limit_mmhg: 49 is out of range (50..1034 mmHg)",
-                       "care_areas[1].occlusion_limit_mmhg: 1035 is out of range (50..1034 mmHg)");
-        lib = assert_imports("{'format': 1, 'version': 'x', 'care_areas': ["
-                             "{'id': 'A', 'name': 'A', 'allow_basic_infusion': false, 'occlusion_limit_mmhg': 50},"
-                             "{'id': 'B', 'name': 'B', 'allow_basic_infusion': false, 'occlusion_limit_mmhg': 1034}],"
-                             " 'drugs': []}");
-        assert_int_equal(lib->care_areas[0].occlusion_limit_mmhg, 50);
-        assert_int_equal(lib->care_areas[1].occlusion_limit_mmhg, 1034);
+static void occlusion_settings_import_and_survive_a_round_trip_exactly(void **state) {
+        struct drug_library *lib = assert_imports(AREAS_LIBRARY(
+                AREA("A", ", 'occlusion': {'auto_restarts': 9, 'default_mmhg': 1000, 'levels_mmhg': [50, 1000]}") ", "
+                AREA("B", OCCLUSION("100, 200, 300, 400, 517", "517", "0")) ", "
+                AREA("C", "")));
+        struct drug_library *again = NULL;
+        const struct occlusion_settings *a = &lib->care_areas[0].occlusion, *b = &lib->care_areas[1].occlusion;
+
+        assert_true(lib->care_areas[0].has_occlusion);
+        assert_int_equal(a->n_levels, 2);
+        assert_int_equal(a->levels_mmhg[0], 50);
+        assert_int_equal(a->levels_mmhg[1], 1000);
+        assert_int_equal(a->default_mmhg, 1000);
+        assert_int_equal(a->auto_restarts, 9);
+        assert_true(lib->care_areas[1].has_occlusion);
+        assert_int_equal(b->n_levels, OCCLUSION_LEVELS_MAX);
+        assert_int_equal(b->levels_mmhg[4], 517);
+        assert_int_equal(b->auto_restarts, 0);
+        assert_false(lib->care_areas[2].has_occlusion);
+
+        /* Keys in the documented order, on one line, whatever the file's order. */
+        char *first = export(lib);
+        assert_non_null(strstr(first, "      \"allow_basic_infusion\": false,\n"
+                                      "      \"occlusion\": { \"levels_mmhg\": [50, 1000], \"default_mmhg\": 1000, "
+                                      "\"auto_restarts\": 9 }\n    },"));
+        assert_non_null(strstr(first, "\"occlusion\": { \"levels_mmhg\": [100, 200, 300, 400, 517], "
+                                      "\"default_mmhg\": 517, \"auto_restarts\": 0 }"));
+        assert_int_equal(library_from_json(first, strlen(first), &again, NULL), 0);
+        assert_libraries_equal(lib, again);
+        char *second = export(again);
+        assert_string_equal(first, second);
+        free(first);
+        free(second);
         drug_library_free(lib);
+        drug_library_free(again);
+}
+
+static void care_area_without_occlusion_settings_is_written_without_them(void **state) {
+        struct drug_library *lib = assert_imports(AREAS_LIBRARY(AREA("A", "")));
+        char *text = export(lib);
+
+        assert_false(lib->care_areas[0].has_occlusion);
+        assert_null(strstr(text, "occlusion"));
+        assert_non_null(strstr(text, "      \"allow_basic_infusion\": false\n    }\n  ]"));
+        free(text);
+        drug_library_free(lib);
+}
+
+static void occlusion_levels_not_strictly_ascending_are_refused(void **state) {
+        assert_refused(AREAS_LIBRARY(AREA("A", OCCLUSION("300, 150, 500", "300", "0")) ", "
+                                     AREA("B", OCCLUSION("150, 300, 300", "300", "0"))),
+                       "care_areas[0].occlusion.levels_mmhg[1]: 150 is not above levels_mmhg[0] 300; "
+                       "levels must be strictly ascending",
+                       "care_areas[1].occlusion.levels_mmhg[2]: 300 is not above levels_mmhg[1] 300; "
+                       "levels must be strictly ascending");
+}
+
+static void occlusion_levels_must_be_within_50_to_1000_mmhg(void **state) {
+        /* 1034 mmHg (20 psi) is the most any pump may allow; we stay below. */
+        assert_refused(AREAS_LIBRARY(AREA("A", OCCLUSION("49, 300, 1001", "300", "0")) ", "
+                                     AREA("B", OCCLUSION("1034", "1034", "0")) ", "
+                                     AREA("C", OCCLUSION("0, -300", "300", "0")) ", "
+                                     AREA("D", OCCLUSION("99999999999", "99999999999", "0"))),
+                       "care_areas[3].occlusion.levels_mmhg[0]: 99999999999 is out of range (50..1000 mmHg)",
+                       "care_areas[3].occlusion.default_mmhg: 99999999999 is out of range (50..1000 mmHg)",
+                       "care_areas[0].occlusion.levels_mmhg[0]: 49 is out of range (50..1000 mmHg)",
+                       "care_areas[0].occlusion.levels_mmhg[2]: 1001 is out of range (50..1000 mmHg)",
+                       "care_areas[1].occlusion.levels_mmhg[0]: 1034 is out of range (50..1000 mmHg)",
+                       "care_areas[2].occlusion.levels_mmhg[0]: 0 is out of range (50..1000 mmHg)",
+                       "care_areas[2].occlusion.levels_mmhg[1]: -300 is out of range (50..1000 mmHg)");
+        drug_library_free(assert_imports(AREAS_LIBRARY(AREA("A", OCCLUSION("50, 1000", "50", "0")))));
+}
+
+static void occlusion_needs_one_to_five_levels(void **state) {
+        assert_refused(AREAS_LIBRARY(AREA("A", OCCLUSION("", "300", "0")) ", "
+                                     AREA("B", OCCLUSION("100, 200, 300, 400, 500, 600", "300", "0"))),
+                       "care_areas[1].occlusion.levels_mmhg: 6 levels; at most 5 are allowed",
+                       "care_areas[0].occlusion.levels_mmhg: at least one level is required");
+        drug_library_free(assert_imports(AREAS_LIBRARY(AREA("A", OCCLUSION("300", "300", "0")))));
+}
+
+static void occlusion_default_must_be_one_of_the_levels(void **state) {
+        assert_refused(AREAS_LIBRARY(AREA("A", OCCLUSION("150, 300, 500", "250", "0")) ", "
+                                     AREA("B", OCCLUSION("150", "1500", "0"))),
+                       "care_areas[0].occlusion.default_mmhg: 250 is not one of levels_mmhg (150, 300, 500)",
+                       "care_areas[1].occlusion.default_mmhg: 1500 is not one of levels_mmhg (150)");
+        /* Levels already refused: the default is not judged against them too. */
+        assert_refused(AREAS_LIBRARY(AREA("A", OCCLUSION("1500", "300", "0"))),
+                       "care_areas[0].occlusion.levels_mmhg[0]: 1500 is out of range (50..1000 mmHg)");
+}
+
+static void occlusion_auto_restarts_must_be_0_to_9(void **state) {
+        assert_refused(AREAS_LIBRARY(AREA("A", OCCLUSION("300", "300", "10")) ", "
+                                     AREA("B", OCCLUSION("300", "300", "-1"))),
+                       "care_areas[0].occlusion.auto_restarts: 10 is out of range (0..9 per rolling 10 min; 0: never)",
+                       "care_areas[1].occlusion.auto_restarts: -1 is out of range (0..9 per rolling 10 min; 0: never)");
+        drug_library_free(assert_imports(AREAS_LIBRARY(AREA("A", OCCLUSION("300", "300", "0")) ", "
+                                                       AREA("B", OCCLUSION("300", "300", "9")))));
+}
+
+static void unknown_key_inside_occlusion_is_refused_by_name(void **state) {
+        assert_refused(AREAS_LIBRARY(AREA("A", ", 'occlusion': {'levels_mmhg': [300], 'default': 300, "
+                                               "'auto_restarts': 0, 'psi': true}")),
+                       "care_areas[0].occlusion.default: unknown key "
+                       "(expected one of: levels_mmhg, default_mmhg, auto_restarts)",
+                       "care_areas[0].occlusion.psi: unknown key "
+                       "(expected one of: levels_mmhg, default_mmhg, auto_restarts)",
+                       "care_areas[0].occlusion.default_mmhg: is required");
+}
+
+static void occlusion_values_of_the_wrong_type_are_named(void **state) {
+        assert_refused(AREAS_LIBRARY(AREA("A", ", 'occlusion': [300]") ", "
+                                     AREA("B", ", 'occlusion': null") ", "
+                                     AREA("C", ", 'occlusion': {'levels_mmhg': 300, 'default_mmhg': '300', "
+                                               "'auto_restarts': 1.5}") ", "
+                                     AREA("D", OCCLUSION("150, 300.5, '500', null, true", "150", "false"))),
+                       "care_areas[0].occlusion: must be an object, not an array",
+                       "care_areas[1].occlusion: must be an object, not null",
+                       "care_areas[2].occlusion.levels_mmhg: must be an array, not a number",
+                       "care_areas[2].occlusion.default_mmhg: must be a whole number, not a string",
+                       "care_areas[2].occlusion.auto_restarts: must be a whole number",
+                       "care_areas[3].occlusion.levels_mmhg[1]: must be a whole number",
+                       "care_areas[3].occlusion.levels_mmhg[2]: must be a whole number, not a string",
+                       "care_areas[3].occlusion.levels_mmhg[3]: must be a whole number, not null",
+                       "care_areas[3].occlusion.levels_mmhg[4]: must be a whole number, not a boolean",
+                       "care_areas[3].occlusion.auto_restarts: must be a whole number, not a boolean");
+}
+
+static void occlusion_keys_are_all_required(void **state) {
+        assert_refused(AREAS_LIBRARY(AREA("A", ", 'occlusion': {}")),
+                       "care_areas[0].occlusion.levels_mmhg: is required",
+                       "care_areas[0].occlusion.default_mmhg: is required",
+                       "care_areas[0].occlusion.auto_restarts: is required");
+}
+
+/* Libraries stored before "occlusion" existed have "occlusion_limit_mmhg"
+ * in every care area; they must still load. */
+static void older_occlusion_limit_mmhg_reads_as_a_single_level(void **state) {
+        struct drug_library *lib = assert_imports(AREAS_LIBRARY(AREA("A", ", 'occlusion_limit_mmhg': 200")));
+        const struct care_area *a = &lib->care_areas[0];
+
+        assert_true(a->has_occlusion);
+        assert_int_equal(a->occlusion.n_levels, 1);
+        assert_int_equal(a->occlusion.levels_mmhg[0], 200);
+        assert_int_equal(a->occlusion.default_mmhg, 200);
+        assert_int_equal(a->occlusion.auto_restarts, 0);
+        char *text = export(lib);
+        assert_null(strstr(text, "occlusion_limit_mmhg"));
+        assert_non_null(strstr(text, "\"occlusion\": { \"levels_mmhg\": [200], \"default_mmhg\": 200, \"auto_restarts\": 0 }"));
+        free(text);
+        drug_library_free(lib);
+
+        assert_refused(AREAS_LIBRARY(AREA("A", ", 'occlusion_limit_mmhg': 49") ", "
+                                     AREA("B", ", 'occlusion_limit_mmhg': 1034") ", "
+                                     AREA("C", ", 'occlusion_limit_mmhg': 300.5") ", "
+                                     AREA("D", ", 'occlusion_limit_mmhg': 300" OCCLUSION("300", "300", "0"))),
+                       "care_areas[0].occlusion_limit_mmhg: 49 is out of range (50..1000 mmHg)",
+                       "care_areas[1].occlusion_limit_mmhg: 1034 is out of range (50..1000 mmHg)",
+                       "care_areas[2].occlusion_limit_mmhg: must be a whole number",
+                       "care_areas[3].occlusion_limit_mmhg: is the older form of occlusion; give occlusion only");
+}
+
+static void occlusion_settings_built_in_code_are_checked_by_the_same_paths(void **state) {
+        struct drug_library *lib = awkward_library();
+        struct library_errors errs;
+
+        /* Settings of an area without has_occlusion are not looked at. */
+        lib->care_areas[1].occlusion = (struct occlusion_settings) { .n_levels = 99, .auto_restarts = -5 };
+        library_errors_reset(&errs);
+        assert_int_equal(drug_library_validate(lib, &errs), 0);
+
+        lib->care_areas[0].occlusion.n_levels = OCCLUSION_LEVELS_MAX + 1;
+        lib->care_areas[0].occlusion.auto_restarts = 10;
+        lib->care_areas[1].has_occlusion = true;
+        lib->care_areas[1].occlusion = (struct occlusion_settings) {
+                .levels_mmhg = { 100, 150 }, .n_levels = 2, .default_mmhg = 120,
+        };
+        assert_int_equal(drug_library_validate(lib, &errs), -EINVAL);
+        assert_int_equal(errs.n, 3);
+        assert_string_equal(errs.text[0], "care_areas[0].occlusion.levels_mmhg: 6 levels; at most 5 are allowed");
+        assert_string_equal(errs.text[1], "care_areas[0].occlusion.auto_restarts: "
+                                          "10 is out of range (0..9 per rolling 10 min; 0: never)");
+        assert_string_equal(errs.text[2], "care_areas[1].occlusion.default_mmhg: 120 is not one of levels_mmhg (100, 150)");
+        drug_library_free(lib);
+}
+
+static void occlusion_level_without_settings_is_enoent(void **state) {
+        const struct care_area a = { .id = (char *) "A", .name = (char *) "A" };
+        double mmhg = -1;
+
+        assert_int_equal(care_area_occlusion_level(&a, NAN, &mmhg), -ENOENT);
+        assert_int_equal(care_area_occlusion_level(&a, 300, &mmhg), -ENOENT);
+        assert_true(mmhg == -1);        /* untouched */
+        assert_int_equal(care_area_occlusion_level(NULL, NAN, &mmhg), -EINVAL);
+}
+
+static const struct care_area icu_occlusion = {
+        .id = (char *) "ICU",
+        .name = (char *) "ICU",
+        .has_occlusion = true,
+        .occlusion = { .levels_mmhg = { 150, 300, 301, 500 }, .n_levels = 4, .default_mmhg = 300, .auto_restarts = 0 },
+};
+
+static void occlusion_level_nan_gives_the_area_default(void **state) {
+        double mmhg = -1;
+
+        assert_int_equal(care_area_occlusion_level(&icu_occlusion, NAN, &mmhg), 0);
+        assert_true(mmhg == 300);
+        assert_int_equal(care_area_occlusion_level(&icu_occlusion, NAN, NULL), 0);
+}
+
+static void occlusion_level_asked_matches_a_level_within_half_a_mmhg(void **state) {
+        const struct {
+                double asked, limit;
+        } cases[] = {
+                { 150, 150 }, { 149.5, 150 }, { 150.5, 150 }, { 500, 500 },
+                { 299.8, 300 },                 /* 5.8 psi converted */
+                { 300.5, 300 },                 /* between 300 and 301: the lower alarms sooner */
+                { 300.6, 301 },
+        };
+
+        for (size_t i = 0; i < ELEMENTS(cases); i++) {
+                double mmhg = -1;
+                assert_int_equal(care_area_occlusion_level(&icu_occlusion, cases[i].asked, &mmhg), 0);
+                if (mmhg != cases[i].limit)
+                        print_message("asked %g: got %g\n", cases[i].asked, mmhg);
+                assert_true(mmhg == cases[i].limit);
+        }
+}
+
+static void occlusion_level_not_offered_is_refused(void **state) {
+        const double refused[] = { 149.4, 150.6, 400, 0, -300, 1000, INFINITY, -INFINITY };
+        double mmhg = -1;
+
+        for (size_t i = 0; i < ELEMENTS(refused); i++)
+                assert_int_equal(care_area_occlusion_level(&icu_occlusion, refused[i], &mmhg), -EINVAL);
+        assert_true(mmhg == -1);        /* untouched */
 }
 
 static void at_least_one_care_area_is_required(void **state) {
@@ -756,7 +1029,7 @@ static void several_problems_are_all_reported_in_one_pass(void **state) {
                             "'ICU': {'dose': {'soft_max': 20, 'hard_max': 10}}, 'PICU': {}") ", "
                        DRUG("insulin", "units/hr", "{'amount': 100, 'amount_unit': 'units', 'volume_ml': 100}",
                             "'ICU': {'dose': {'hard_mx': 30}}") "]}",
-                       "care_areas[1].colour: unknown key (expected one of: id, name, allow_basic_infusion, occlusion_limit_mmhg)",
+                       "care_areas[1].colour: unknown key (expected one of: id, name, allow_basic_infusion, occlusion)",
                        "drugs[1].dose_unit: 'units/hr' is not a dose unit (allowed: mL/h, mg/h, mcg/kg/min, ...: "
                        "an amount (mL, g, mg, mcg, ng, units, milliunits, mEq, mmol), "
                        "then /kg or /m2 if weight- or BSA-based, then /min or /h)",
@@ -945,6 +1218,7 @@ int main(void) {
                 cmocka_unit_test(sample_library_doses_every_pediatric_drug_by_weight),
                 cmocka_unit_test(sample_library_holds_the_documented_example_limits),
                 cmocka_unit_test(sample_file_is_already_in_canonical_form),
+                cmocka_unit_test(sample_library_sets_occlusion_per_care_area),
                 cmocka_unit_test(export_import_export_is_byte_identical),
                 cmocka_unit_test(library_built_in_code_survives_a_round_trip_exactly),
                 cmocka_unit_test(order_of_keys_and_of_limits_in_the_file_does_not_change_the_export),
@@ -979,7 +1253,22 @@ int main(void) {
                 cmocka_unit_test(dose_unit_must_be_a_known_rate),
                 cmocka_unit_test(drug_dosed_by_amount_needs_a_concentration_but_a_fluid_does_not),
                 cmocka_unit_test(bolus_and_loading_units_must_be_compatible_amounts),
-                cmocka_unit_test(occlusion_limit_must_be_within_50_to_1034_mmhg),
+                cmocka_unit_test(occlusion_settings_import_and_survive_a_round_trip_exactly),
+                cmocka_unit_test(care_area_without_occlusion_settings_is_written_without_them),
+                cmocka_unit_test(occlusion_levels_not_strictly_ascending_are_refused),
+                cmocka_unit_test(occlusion_levels_must_be_within_50_to_1000_mmhg),
+                cmocka_unit_test(occlusion_needs_one_to_five_levels),
+                cmocka_unit_test(occlusion_default_must_be_one_of_the_levels),
+                cmocka_unit_test(occlusion_auto_restarts_must_be_0_to_9),
+                cmocka_unit_test(unknown_key_inside_occlusion_is_refused_by_name),
+                cmocka_unit_test(occlusion_values_of_the_wrong_type_are_named),
+                cmocka_unit_test(occlusion_keys_are_all_required),
+                cmocka_unit_test(older_occlusion_limit_mmhg_reads_as_a_single_level),
+                cmocka_unit_test(occlusion_settings_built_in_code_are_checked_by_the_same_paths),
+                cmocka_unit_test(occlusion_level_without_settings_is_enoent),
+                cmocka_unit_test(occlusion_level_nan_gives_the_area_default),
+                cmocka_unit_test(occlusion_level_asked_matches_a_level_within_half_a_mmhg),
+                cmocka_unit_test(occlusion_level_not_offered_is_refused),
                 cmocka_unit_test(at_least_one_care_area_is_required),
                 cmocka_unit_test(more_than_64_care_areas_are_refused),
                 cmocka_unit_test(more_than_5000_drugs_are_refused),
