@@ -28,6 +28,8 @@ enum db_stmt {
         DB_STMT_LIBRARY_STORE,
         DB_STMT_LIBRARY_CURRENT,
         DB_STMT_LIMIT_EVENT_ADD,
+        DB_STMT_ALARM_EVENT_ADD,
+        DB_STMT_ALARM_NEXT_SEQ,
         _DB_STMT_MAX,
 };
 

@@ -23,7 +23,7 @@
 struct db;
 
 /* The schema version this build writes. */
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
 /* Open (create if missing, mode 0640) and migrate to DB_SCHEMA_VERSION.
  * -EPROTO: the file's schema is newer than this build knows; the file is
@@ -150,3 +150,25 @@ struct db_limit_event {
 
 int db_limit_event_add(struct db *d, const struct db_limit_event *e);
 
+
+/* Alarms (schema 4): each thing that happened to one, append-only. */
+struct db_alarm_event {
+        const char *alarm_id;           /* "occlusion-downstream-17" */
+        unsigned seq;                   /* the number in the id, > 0 */
+        int64_t infusion_id;            /* 0 = none */
+        unsigned channel;
+        const char *action;             /* raised, escalated, silenced, acknowledged, cleared */
+        const char *condition;
+        const char *priority;           /* low, medium, high: after the action */
+        int64_t utc_us;
+        int64_t mono_us;
+        int64_t uid;                    /* who acted; -1: the pump itself */
+        double pressure_mmhg;           /* NAN: not known */
+        int64_t volume_nl;
+        const char *message;            /* may be NULL */
+};
+
+/* -EINVAL for a missing field or an action or priority the schema refuses. */
+int db_alarm_event_add(struct db *d, const struct db_alarm_event *e);
+/* The seq the next alarm on this pump should take: one above any seen. */
+int db_alarm_next_seq(struct db *d, unsigned *ret);

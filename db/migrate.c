@@ -156,6 +156,58 @@ static const char *const migrations[] = {
         "  id, strftime('%Y-%m-%dT%H:%M:%fZ', utc_us / 1000 / 1000.0, 'unixepoch') AS utc,"
         "  channel, care_area, drug_id, kind, value, unit, reason, message, uid, library_sha256, utc_us"
         "  FROM limit_events;",
+
+        /* 3 -> 4: the alarm record. One row per thing that happened to an
+         * alarm (raised, escalated, silenced, acknowledged, cleared), with
+         * who acted and the pressure and volume at that moment. An alarm is
+         * named by its id; the seq in it never repeats on this pump, so ids
+         * stay unique across restarts. */
+        "CREATE TABLE alarm_events ("
+        "  id INTEGER PRIMARY KEY,"
+        "  alarm_id TEXT NOT NULL CHECK (alarm_id <> ''),"
+        "  seq INTEGER NOT NULL CHECK (seq > 0),"
+        "  infusion_id INTEGER REFERENCES infusions (id),"
+        "  channel INTEGER NOT NULL CHECK (channel >= 0),"
+        "  action TEXT NOT NULL"
+        "    CHECK (action IN ('raised', 'escalated', 'silenced', 'acknowledged', 'cleared')),"
+        "  condition TEXT NOT NULL,"
+        "  priority TEXT NOT NULL CHECK (priority IN ('low', 'medium', 'high')),"
+        "  utc_us INTEGER NOT NULL,"
+        "  mono_us INTEGER,"
+        "  uid INTEGER,"                                /* NULL: the pump itself */
+        "  pressure_mmhg REAL,"                         /* NULL: not read */
+        "  volume_nl INTEGER,"                          /* infused so far in the infusion */
+        "  message TEXT"
+        ");"
+        "CREATE INDEX alarm_events_utc_us ON alarm_events (utc_us);"
+        "CREATE INDEX alarm_events_alarm_id ON alarm_events (alarm_id);"
+        "CREATE TRIGGER alarm_events_no_update BEFORE UPDATE ON alarm_events"
+        "  BEGIN SELECT RAISE(ABORT, 'alarm events are append-only'); END;"
+        "CREATE TRIGGER alarm_events_no_delete BEFORE DELETE ON alarm_events"
+        "  BEGIN SELECT RAISE(ABORT, 'alarm events are append-only'); END;"
+        "CREATE VIEW v_alarm_events AS SELECT"
+        "  id, strftime('%Y-%m-%dT%H:%M:%fZ', utc_us / 1000 / 1000.0, 'unixepoch') AS utc,"
+        "  alarm_id, infusion_id, channel, action, condition, priority, uid,"
+        "  pressure_mmhg, volume_nl / 1000000.0 AS volume_ml, message, utc_us"
+        "  FROM alarm_events;"
+        /* One row per alarm: when it was raised, how high it got, and who
+         * answered it when. */
+        "CREATE VIEW v_alarms AS SELECT"
+        "  r.alarm_id, r.condition, r.infusion_id, r.channel,"
+        "  strftime('%Y-%m-%dT%H:%M:%fZ', r.utc_us / 1000 / 1000.0, 'unixepoch') AS raised_utc,"
+        "  r.priority AS raised_priority,"
+        "  (SELECT e.priority FROM alarm_events e WHERE e.alarm_id = r.alarm_id ORDER BY e.id DESC LIMIT 1)"
+        "    AS last_priority,"
+        "  r.pressure_mmhg AS pressure_at_raise_mmhg, r.volume_nl / 1000000.0 AS volume_at_raise_ml,"
+        "  (SELECT count(*) FROM alarm_events e WHERE e.alarm_id = r.alarm_id AND e.action = 'silenced') AS silenced,"
+        "  (SELECT min(e.utc_us) FROM alarm_events e WHERE e.alarm_id = r.alarm_id AND e.action = 'acknowledged')"
+        "    AS acknowledged_utc_us,"
+        "  (SELECT e.uid FROM alarm_events e WHERE e.alarm_id = r.alarm_id AND e.action = 'acknowledged' LIMIT 1)"
+        "    AS acknowledged_by_uid,"
+        "  (SELECT min(e.utc_us) FROM alarm_events e WHERE e.alarm_id = r.alarm_id"
+        "     AND e.action IN ('acknowledged', 'cleared')) AS ended_utc_us,"
+        "  r.message, r.utc_us AS raised_utc_us"
+        "  FROM alarm_events r WHERE r.action = 'raised';",
 };
 
 _Static_assert(ELEMENTSOF(migrations) == DB_SCHEMA_VERSION, "one migration step per schema version");

@@ -157,7 +157,7 @@ static void fresh_database_is_the_current_schema_in_wal_mode_and_mode_0640(void 
 
         assert_int_equal(db_open(f->path, &d), 0);
         assert_int_equal(db_schema_version(d), DB_SCHEMA_VERSION);
-        assert_int_equal(DB_SCHEMA_VERSION, 3);
+        assert_int_equal(DB_SCHEMA_VERSION, 4);
 
         assert_int_equal(stat(f->path, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0640);
@@ -169,7 +169,7 @@ static void fresh_database_is_the_current_schema_in_wal_mode_and_mode_0640(void 
         assert_int_equal(query_int(raw, "SELECT count(*) FROM sqlite_schema WHERE name IN"
                                         " ('infusions', 'events', 'audit', 'v_infusions', 'v_infusion_events',"
                                         " 'drug_libraries', 'v_drug_libraries', 'limit_events', 'v_library_compliance',"
-                                        " 'v_limit_events')"), 10);
+                                        " 'v_limit_events', 'alarm_events', 'v_alarm_events', 'v_alarms')"), 13);
 }
 
 static void infusion_round_trips_through_begin_checkpoint_and_end(void **state) {
@@ -818,6 +818,8 @@ static void a_version_1_file_migrates_forward_keeping_its_rows(void **state) {
                 /* Turn it back into a version 1 file. */
                 _cleanup_(sqlite_closep) sqlite3 *raw = open_raw(f->path);
                 assert_int_equal(sqlite3_exec(raw,
+                                              "DROP VIEW v_alarms; DROP VIEW v_alarm_events;"
+                                              "DROP TABLE alarm_events;"
                                               "DROP VIEW v_library_compliance; DROP VIEW v_limit_events;"
                                               "DROP TABLE limit_events;"
                                               "ALTER TABLE infusions DROP COLUMN care_area;"
@@ -874,6 +876,76 @@ static void compliance_view_counts_library_use_overrides_and_hard_stops_per_care
         assert_int_equal(query_int(raw, "SELECT count(*) FROM v_limit_events WHERE reason = 'aPTT low'"), 1);
 }
 
+static struct db_alarm_event sample_alarm(const char *action, const char *priority, int64_t utc_us, int64_t uid) {
+        return (struct db_alarm_event) {
+                .alarm_id = "occlusion-downstream-1", .seq = 1, .channel = 0, .action = action,
+                .condition = "occlusion-downstream", .priority = priority, .utc_us = utc_us,
+                .mono_us = utc_us - T0_UTC_US, .uid = uid, .pressure_mmhg = NAN, .volume_nl = 2500000,
+        };
+}
+
+static void alarm_history_is_append_only_and_summarised_per_alarm(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *raw = NULL;
+        unsigned seq = 0;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_alarm_next_seq(d, &seq), 0);
+        assert_int_equal(seq, 1);
+
+        struct db_alarm_event raised = sample_alarm("raised", "medium", T0_UTC_US, -1);
+        raised.pressure_mmhg = 412.5;
+        raised.message = "Downstream occlusion";
+        assert_int_equal(db_alarm_event_add(d, &raised), 0);
+        struct db_alarm_event silenced = sample_alarm("silenced", "medium", T0_UTC_US + 1000000, 1000);
+        assert_int_equal(db_alarm_event_add(d, &silenced), 0);
+        struct db_alarm_event escalated = sample_alarm("escalated", "high", T0_UTC_US + 2000000, -1);
+        assert_int_equal(db_alarm_event_add(d, &escalated), 0);
+        struct db_alarm_event acked = sample_alarm("acknowledged", "high", T0_UTC_US + 3000000, 1001);
+        assert_int_equal(db_alarm_event_add(d, &acked), 0);
+
+        /* What the schema refuses is refused, and nothing is written. */
+        struct db_alarm_event bad = sample_alarm("forgotten", "high", T0_UTC_US, -1);
+        assert_int_equal(db_alarm_event_add(d, &bad), -EINVAL);
+        bad = sample_alarm("raised", "urgent", T0_UTC_US, -1);
+        assert_int_equal(db_alarm_event_add(d, &bad), -EINVAL);
+        bad = sample_alarm("raised", "high", T0_UTC_US, -1);
+        bad.seq = 0;
+        assert_int_equal(db_alarm_event_add(d, &bad), -EINVAL);
+
+        /* Ids never repeat: the next alarm takes the seq after the highest. */
+        struct db_alarm_event other = sample_alarm("raised", "high", T0_UTC_US, -1);
+        other.alarm_id = "air-in-line-7";
+        other.seq = 7;
+        other.condition = "air-in-line";
+        assert_int_equal(db_alarm_event_add(d, &other), 0);
+        assert_int_equal(db_alarm_next_seq(d, &seq), 0);
+        assert_int_equal(seq, 8);
+
+        raw = open_read_only(f->uri);
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM alarm_events"), 5);
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM v_alarms"), 2);
+        char text[64];
+        query_text(raw, "SELECT raised_priority || '>' || last_priority FROM v_alarms"
+                        " WHERE alarm_id = 'occlusion-downstream-1'", text, sizeof text);
+        assert_string_equal(text, "medium>high");
+        assert_int_equal(query_int(raw, "SELECT silenced FROM v_alarms WHERE alarm_id = 'occlusion-downstream-1'"), 1);
+        assert_int_equal(query_int(raw, "SELECT acknowledged_by_uid FROM v_alarms"
+                                        " WHERE alarm_id = 'occlusion-downstream-1'"), 1001);
+        assert_int_equal(query_int(raw, "SELECT ended_utc_us - raised_utc_us FROM v_alarms"
+                                        " WHERE alarm_id = 'occlusion-downstream-1'"), 3000000);
+        assert_int_equal(query_int(raw, "SELECT pressure_at_raise_mmhg * 10 FROM v_alarms"
+                                        " WHERE alarm_id = 'occlusion-downstream-1'"), 4125);
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM v_alarm_events WHERE uid IS NULL"), 3);
+
+        /* The record cannot be rewritten or erased. */
+        _cleanup_(sqlite_closep) sqlite3 *rw = NULL;
+        assert_int_equal(sqlite3_open(f->path, &rw), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(rw, "UPDATE alarm_events SET uid = 0", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(rw, "DELETE FROM alarm_events", NULL, NULL, NULL), SQLITE_OK);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void) {
@@ -896,6 +968,7 @@ int main(void) {
                 T(library_versions_cannot_be_rewritten),
                 T(a_version_1_file_migrates_forward_keeping_its_rows),
                 T(compliance_view_counts_library_use_overrides_and_hard_stops_per_care_area),
+                T(alarm_history_is_append_only_and_summarised_per_alarm),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
