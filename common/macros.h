@@ -5,6 +5,7 @@
  * Kept deliberately tiny; anything with logic belongs in a module. */
 
 #include <stdlib.h>
+#include <string.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define _unused_ __attribute__((unused))
@@ -28,3 +29,5 @@ static inline void freep(void *p) {
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define streq(a, b) (strcmp((a), (b)) == 0)

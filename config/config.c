@@ -17,7 +17,6 @@
 
 /* Not (yet) in common/macros.h. */
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define streq(a, b) (strcmp((a), (b)) == 0)
 
 static inline void fclosep(FILE **f) {
         if (*f)
@@ -29,6 +28,7 @@ enum section {
         SECTION_MECHANISM,
         SECTION_LIMITS,
         SECTION_DATABASE,
+        SECTION_ALARMS,
         SECTION_SIMULATION,
         _SECTION_MAX,
         /* Parser states, not sections. */
@@ -41,6 +41,7 @@ static const char *const section_names[_SECTION_MAX] = {
         [SECTION_MECHANISM] = "mechanism",
         [SECTION_LIMITS] = "limits",
         [SECTION_DATABASE] = "database",
+        [SECTION_ALARMS] = "alarms",
         [SECTION_SIMULATION] = "simulation",
 };
 
@@ -54,6 +55,7 @@ enum value_kind {
         VALUE_ML,               /* int64_t nL (or nL/h) from mL (or mL/h), min..max */
         VALUE_SCALED,           /* int64_t value * scale (mm -> µm, ms -> µs), min..max */
         VALUE_DOUBLE,           /* double value * scale, min..max */
+        VALUE_BOOL,             /* bool: yes/no, true/false, on/off, 1/0 */
 };
 
 struct key {
@@ -86,12 +88,30 @@ enum key_id {
         KEY_CONTROL_PERIOD,
         KEY_CHECKPOINT_PERIOD,
         KEY_DATABASE_PATH,
+        KEY_ESCALATE_AFTER,
+        KEY_IDLE_ALERT,
+        KEY_IDLE_ALARM,
+        KEY_NEAR_END,
+        KEY_OCCLUSION_LIMIT,
+        KEY_OCCLUSION_TREND,
+        KEY_OCCLUSION_AUTO_RESTARTS,
+        KEY_AIR_BUBBLE,
+        KEY_AIR_ACCUMULATED,
+        KEY_AIR_WINDOW,
+        KEY_ACCURACY_TOLERANCE,
+        KEY_BATTERY_LOW,
+        KEY_BATTERY_DEPLETED,
         KEY_CLOCK,
         KEY_SEED,
         KEY_LINE_COMPLIANCE,
         KEY_LINE_RESISTANCE,
         KEY_PATIENT_PRESSURE,
         KEY_PRESSURE_NOISE,
+        KEY_MOVEMENT_AMPLITUDE,
+        KEY_MOVEMENT_INTERVAL,
+        KEY_POSITION_NOISE,
+        KEY_BATTERY_RUNTIME,
+        KEY_SYRINGE_FILL,
         _KEY_MAX,
 };
 
@@ -133,6 +153,34 @@ static const struct key keys[_KEY_MAX] = {
         [KEY_DATABASE_PATH] = { SECTION_DATABASE, "path", VALUE_PATH, NULL,
                 0, 0, NULL, 1, NULL, FIELD(database_path) },
 
+        /* Alarm timing and detector limits; CLINICAL.md gives the figures. */
+        [KEY_ESCALATE_AFTER] = { SECTION_ALARMS, "escalate_after_s", VALUE_SCALED, "120",
+                10, 600, "s", US_PER_SEC, "µs", FIELD(escalate_after_us) },
+        [KEY_IDLE_ALERT] = { SECTION_ALARMS, "idle_alert_s", VALUE_SCALED, "120",
+                10, 3600, "s", US_PER_SEC, "µs", FIELD(idle_alert_us) },
+        [KEY_IDLE_ALARM] = { SECTION_ALARMS, "idle_alarm_s", VALUE_SCALED, "300",
+                20, 7200, "s", US_PER_SEC, "µs", FIELD(idle_alarm_us) },
+        [KEY_NEAR_END] = { SECTION_ALARMS, "near_end_min", VALUE_SCALED, "5",
+                0, 60, "min", US_PER_MIN, "µs", FIELD(near_end_us) },
+        [KEY_OCCLUSION_LIMIT] = { SECTION_ALARMS, "occlusion_limit_mmhg", VALUE_DOUBLE, "300",
+                50, 1000, "mmHg", 1, NULL, FIELD(occlusion_limit_mmhg) },
+        [KEY_OCCLUSION_TREND] = { SECTION_ALARMS, "occlusion_trend", VALUE_BOOL, "yes",
+                0, 0, NULL, 1, NULL, FIELD(occlusion_trend) },
+        [KEY_OCCLUSION_AUTO_RESTARTS] = { SECTION_ALARMS, "occlusion_auto_restarts", VALUE_INT, "0",
+                0, 9, "per 10 min", 1, NULL, FIELD(occlusion_auto_restarts) },
+        [KEY_AIR_BUBBLE] = { SECTION_ALARMS, "air_bubble_ul", VALUE_SCALED, "100",
+                20, 200, "µL", 1000, "nL", FIELD(air_bubble_nl) },
+        [KEY_AIR_ACCUMULATED] = { SECTION_ALARMS, "air_accumulated_ul", VALUE_SCALED, "500",
+                50, 5000, "µL", 1000, "nL", FIELD(air_accumulated_nl) },
+        [KEY_AIR_WINDOW] = { SECTION_ALARMS, "air_window_min", VALUE_SCALED, "15",
+                1, 60, "min", US_PER_MIN, "µs", FIELD(air_window_us) },
+        [KEY_ACCURACY_TOLERANCE] = { SECTION_ALARMS, "accuracy_tolerance_pct", VALUE_DOUBLE, "10",
+                2, 50, "%", 1, NULL, FIELD(accuracy_tolerance_pct) },
+        [KEY_BATTERY_LOW] = { SECTION_ALARMS, "battery_low_min", VALUE_SCALED, "15",
+                2, 120, "min", 60, "s", FIELD(battery_low_s) },
+        [KEY_BATTERY_DEPLETED] = { SECTION_ALARMS, "battery_depleted_min", VALUE_SCALED, "5",
+                1, 60, "min", 60, "s", FIELD(battery_depleted_s) },
+
         [KEY_CLOCK] = { SECTION_SIMULATION, "clock", VALUE_CLOCK, "real",
                 0, 0, NULL, 1, NULL, FIELD(clock) },
         [KEY_SEED] = { SECTION_SIMULATION, "seed", VALUE_SEED, "1",
@@ -145,6 +193,16 @@ static const struct key keys[_KEY_MAX] = {
                 -50, 300, "mmHg", 1, NULL, FIELD(patient_pressure_mmhg) },
         [KEY_PRESSURE_NOISE] = { SECTION_SIMULATION, "pressure_noise_mmhg", VALUE_DOUBLE, "0.5",
                 0, 50, "mmHg", 1, NULL, FIELD(pressure_noise_mmhg) },
+        [KEY_MOVEMENT_AMPLITUDE] = { SECTION_SIMULATION, "movement_amplitude_mmhg", VALUE_DOUBLE, "0",
+                0, 100, "mmHg", 1, NULL, FIELD(movement_amplitude_mmhg) },
+        [KEY_MOVEMENT_INTERVAL] = { SECTION_SIMULATION, "movement_mean_interval_s", VALUE_DOUBLE, "120",
+                5, 86400, "s", 1, NULL, FIELD(movement_mean_interval_s) },
+        [KEY_POSITION_NOISE] = { SECTION_SIMULATION, "position_noise_mm", VALUE_DOUBLE, "0.005",
+                0, 1, "mm", 1, NULL, FIELD(position_noise_mm) },
+        [KEY_BATTERY_RUNTIME] = { SECTION_SIMULATION, "battery_runtime_min", VALUE_DOUBLE, "240",
+                10, 2880, "min", 1, NULL, FIELD(battery_runtime_min) },
+        [KEY_SYRINGE_FILL] = { SECTION_SIMULATION, "syringe_fill_ml", VALUE_ML, "0",
+                0, 1000, "mL", NL_PER_ML, "nL", FIELD(syringe_fill_nl) },
 };
 
 static const char *const backends_supported[] = { "sim" };
@@ -225,6 +283,9 @@ static void describe_range(const struct key *k, char *buf, size_t size) {
                 break;
         case VALUE_SEED:
                 snprintf(buf, size, "0 to %ju", (uintmax_t) UINT64_MAX);
+                break;
+        case VALUE_BOOL:
+                snprintf(buf, size, "yes, no, true, false, on, off, 1, 0");
                 break;
         default:
                 snprintf(buf, size, "%.10g to %.10g%s%s", k->min, k->max,
@@ -393,6 +454,20 @@ static int parse_value(struct parser *p, const struct key *k, const char *value,
                         return -ERANGE;
                 }
                 *(uint64_t *) field = v;
+                return 0;
+        }
+
+        case VALUE_BOOL: {
+                static const char *const yes[] = { "yes", "true", "on", "1" };
+                static const char *const no[] = { "no", "false", "off", "0" };
+                if (in_list(value, yes, ELEMENTSOF(yes)))
+                        *(bool *) field = true;
+                else if (in_list(value, no, ELEMENTSOF(no)))
+                        *(bool *) field = false;
+                else {
+                        report(p, line, "%s: \"%s\" is not allowed (allowed: %s)", k->name, value, range);
+                        return -EINVAL;
+                }
                 return 0;
         }
 
@@ -668,6 +743,25 @@ static void check_across_keys(struct parser *p) {
                        "two missed control ticks would let the lease lapse",
                        name_of_pair(p, KEY_CONTROL_PERIOD, KEY_LEASE),
                        (double) c->control_period_us / US_PER_MS, (double) c->lease_us / US_PER_MS);
+
+        /* The alert comes first, then the alarm; low battery before depleted. */
+        if (p->key_ok[KEY_IDLE_ALERT] && p->key_ok[KEY_IDLE_ALARM] && c->idle_alarm_us <= c->idle_alert_us)
+                report(p, line_of_pair(p, KEY_IDLE_ALERT, KEY_IDLE_ALARM),
+                       "%s: idle_alarm_s (%g s) must be longer than idle_alert_s (%g s)",
+                       name_of_pair(p, KEY_IDLE_ALERT, KEY_IDLE_ALARM),
+                       (double) c->idle_alarm_us / US_PER_SEC, (double) c->idle_alert_us / US_PER_SEC);
+        if (p->key_ok[KEY_BATTERY_LOW] && p->key_ok[KEY_BATTERY_DEPLETED] &&
+            c->battery_depleted_s >= c->battery_low_s)
+                report(p, line_of_pair(p, KEY_BATTERY_DEPLETED, KEY_BATTERY_LOW),
+                       "%s: battery_depleted_min (%g min) must be less than battery_low_min (%g min)",
+                       name_of_pair(p, KEY_BATTERY_DEPLETED, KEY_BATTERY_LOW),
+                       (double) c->battery_depleted_s / 60, (double) c->battery_low_s / 60);
+
+        if (p->key_ok[KEY_SYRINGE_FILL] && p->key_ok[KEY_SYRINGE_VOLUME] && c->syringe_fill_nl > c->syringe_volume_nl)
+                report(p, line_of_pair(p, KEY_SYRINGE_FILL, KEY_SYRINGE_VOLUME),
+                       "%s: syringe_fill_ml (%g mL) is more than the syringe holds (syringe_volume_ml %g mL)",
+                       name_of_pair(p, KEY_SYRINGE_FILL, KEY_SYRINGE_VOLUME),
+                       units_nl_to_ml(c->syringe_fill_nl), units_nl_to_ml(c->syringe_volume_nl));
 
         bool geometry_ok = true;
         for (size_t i = 0; i < ELEMENTSOF(keys); i++)

@@ -40,6 +40,21 @@ struct config {
         /* [database] */
         char *database_path;
 
+        /* [alarms] */
+        int64_t escalate_after_us;      /* unanswered medium -> high */
+        int64_t idle_alert_us;          /* programmed/paused, not running: low */
+        int64_t idle_alarm_us;          /* ... then medium */
+        int64_t near_end_us;            /* time to empty that warns */
+        double occlusion_limit_mmhg;    /* default when the care area has none */
+        bool occlusion_trend;
+        int64_t occlusion_auto_restarts;/* default per 10 min when the care area has none */
+        int64_t air_bubble_nl;
+        int64_t air_accumulated_nl;
+        int64_t air_window_us;
+        double accuracy_tolerance_pct;
+        int64_t battery_low_s;
+        int64_t battery_depleted_s;
+
         /* [simulation] */
         enum config_clock clock;
         uint64_t seed;
@@ -47,6 +62,11 @@ struct config {
         double line_resistance_mmhg_per_ml_per_h;
         double patient_pressure_mmhg;
         double pressure_noise_mmhg;
+        double movement_amplitude_mmhg;
+        double movement_mean_interval_s;
+        double position_noise_mm;
+        double battery_runtime_min;
+        int64_t syringe_fill_nl;        /* 0: filled to syringe_volume_ml */
 };
 
 /* Parse path into *ret. On any error, writes one line per problem to err

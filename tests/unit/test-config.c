@@ -182,7 +182,49 @@ static void defaults_apply_to_the_optional_keys_left_out(void **state) {
         assert_float_equal(c->line_resistance_mmhg_per_ml_per_h, 0.3, 1e-12);
         assert_float_equal(c->patient_pressure_mmhg, 8.0, 1e-12);
         assert_float_equal(c->pressure_noise_mmhg, 0.5, 1e-12);
+        /* [alarms]: GIP and CLINICAL.md figures */
+        assert_int_equal(c->escalate_after_us, 120 * 1000000LL);
+        assert_int_equal(c->idle_alert_us, 120 * 1000000LL);
+        assert_int_equal(c->idle_alarm_us, 300 * 1000000LL);
+        assert_int_equal(c->near_end_us, 5 * 60 * 1000000LL);
+        assert_float_equal(c->occlusion_limit_mmhg, 300.0, 0.0);
+        assert_true(c->occlusion_trend);
+        assert_int_equal(c->occlusion_auto_restarts, 0);
+        assert_int_equal(c->air_bubble_nl, 100000);
+        assert_int_equal(c->air_accumulated_nl, 500000);
+        assert_int_equal(c->air_window_us, 15 * 60 * 1000000LL);
+        assert_float_equal(c->accuracy_tolerance_pct, 10.0, 0.0);
+        assert_int_equal(c->battery_low_s, 900);
+        assert_int_equal(c->battery_depleted_s, 300);
+        assert_float_equal(c->movement_amplitude_mmhg, 0.0, 0.0);
+        assert_float_equal(c->position_noise_mm, 0.005, 1e-12);
+        assert_float_equal(c->battery_runtime_min, 240.0, 0.0);
         config_free(c);
+}
+
+static void alarm_keys_are_read_and_checked_against_each_other(void **state) {
+        struct config *c = assert_loads(MINIMAL "[alarms]\nocclusion_trend = off\nair_bubble_ul = 50\n"
+                                        "occlusion_limit_mmhg = 517\nbattery_low_min = 30\n");
+        assert_false(c->occlusion_trend);
+        assert_int_equal(c->air_bubble_nl, 50000);
+        assert_float_equal(c->occlusion_limit_mmhg, 517.0, 0.0);
+        assert_int_equal(c->battery_low_s, 1800);
+        config_free(c);
+
+        assert_refused(MINIMAL "[alarms]\nocclusion_trend = maybe\n",
+                       "t.conf:12: occlusion_trend: \"maybe\" is not allowed "
+                       "(allowed: yes, no, true, false, on, off, 1, 0)\n");
+        /* GIP 1.9.1: a bubble over 200 µL must alarm, so a higher limit is refused. */
+        assert_refused(MINIMAL "[alarms]\nair_bubble_ul = 250\n",
+                       "t.conf:12: air_bubble_ul: \"250\" is out of range (allowed: 20 to 200 µL)\n");
+        /* ECRI: 1034 mmHg is the ceiling; we stop at 1000. */
+        assert_refused(MINIMAL "[alarms]\nocclusion_limit_mmhg = 1034\n",
+                       "t.conf:12: occlusion_limit_mmhg: \"1034\" is out of range (allowed: 50 to 1000 mmHg)\n");
+        assert_refused(MINIMAL "[alarms]\nidle_alert_s = 400\n",
+                       "t.conf:12: idle_alert_s: idle_alarm_s (300 s) must be longer than idle_alert_s (400 s)\n");
+        assert_refused(MINIMAL "[alarms]\nbattery_depleted_min = 20\n",
+                       "t.conf:12: battery_depleted_min: battery_depleted_min (20 min) must be less than "
+                       "battery_low_min (15 min)\n");
 }
 
 static void comments_blank_lines_and_indentation_are_accepted(void **state) {
@@ -234,14 +276,14 @@ static void keys_are_case_sensitive(void **state) {
 }
 
 static void unknown_section_is_refused_once_at_its_header(void **state) {
-        assert_refused(MINIMAL "[limit]\nmax_rate_ml_per_h = 100\nlease_ms = 400\n[alarms]\n",
-                       "t.conf:11: [limit]: unknown section (known: pump, mechanism, limits, database, simulation)\n"
-                       "t.conf:14: [alarms]: unknown section (known: pump, mechanism, limits, database, simulation)\n");
+        assert_refused(MINIMAL "[limit]\nmax_rate_ml_per_h = 100\nlease_ms = 400\n[alarm]\n",
+                       "t.conf:11: [limit]: unknown section (known: pump, mechanism, limits, database, alarms, simulation)\n"
+                       "t.conf:14: [alarm]: unknown section (known: pump, mechanism, limits, database, alarms, simulation)\n");
 }
 
 static void key_before_any_section_is_refused(void **state) {
         assert_refused("lease_ms = 500\n" MINIMAL,
-                       "t.conf:1: lease_ms: outside any section (sections: pump, mechanism, limits, database, simulation)\n");
+                       "t.conf:1: lease_ms: outside any section (sections: pump, mechanism, limits, database, alarms, simulation)\n");
 }
 
 static void bad_number_names_the_allowed_range_and_unit(void **state) {
@@ -484,7 +526,7 @@ static void every_problem_is_reported_not_just_the_first(void **state) {
                        "microsteps, syringe_inner_diameter_mm, syringe_volume_ml, max_step_rate_hz)\n"
                        "t.conf:5: steps_per_rev: \"0\" is out of range (allowed: 1 to 100000 full steps)\n"
                        "t.conf:10: kvo_rate_ml_per_h: \"30\" is out of range (allowed: 0 to 20 mL/h)\n"
-                       "t.conf:12: [databse]: unknown section (known: pump, mechanism, limits, database, simulation)\n"
+                       "t.conf:12: [databse]: unknown section (known: pump, mechanism, limits, database, alarms, simulation)\n"
                        "t.conf: [mechanism] lead_pitch_mm: missing (required)\n"
                        "t.conf: [database] path: missing (required)\n"
                        "t.conf:11: control_period_ms: control_period_ms (400 ms) is more than a third of "
@@ -528,6 +570,7 @@ int main(void) {
                 cmocka_unit_test(example_demo_conf_loads_with_real_time_and_a_relative_database),
                 cmocka_unit_test(every_key_is_converted_once_to_integer_units),
                 cmocka_unit_test(defaults_apply_to_the_optional_keys_left_out),
+                cmocka_unit_test(alarm_keys_are_read_and_checked_against_each_other),
                 cmocka_unit_test(comments_blank_lines_and_indentation_are_accepted),
                 cmocka_unit_test(misspelt_key_is_refused_with_file_line_and_key),
                 cmocka_unit_test(keys_are_case_sensitive),
