@@ -384,7 +384,12 @@ int channel_pause(struct channel *c, int64_t now_us, enum channel_event *ret_eve
 }
 
 int channel_resume(struct channel *c, int64_t now_us, enum channel_event *ret_event) {
-        if (c->state != CHANNEL_PAUSED)
+        /* Halted by an alarm: once a person has dealt with it (the pump
+         * checks the alarms), Resume carries on where delivery stopped,
+         * as Run does on a bedside pump. Nothing resumes by itself. */
+        bool halted_in_delivery = c->state == CHANNEL_HALTED &&
+                (c->halted_from == CHANNEL_RUNNING || c->halted_from == CHANNEL_KVO);
+        if (c->state != CHANNEL_PAUSED && !halted_in_delivery)
                 return -EBUSY;
         enter(c, c->halted_from == CHANNEL_KVO ? CHANNEL_KVO : CHANNEL_RUNNING, now_us);
         *ret_event = CHANNEL_EVENT_RESUMED;
@@ -402,7 +407,13 @@ int channel_stop(struct channel *c, int64_t now_us, enum channel_event *ret_even
 int channel_halt(struct channel *c, int64_t now_us, enum channel_event *ret_event) {
         if (c->state == CHANNEL_IDLE || c->state == CHANNEL_HALTED)
                 return -EBUSY;
-        c->halted_from = c->state;
+        /* Halted from a pause: it was paused in some phase, so it resumes
+         * as a pause would (halted_from keeps that phase). */
+        if (c->state != CHANNEL_PAUSED) {
+                c->halted_from = c->state;
+                if (c->state == CHANNEL_RUNNING && c->plan[c->segment].rate_nl_per_h == 0)
+                        c->hold_left_us = c->hold_until_us > now_us ? c->hold_until_us - now_us : 1;
+        }
         enter(c, CHANNEL_HALTED, now_us);
         *ret_event = CHANNEL_EVENT_HALTED;
         return 0;

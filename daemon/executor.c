@@ -88,7 +88,8 @@ static int64_t poll_locked(struct executor *ex, int64_t now_us) {
         if (!ex->st.enabled) {
                 int r = ex->drive->enable(ex->drive_ctx, true);
                 if (r >= 0 && ex->drive->set_direction)
-                        r = ex->drive->set_direction(ex->drive_ctx, HAL_DIRECTION_FORWARD);
+                        r = ex->drive->set_direction(ex->drive_ctx, ex->seg.reverse ? HAL_DIRECTION_REVERSE
+                                                                                    : HAL_DIRECTION_FORWARD);
                 if (r < 0) {
                         ex->st.fault = r;
                         ex->st.enabled = true;  /* so motor_off_locked really disables */
@@ -128,6 +129,10 @@ int64_t executor_poll(struct executor *ex, int64_t now_us) {
 int64_t executor_set_segment(struct executor *ex, const struct executor_segment *seg) {
         pthread_mutex_lock(&ex->lock);
         int64_t old_steps = ex->st.steps_taken;
+        /* The direction is set when the motor is enabled: a segment that
+         * turns round must start from a disabled motor. */
+        if (seg->reverse != ex->seg.reverse)
+                motor_off_locked(ex);
         ex->seg = *seg;
         if (seg->active)
                 schedule_start(&ex->sched, seg->anchor_us, seg->interval_num_us, seg->interval_den);

@@ -27,6 +27,7 @@ struct executor_segment {
         int64_t interval_num_us;        /* step interval = num/den µs */
         int64_t interval_den;
         int64_t step_budget;            /* never more steps than this in the segment */
+        bool reverse;                   /* pull the plunger back (pressure relief) */
 };
 
 struct executor_status {

@@ -28,6 +28,9 @@ struct ders_request {
         int64_t rate_nl_per_h;          /* a rate given in mL/h instead of a dose */
         bool confirm_soft_limits;
         const char *override_reason;
+        /* Not a dose limit, but chosen with them: the downstream occlusion
+         * limit for this program, mmHg; 0: the care area's default. */
+        double occlusion_limit_mmhg;
 };
 
 enum ders_outcome {

@@ -71,3 +71,31 @@ enum gate_refusal gate_grant(const struct gate_limits *lim, const struct gate_re
         };
         return GATE_GRANTED;
 }
+
+enum gate_refusal gate_grant_relief(const struct gate_limits *lim, uint64_t generation, int64_t rate_nl_per_h,
+                                    int64_t pl_per_step, int64_t relief_taken, int64_t steps_asked,
+                                    int64_t now_us, struct lease *ret) {
+        struct gate_request req = { .generation = generation, .steps_taken = relief_taken };
+
+        if (rate_nl_per_h <= 0 || pl_per_step <= 0 || steps_asked < 0 || relief_taken < 0)
+                return refuse(&req, now_us, GATE_RATE_INVALID, ret);
+        if (rate_nl_per_h > lim->max_rate_nl_per_h)
+                return refuse(&req, now_us, GATE_RATE_ABOVE_MAX, ret);
+        int64_t interval_us = pl_per_step * (US_PER_HOUR / PL_PER_NL) / rate_nl_per_h;
+        if (interval_us < lim->min_step_interval_us)
+                return refuse(&req, now_us, GATE_STEP_TOO_FAST, ret);
+
+        int64_t cap_steps = lim->max_relief_nl * PL_PER_NL / pl_per_step;
+        int64_t total = steps_asked < cap_steps ? steps_asked : cap_steps;
+        if (relief_taken >= total)
+                return refuse(&req, now_us, GATE_VOLUME_LIMIT_REACHED, ret);
+
+        int64_t time_steps = lim->lease_us / interval_us + 1;
+        int64_t allowed = total - relief_taken < time_steps ? total - relief_taken : time_steps;
+        *ret = (struct lease) {
+                .generation = generation,
+                .step_limit = relief_taken + allowed,
+                .expires_us = now_us + lim->lease_us,
+        };
+        return GATE_GRANTED;
+}

@@ -18,6 +18,7 @@ struct gate_limits {
         int64_t max_rate_nl_per_h;      /* device (and later drug) maximum */
         int64_t min_step_interval_us;   /* mechanism: fastest safe stepping */
         int64_t lease_us;               /* how far ahead one lease reaches */
+        int64_t max_relief_nl;          /* most one back-off may withdraw */
 };
 
 /* What the delivery engine asks for, and the facts the gate checks. */
@@ -57,6 +58,18 @@ const char *gate_refusal_to_string(enum gate_refusal r);
  * GATE_VOLUME_LIMIT_REACHED is the normal end of a phase, not a fault. */
 enum gate_refusal gate_grant(const struct gate_limits *lim, const struct gate_request *req,
                              int64_t now_us, struct lease *ret);
+
+/* A lease for pressure relief: reverse motion after a downstream
+ * occlusion, which takes fluid back from the line instead of giving it.
+ * It is the one motion a halting alarm allows, because it is the answer
+ * to that alarm; but it is bounded too, since pulling back too far would
+ * draw blood into the line: at most lim->max_relief_nl in all (steps_asked
+ * is cut to that), at the rate asked, within the usual rate and step
+ * interval limits. relief_taken: reverse steps already taken in this
+ * relief. Same return and *ret contract as gate_grant(). */
+enum gate_refusal gate_grant_relief(const struct gate_limits *lim, uint64_t generation, int64_t rate_nl_per_h,
+                                    int64_t pl_per_step, int64_t relief_taken, int64_t steps_asked,
+                                    int64_t now_us, struct lease *ret);
 
 /* May the executor take a step at now_us, having taken steps_taken? */
 static inline bool lease_allows_step(const struct lease *l, int64_t steps_taken, int64_t now_us) {

@@ -252,10 +252,38 @@ static void halt_stops_motion_and_only_stop_leaves_it(void **state) {
         assert_int_equal(c.state, CHANNEL_HALTED);
         assert_false(channel_motion(&c)->active);
         assert_true(channel_infusion_open(&c));
-        assert_int_equal(channel_resume(&c, 6, &ev), -EBUSY);
         assert_int_equal(channel_start(&c, 6, &ev), -EBUSY);
         assert_int_equal(channel_stop(&c, 7, &ev), 0);
         assert_int_equal(c.state, CHANNEL_IDLE);
+}
+
+/* Once a person dealt with the alarm, Resume carries on in the phase the
+ * halt interrupted; the pump (not the channel) checks the alarms. */
+static void halted_delivery_resumes_in_its_phase(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = { .rate_nl_per_h = 100 * NL_PER_ML, .vtbi_nl = 10 * NL_PER_ML };
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        channel_start(&c, 0, &ev);
+        assert_int_equal(channel_halt(&c, 5, &ev), 0);
+        assert_int_equal(channel_resume(&c, 6, &ev), 0);
+        assert_int_equal(ev, CHANNEL_EVENT_RESUMED);
+        assert_int_equal(c.state, CHANNEL_RUNNING);
+        assert_true(channel_motion(&c)->active);
+
+        /* Halted from a pause: it resumes like the pause would have. */
+        assert_int_equal(channel_pause(&c, 7, &ev), 0);
+        assert_int_equal(channel_halt(&c, 8, &ev), 0);
+        assert_int_equal(channel_resume(&c, 9, &ev), 0);
+        assert_int_equal(c.state, CHANNEL_RUNNING);
+
+        /* Programmed but never started: nothing to resume. */
+        struct channel d;
+        new_channel(&d);
+        channel_program(&d, &p, NULL);
+        assert_int_equal(channel_halt(&d, 1, &ev), 0);
+        assert_int_equal(channel_resume(&d, 2, &ev), -EBUSY);
 }
 
 static void every_transition_bumps_the_motion_generation(void **state) {
@@ -548,6 +576,7 @@ int main(void) {
                 cmocka_unit_test(reaching_the_vtbi_without_kvo_completes),
                 cmocka_unit_test(time_remaining_counts_down_and_rounds_up),
                 cmocka_unit_test(halt_stops_motion_and_only_stop_leaves_it),
+                cmocka_unit_test(halted_delivery_resumes_in_its_phase),
                 cmocka_unit_test(every_transition_bumps_the_motion_generation),
                 cmocka_unit_test(volume_time_derives_the_rate_from_the_duration),
                 cmocka_unit_test(multistep_runs_each_step_at_its_rate_and_never_past_the_total),

@@ -114,6 +114,34 @@ static void kvo_phase_has_no_volume_cap_but_keeps_the_rate_bound(void **state) {
         assert_int_equal(l.step_limit, req.steps_taken + 1);
 }
 
+static void relief_is_allowed_through_a_halting_alarm_but_capped_in_volume(void **state) {
+        struct gate_limits relief_lim = lim;
+        struct lease l;
+        relief_lim.max_relief_nl = 500000;      /* 0.5 mL */
+        int64_t pl = 173661;
+        int64_t cap_steps = 500000LL * 1000 / pl;
+
+        /* Asked for less than the cap: granted up to what was asked, no more
+         * than the rate allows over one lease. */
+        assert_int_equal(gate_grant_relief(&relief_lim, 7, 300000000, pl, 0, 100, 1000, &l), GATE_GRANTED);
+        assert_int_equal(l.generation, 7);
+        assert_true(l.step_limit <= 100);
+        assert_true(l.step_limit > 0);
+        assert_int_equal(l.expires_us, 1000 + relief_lim.lease_us);
+
+        /* Asked for more than the cap: the total never passes the cap. */
+        int64_t taken = 0;
+        for (int i = 0; i < 100000 && gate_grant_relief(&relief_lim, 7, 300000000, pl, taken, 1000000, 0, &l) == GATE_GRANTED; i++)
+                taken = l.step_limit;
+        assert_int_equal(taken, cap_steps);
+        assert_int_equal(gate_grant_relief(&relief_lim, 7, 300000000, pl, taken, 1000000, 0, &l), GATE_VOLUME_LIMIT_REACHED);
+        assert_int_equal(l.step_limit, taken);
+
+        /* The rate limits hold for relief too. */
+        assert_int_equal(gate_grant_relief(&relief_lim, 7, relief_lim.max_rate_nl_per_h + 1, pl, 0, 10, 0, &l), GATE_RATE_ABOVE_MAX);
+        assert_int_equal(gate_grant_relief(&relief_lim, 7, 0, pl, 0, 10, 0, &l), GATE_RATE_INVALID);
+}
+
 static void refusals_have_names(void **state) {
         for (int i = 0; i < _GATE_REFUSAL_MAX; i++)
                 assert_string_not_equal(gate_refusal_to_string(i), "invalid");
@@ -129,6 +157,7 @@ int main(void) {
                 cmocka_unit_test(steps_faster_than_the_mechanism_allows_are_refused),
                 cmocka_unit_test(lease_never_reaches_past_the_vtbi),
                 cmocka_unit_test(kvo_phase_has_no_volume_cap_but_keeps_the_rate_bound),
+                cmocka_unit_test(relief_is_allowed_through_a_halting_alarm_but_capped_in_volume),
                 cmocka_unit_test(refusals_have_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
