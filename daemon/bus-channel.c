@@ -10,9 +10,6 @@
 #include "common/units.h"
 #include "daemon/bus.h"
 
-static inline bool streq(const char *a, const char *b) {
-        return strcmp(a, b) == 0;
-}
 
 /* Largest magnitude we convert before the channel judges the value: wide
  * enough that "-1" or "1e4" reach the channel and get its precise
@@ -23,7 +20,7 @@ enum key_id {
         KEY_MODE, KEY_RATE, KEY_VTBI, KEY_KVO, KEY_DURATION, KEY_LOADING_VOLUME, KEY_LOADING_RATE,
         KEY_DOSE_VOLUME, KEY_INTERVAL, KEY_DOSES, KEY_STEPS,
         KEY_CARE_AREA, KEY_DRUG, KEY_CONCENTRATION, KEY_DOSE_RATE, KEY_DOSE_UNIT, KEY_WEIGHT, KEY_HEIGHT,
-        KEY_CONFIRM, KEY_REASON, KEY_RAMP_UP, KEY_RAMP_DOWN, _KEY_MAX,
+        KEY_CONFIRM, KEY_REASON, KEY_RAMP_UP, KEY_RAMP_DOWN, KEY_OCCLUSION_LIMIT, _KEY_MAX,
 };
 
 /* Every Program key: its D-Bus type, and for each mode whether it is
@@ -58,6 +55,7 @@ static const struct {
         [KEY_REASON]         = { "OverrideReason",       "s",     "OOOOOO" },
         [KEY_RAMP_UP]        = { "RampUpSec",            "u",     "-----R" },
         [KEY_RAMP_DOWN]      = { "RampDownSec",          "u",     "-----R" },
+        [KEY_OCCLUSION_LIMIT] = { "OcclusionLimitMmHg",  "d",     "OOOOOO" },
 };
 
 static int invalid(struct pump_error *perr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -212,6 +210,12 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
                 case KEY_DOSE_UNIT:      req->dose_unit = str; break;
                 case KEY_CONFIRM:        req->confirm_soft_limits = b; break;
                 case KEY_REASON:         req->override_reason = str; break;
+                case KEY_OCCLUSION_LIMIT:
+                        /* One of the care area's levels, checked by the pump. */
+                        if (!isfinite(d) || d <= 0)
+                                r = invalid(perr, "OcclusionLimitMmHg must be a finite number above 0, not %g", d);
+                        req->occlusion_limit_mmhg = d;
+                        break;
                 case KEY_DOSE_RATE:
                         if (!isfinite(d) || d <= 0)
                                 r = invalid(perr, "DoseRate must be a finite number above 0, not %g", d);
@@ -433,8 +437,20 @@ static int method_acknowledge_alarm(sd_bus_message *m, void *userdata, sd_bus_er
         if (r < 0)
                 return r;
         snprintf(args, sizeof(args), "id=%.64s", id);
-        r = pump_acknowledge_alarm(b->pump, id, &perr);
+        r = pump_acknowledge_alarm(b->pump, id, bus_sender_uid(m), &perr);
         return bus_finish_command(b, m, "Channel.AcknowledgeAlarm", args, r, &perr, error);
+}
+
+static int method_silence_alarms(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct bus_ctx *b = userdata;
+        struct pump_error perr = {};
+        int64_t until_utc_us = 0;
+
+        int r = pump_silence_alarms(b->pump, bus_sender_uid(m), &until_utc_us, &perr);
+        if (r < 0)
+                return bus_finish_command(b, m, "Channel.SilenceAlarms", NULL, r, &perr, error);
+        bus_audit(b, m, "Channel.SilenceAlarms", NULL, "ok", NULL);
+        return sd_bus_reply_method_return(m, "t", (uint64_t) until_utc_us);
 }
 
 /* ---- properties ----------------------------------------------------- */
@@ -492,6 +508,14 @@ PROP(prop_active_alarms) {
         return sd_bus_message_close_container(reply);
 }
 
+PROP(prop_audio_paused_until) {
+        return sd_bus_message_append(reply, "t", (uint64_t) pump_audio_paused_until_utc_us(((struct bus_ctx *) userdata)->pump));
+}
+
+PROP(prop_occlusion_limit) {
+        return sd_bus_message_append(reply, "d", pump_occlusion_limit_mmhg(((struct bus_ctx *) userdata)->pump));
+}
+
 static const sd_bus_vtable channel_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("Program", SD_BUS_ARGS("a{sv}", settings), SD_BUS_NO_RESULT,
@@ -506,6 +530,8 @@ static const sd_bus_vtable channel_vtable[] = {
         SD_BUS_METHOD("Stop", NULL, NULL, method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("AcknowledgeAlarm", SD_BUS_ARGS("s", id), SD_BUS_NO_RESULT,
                                 method_acknowledge_alarm, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SilenceAlarms", SD_BUS_NO_ARGS, SD_BUS_RESULT("t", paused_until_usec),
+                                method_silence_alarms, SD_BUS_VTABLE_UNPRIVILEGED),
 
         SD_BUS_PROPERTY("State", "s", prop_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("RateMlPerHour", "d", prop_rate, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -519,6 +545,8 @@ static const sd_bus_vtable channel_vtable[] = {
         SD_BUS_PROPERTY("PressureMmHg", "d", prop_pressure, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("InfusionId", "t", prop_infusion_id, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ActiveAlarms", "a(sssts)", prop_active_alarms, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("AudioPausedUntilUsec", "t", prop_audio_paused_until, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("OcclusionLimitMmHg", "d", prop_occlusion_limit, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Mode", "s", prop_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CareArea", "s", prop_care_area, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Drug", "s", prop_drug, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -529,6 +557,7 @@ static const sd_bus_vtable channel_vtable[] = {
 
         SD_BUS_SIGNAL_WITH_ARGS("AlarmRaised", SD_BUS_ARGS("s", id, "s", condition, "s", priority, "s", message), 0),
         SD_BUS_SIGNAL_WITH_ARGS("AlarmCleared", SD_BUS_ARGS("s", id, "s", condition), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("AlarmEscalated", SD_BUS_ARGS("s", id, "s", condition, "s", priority), 0),
         SD_BUS_SIGNAL_WITH_ARGS("InfusionEnded", SD_BUS_ARGS("t", infusion_id, "s", status, "d", volume_ml), 0),
         SD_BUS_VTABLE_END,
 };

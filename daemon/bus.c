@@ -49,9 +49,11 @@ void bus_emit_progress(struct bus_ctx *b) {
         b->last_progress_emit_us = real_now_us();
         (void) sd_bus_emit_properties_changed_strv(b->bus, BUS_PATH_CHANNEL0, BUS_IFACE_CHANNEL,
                                                    (char **) progress_props);
+        (void) sd_bus_emit_properties_changed(b->bus, BUS_PATH_MANAGER, BUS_IFACE_MANAGER,
+                                              "OnMains", "BatteryPercent", "BatteryMinutesLeft", NULL);
         if (pump_has_sim(b->pump))
                 (void) sd_bus_emit_properties_changed(b->bus, BUS_PATH_SIMULATOR, BUS_IFACE_SIMULATOR,
-                                                      "NowUsec", "TrueDeliveredMl", "PlungerSteps", NULL);
+                                                      "NowUsec", "TrueDeliveredMl", "PlungerSteps", "Outputs", NULL);
 }
 
 static int on_progress_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -68,12 +70,13 @@ static void on_changed(void *userdata, unsigned what) {
                 (void) sd_bus_emit_properties_changed(b->bus, BUS_PATH_CHANNEL0, BUS_IFACE_CHANNEL,
                                                       "State", "RateMlPerHour", "CurrentRateMlPerHour", "VtbiMl",
                                                       "KvoRateMlPerHour", "InfusionId", "Mode", "CareArea", "Drug",
-                                                      "DrugName", "DoseRate", "DoseRateUnit", "Concentration", NULL);
+                                                      "DrugName", "DoseRate", "DoseRateUnit", "Concentration",
+                                                      "OcclusionLimitMmHg", NULL);
                 bus_emit_progress(b);   /* a state change always carries fresh figures */
         }
         if (what & PUMP_CHANGED_ALARMS)
                 (void) sd_bus_emit_properties_changed(b->bus, BUS_PATH_CHANNEL0, BUS_IFACE_CHANNEL,
-                                                      "ActiveAlarms", NULL);
+                                                      "ActiveAlarms", "AudioPausedUntilUsec", NULL);
         if ((what & PUMP_CHANGED_PROGRESS) && !(what & PUMP_CHANGED_STATE)) {
                 int64_t now = real_now_us();
                 if (now - b->last_progress_emit_us >= US_PER_SEC)
@@ -97,6 +100,12 @@ static void on_alarm_cleared(void *userdata, const struct alarm *a) {
         struct bus_ctx *b = userdata;
         (void) sd_bus_emit_signal(b->bus, BUS_PATH_CHANNEL0, BUS_IFACE_CHANNEL, "AlarmCleared", "ss", a->id,
                                   alarm_condition_to_string(a->condition));
+}
+
+static void on_alarm_escalated(void *userdata, const struct alarm *a) {
+        struct bus_ctx *b = userdata;
+        (void) sd_bus_emit_signal(b->bus, BUS_PATH_CHANNEL0, BUS_IFACE_CHANNEL, "AlarmEscalated", "sss", a->id,
+                                  alarm_condition_to_string(a->condition), alarm_priority_to_string(a->priority));
 }
 
 static void on_infusion_ended(void *userdata, int64_t id, const char *status, int64_t volume_nl) {
@@ -145,6 +154,7 @@ int bus_setup(sd_event *e, struct pump *p, struct bus_ctx **ret) {
                 .changed = on_changed,
                 .alarm_raised = on_alarm_raised,
                 .alarm_cleared = on_alarm_cleared,
+                .alarm_escalated = on_alarm_escalated,
                 .infusion_ended = on_infusion_ended,
         });
 

@@ -25,6 +25,7 @@ struct daemon {
         struct pump *pump;
         struct bus_ctx *bus;
         sd_event_source *tick;
+        sd_event_source *outputs;       /* buzzer and light pattern changes */
         char last_status[160];
 };
 
@@ -57,8 +58,29 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static int on_outputs(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct daemon *d = userdata;
+        pump_update_outputs(d->pump);
+        return 0;
+}
+
+/* After anything ran, the next buzzer or light change may have moved:
+ * sleep exactly until it (pump time is CLOCK_MONOTONIC in real time). */
+static void arm_outputs(struct daemon *d) {
+        int64_t next = pump_next_output_us(d->pump);
+        if (!d->outputs)
+                return;
+        if (next == INT64_MAX) {
+                (void) sd_event_source_set_enabled(d->outputs, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time(d->outputs, (uint64_t) MAX(next, 1));
+        (void) sd_event_source_set_enabled(d->outputs, SD_EVENT_ONESHOT);
+}
+
 static int on_post(sd_event_source *s, void *userdata) {
         update_status(userdata);
+        arm_outputs(userdata);
         return 0;
 }
 
@@ -174,6 +196,12 @@ int main(int argc, char *argv[]) {
                 }
                 /* Ticks outrank D-Bus traffic: a lease must not wait behind a flood of calls. */
                 (void) sd_event_source_set_priority(d.tick, SD_EVENT_PRIORITY_IMPORTANT);
+                r = sd_event_add_time(event, &d.outputs, CLOCK_MONOTONIC, 0, 1000, on_outputs, &d);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to add the alarm output timer: %m");
+                        goto finish;
+                }
+                (void) sd_event_source_set_enabled(d.outputs, SD_EVENT_OFF);
         }
         (void) sd_event_add_post(event, NULL, on_post, &d);
 
@@ -190,6 +218,7 @@ finish:
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
         pump_shutdown(d.pump);
         d.tick = sd_event_source_disable_unref(d.tick);
+        d.outputs = sd_event_source_disable_unref(d.outputs);
         d.bus = bus_free(d.bus);
         d.pump = pump_free(d.pump);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

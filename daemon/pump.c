@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "daemon/pump.h"
+#include "daemon/pump-private.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -19,43 +20,6 @@
 #include "hal/sim.h"
 #include "safety/gate.h"
 
-struct pump {
-        struct mechanism mech;
-        struct channel ch;
-        struct alarm_set alarms;
-        struct gate_limits gate;
-        int64_t default_kvo_nl_per_h;
-        int64_t control_period_us;
-        int64_t checkpoint_period_us;
-
-        struct hal hal;
-        struct sim *sim;
-        struct executor *ex;
-        struct db *db;
-
-        /* Clock. Virtual: pump time starts at 0 and moves only in
-         * pump_advance; UTC is the wall clock at start-up plus that. */
-        bool virtual_clock;
-        int64_t vnow_us;
-        int64_t utc_base_us;
-        int64_t vnext_tick_us;
-        int64_t vnext_step_us;
-
-        /* Executor bookkeeping: our own generation for its segments, and
-         * the steps of the current segment already given to the channel. */
-        uint64_t exec_gen;
-        int64_t seg_accounted;
-
-        struct drug_library *library;   /* NULL: none imported yet */
-        char library_sha256[65];
-        struct pump_program_info info;
-
-        int64_t infusion_id;
-        int64_t last_checkpoint_us;
-        double pressure_mmhg;
-
-        struct pump_observer obs;
-};
 
 static int64_t clock_us(clockid_t id) {
         struct timespec ts;
@@ -75,10 +39,7 @@ static int64_t sim_clock(void *userdata) {
         return pump_now_us(userdata);
 }
 
-static int set_error(struct pump_error *err, const char *name, int r, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-static int set_error(struct pump_error *err, const char *name, int r, const char *fmt, ...) {
+int pump_set_error(struct pump_error *err, const char *name, int r, const char *fmt, ...) {
         if (err) {
                 va_list ap;
                 err->name = name;
@@ -91,12 +52,12 @@ static int set_error(struct pump_error *err, const char *name, int r, const char
 
 /* ---- recording ------------------------------------------------------ */
 
-static void notify(struct pump *p, unsigned what) {
+void notify(struct pump *p, unsigned what) {
         if (p->obs.changed)
                 p->obs.changed(p->obs.userdata, what);
 }
 
-static int record_event(struct pump *p, const char *kind, const char *from, const char *to,
+int record_event(struct pump *p, const char *kind, const char *from, const char *to,
                         const char *detail) {
         struct db_event e = {
                 .infusion_id = p->infusion_id,
@@ -116,7 +77,7 @@ static int record_event(struct pump *p, const char *kind, const char *from, cons
         return r;
 }
 
-static void checkpoint(struct pump *p, bool force) {
+void checkpoint(struct pump *p, bool force) {
         if (p->infusion_id <= 0)
                 return;
         int64_t now = pump_now_us(p);
@@ -143,51 +104,9 @@ static void end_infusion(struct pump *p, const char *status) {
                 p->obs.infusion_ended(p->obs.userdata, id, status, vol);
 }
 
-/* ---- alarms --------------------------------------------------------- */
-
-static void halt(struct pump *p);
-
-/* Raise an alarm. `event_like` conditions (a restart, a lapse) have no
- * lasting cause: they latch until acknowledged. */
-static void raise_alarm(struct pump *p, enum alarm_condition c, bool event_like, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-static void raise_alarm(struct pump *p, enum alarm_condition c, bool event_like, const char *fmt, ...) {
-        char msg[ALARM_MESSAGE_MAX];
-        const struct alarm *a = NULL;
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-
-        int r = alarm_raise(&p->alarms, c, pump_now_us(p), pump_utc_us(p), msg, &a);
-        if (r < 0) {
-                /* No room to show it: that is itself reason to stop. */
-                log_error_errno(r, "Alarm set full, cannot raise %s: %s", alarm_condition_to_string(c), msg);
-                halt(p);
-                return;
-        }
-        if (event_like)
-                alarm_cause_gone(&p->alarms, c);
-        if (r == 0)
-                return;         /* already active */
-
-        char detail[ALARM_MESSAGE_MAX + 64];
-        snprintf(detail, sizeof(detail), "%s %s: %s", a->id, alarm_priority_to_string(a->priority), msg);
-        record_event(p, "alarm-raised", NULL, NULL, detail);
-        log_struct(LOG_WARNING, MESSAGE_ID_ALARM_RAISED, "Alarm %s (%s priority): %s",
-                   a->id, alarm_priority_to_string(a->priority), msg);
-        if (p->obs.alarm_raised)
-                p->obs.alarm_raised(p->obs.userdata, a);
-        notify(p, PUMP_CHANGED_ALARMS);
-        if (a->halts)
-                halt(p);
-}
-
 /* ---- motion --------------------------------------------------------- */
 
-static void emit_transition(struct pump *p, enum channel_state from, enum channel_event ev) {
+void emit_transition(struct pump *p, enum channel_state from, enum channel_event ev) {
         const char *to = channel_state_to_string(p->ch.state);
         record_event(p, "state", channel_state_to_string(from), to, channel_event_to_string(ev));
         notify(p, PUMP_CHANGED_STATE | PUMP_CHANGED_PROGRESS);
@@ -203,6 +122,7 @@ static void account(struct pump *p, int64_t taken, int64_t last_step_us) {
         if (delta == 0)
                 return;
         p->seg_accounted = taken;
+        p->sup.net_steps += delta;
 
         enum channel_state from = p->ch.state;
         enum channel_event ev;
@@ -210,7 +130,7 @@ static void account(struct pump *p, int64_t taken, int64_t last_step_us) {
         int r = channel_account_steps(&p->ch, delta, when_us, &ev);
         if (r < 0) {
                 /* The executor moved more than the engine allowed. */
-                raise_alarm(p, ALARM_SAFETY_GATE, true,
+                pump_raise_alarm(p, ALARM_SAFETY_GATE, true,
                             "Motor took %" PRIi64 " steps beyond what was allowed; delivery halted", delta);
                 return;
         }
@@ -220,7 +140,7 @@ static void account(struct pump *p, int64_t taken, int64_t last_step_us) {
         if (ev == CHANNEL_EVENT_VTBI_COMPLETE)
                 end_infusion(p, "completed");
         else if (ev == CHANNEL_EVENT_KVO_STARTED)
-                raise_alarm(p, ALARM_VTBI_COMPLETE, false,
+                pump_raise_alarm(p, ALARM_VTBI_COMPLETE, false,
                             "VTBI of %.3f mL delivered; keeping the vein open at %.3f mL/h",
                             units_nl_to_ml(p->ch.prog.vtbi_nl), units_nl_to_ml(p->ch.prog.kvo_rate_nl_per_h));
         checkpoint(p, true);
@@ -228,12 +148,17 @@ static void account(struct pump *p, int64_t taken, int64_t last_step_us) {
 
 /* Stop the executor and account every step it took, exactly. After this
  * the motor is still and the channel's count is the truth. */
-static void settle(struct pump *p) {
+void settle(struct pump *p) {
         struct executor_segment idle = { .generation = ++p->exec_gen, .active = false };
         struct executor_status st;
         int64_t taken = executor_set_segment(p->ex, &idle);
         executor_get_status(p->ex, &st);
-        account(p, taken, st.last_step_us);
+        if (p->sup.relief_active) {
+                /* Reverse steps are relief, not delivery. */
+                pump_relief_account(p, taken);
+                p->sup.relief_active = false;
+        } else
+                account(p, taken, st.last_step_us);
         p->seg_accounted = 0;
 }
 
@@ -265,7 +190,7 @@ static void grant(struct pump *p) {
         struct lease l;
         enum gate_refusal why = gate_grant(&p->gate, &req, pump_now_us(p), &l);
         if (why != GATE_GRANTED) {
-                raise_alarm(p, ALARM_SAFETY_GATE, true, "Safety gate refused motion (%s); delivery halted",
+                pump_raise_alarm(p, ALARM_SAFETY_GATE, true, "Safety gate refused motion (%s); delivery halted",
                             gate_refusal_to_string(why));
                 return;
         }
@@ -275,7 +200,7 @@ static void grant(struct pump *p) {
 }
 
 /* Start the executor on whatever motion the channel now wants. */
-static void apply_motion(struct pump *p) {
+void apply_motion(struct pump *p) {
         const struct channel_motion *m = channel_motion(&p->ch);
         /* The channel's anchor: now for a command, the exact end of the
          * previous segment for a plan moving on. */
@@ -294,7 +219,90 @@ static void apply_motion(struct pump *p) {
         refresh_virtual_next(p);
 }
 
-static void halt(struct pump *p) {
+/* ---- pressure relief ----------------------------------------------- */
+
+/* Pull back at a brisk but gentle rate: fast enough that the pressure is
+ * down within seconds, slow enough not to drag at the line. */
+#define RELIEF_RATE_NL_PER_H (600 * NL_PER_ML)
+
+void pump_relief_account(struct pump *p, int64_t steps) {
+        int64_t delta = steps - p->sup.relief_steps_done;
+        if (delta <= 0)
+                return;
+        p->sup.relief_steps_done = steps;
+        p->sup.relief_total_steps += delta;
+        p->sup.net_steps -= delta;
+}
+
+static void grant_relief(struct pump *p) {
+        struct executor_status st;
+        struct lease l;
+        executor_get_status(p->ex, &st);
+        enum gate_refusal why = gate_grant_relief(&p->gate, p->exec_gen, MIN(RELIEF_RATE_NL_PER_H, p->gate.max_rate_nl_per_h),
+                                                  p->mech.pl_per_step, st.steps_taken, p->sup.relief_steps_wanted,
+                                                  pump_now_us(p), &l);
+        if (why != GATE_GRANTED || executor_grant(p->ex, &l) < 0) {
+                /* Done (the cap or the asked volume reached) or refused:
+                 * either way stand still. */
+                settle(p);
+                apply_motion(p);
+                return;
+        }
+        refresh_virtual_next(p);
+}
+
+void pump_relief_start(struct pump *p) {
+        struct pump_supervision *s = &p->sup;
+        double excess_mmhg = p->pressure_mmhg - s->baseline_mmhg;
+        if (!(excess_mmhg > 0))
+                return;
+
+        /* What the line's compliance holds above the resting pressure is
+         * what would rush into the patient when the occlusion clears:
+         * take back that much, no more (the gate caps it too). */
+        double held_nl = s->compliance_nl_per_mmhg * excess_mmhg;
+        settle(p);
+        s->relief_steps_wanted = (int64_t) (held_nl * PL_PER_NL / (double) p->mech.pl_per_step);
+        s->relief_steps_done = 0;
+        if (s->relief_steps_wanted <= 0)
+                return;
+
+        int64_t rate = MIN(RELIEF_RATE_NL_PER_H, p->gate.max_rate_nl_per_h);
+        struct executor_segment seg = {
+                .generation = ++p->exec_gen,
+                .active = true,
+                .reverse = true,
+                .anchor_us = pump_now_us(p),
+                .step_budget = s->relief_steps_wanted,
+        };
+        mechanism_step_interval(&p->mech, rate, &seg.interval_num_us, &seg.interval_den);
+        executor_set_segment(p->ex, &seg);
+        p->seg_accounted = 0;
+        s->relief_active = true;
+        char detail[96];
+        snprintf(detail, sizeof(detail), "withdrawing up to %.1f µL at %.0f mmHg", held_nl / 1000, p->pressure_mmhg);
+        record_event(p, "pressure-relief", NULL, NULL, detail);
+        grant_relief(p);
+}
+
+/* Each tick while relieving: stop once the pressure is back near where it
+ * rested, else renew the lease. */
+static void relief_tick(struct pump *p) {
+        struct executor_status st;
+        executor_get_status(p->ex, &st);
+        if (st.generation != p->exec_gen)
+                return;
+        pump_relief_account(p, st.steps_taken);
+        if (st.fault < 0 || st.lapsed || st.steps_taken >= p->sup.relief_steps_wanted ||
+            p->pressure_mmhg <= p->sup.baseline_mmhg + 2.0) {
+                settle(p);
+                apply_motion(p);
+                return;
+        }
+        grant_relief(p);
+}
+
+void halt(struct pump *p) {
         settle(p);
         enum channel_state from = p->ch.state;
         enum channel_event ev;
@@ -321,17 +329,29 @@ void pump_tick(struct pump *p) {
                 executor_get_status(p->ex, &st);
         }
 
-        if (st.generation == p->exec_gen) {
-                if (st.fault < 0) {
-                        raise_alarm(p, ALARM_MOTOR_FAULT, true, "Motor drive failed: %s; delivery halted",
-                                    strerror(-st.fault));
-                        return;
+        if (st.generation == p->exec_gen && st.fault < 0) {
+                /* The sim's drive refuses a step with nothing left in the
+                 * syringe: that is the end stop, not a broken motor. */
+                if (st.fault == -ENOSPC)
+                        pump_raise_alarm(p, ALARM_SYRINGE_EMPTY, false, "Syringe empty: the plunger reached the end stop; "
+                                         "delivery stopped");
+                else
+                        pump_raise_alarm(p, ALARM_MOTOR_FAULT, true, "Motor drive failed: %s; delivery halted",
+                                         strerror(-st.fault));
+                if (p->sup.relief_active) {
+                        settle(p);
+                        apply_motion(p);
                 }
-                if (st.lapsed) {
-                        raise_alarm(p, ALARM_CONTROL_LOOP_STALLED, true,
-                                    "The motor lease ran out before the control loop renewed it; delivery halted");
-                        return;
+        } else if (st.generation == p->exec_gen && st.lapsed) {
+                pump_raise_alarm(p, ALARM_CONTROL_LOOP_STALLED, true,
+                                 "The motor lease ran out before the control loop renewed it; delivery halted");
+                if (p->sup.relief_active) {
+                        settle(p);
+                        apply_motion(p);
                 }
+        } else if (p->sup.relief_active)
+                relief_tick(p);
+        else if (st.generation == p->exec_gen) {
                 uint64_t gen = channel_motion(&p->ch)->generation;
                 account(p, st.steps_taken, st.last_step_us);
                 if (channel_motion(&p->ch)->generation != gen) {
@@ -342,9 +362,8 @@ void pump_tick(struct pump *p) {
                         grant(p);
         }
 
-        double v;
-        if (p->hal.sensors && p->hal.sensors->read(p->hal.sensors_ctx, HAL_SENSOR_PRESSURE_DOWNSTREAM, &v) >= 0)
-                p->pressure_mmhg = v;
+        pump_supervise(p);
+        pump_alarms_tick(p);
 
         checkpoint(p, false);
         notify(p, PUMP_CHANGED_PROGRESS);
@@ -352,18 +371,22 @@ void pump_tick(struct pump *p) {
 
 int pump_advance(struct pump *p, int64_t usec, struct pump_error *err) {
         if (!p->virtual_clock)
-                return set_error(err, PUMP_ERROR_NOT_SUPPORTED, -EOPNOTSUPP,
+                return pump_set_error(err, PUMP_ERROR_NOT_SUPPORTED, -EOPNOTSUPP,
                                  "AdvanceTime needs the virtual clock; this daemon runs on the real clock ([simulation] clock=real)");
         if (usec < 0 || usec > INT64_MAX / 4 - p->vnow_us)
-                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL,
+                return pump_set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL,
                                  "AdvanceTime %" PRIi64 " µs is out of range", usec);
 
         int64_t target = p->vnow_us + usec;
         while (p->vnow_us < target) {
-                int64_t next = MIN(MIN(p->vnext_tick_us, p->vnext_step_us), target);
+                int64_t next = MIN(MIN(p->vnext_tick_us, p->vnext_step_us), MIN(p->next_output_us, target));
                 if (next > p->vnow_us)
                         p->vnow_us = next;
                 p->vnext_step_us = executor_poll(p->ex, p->vnow_us);
+                /* Buzzer pulses are shorter than a tick: drive them at
+                 * their own times, as the real-time loop's timer does. */
+                if (p->vnow_us >= p->next_output_us)
+                        pump_update_outputs(p);
                 if (p->vnow_us >= p->vnext_tick_us) {
                         p->vnext_tick_us += p->control_period_us;
                         pump_tick(p);
@@ -378,7 +401,7 @@ int pump_advance(struct pump *p, int64_t usec, struct pump_error *err) {
 /* ---- commands ------------------------------------------------------- */
 
 static int state_error(struct pump *p, struct pump_error *err, const char *what, const char *allowed) {
-        return set_error(err, PUMP_ERROR_INVALID_STATE, -EBUSY, "Cannot %s while the channel is %s (allowed when %s)",
+        return pump_set_error(err, PUMP_ERROR_INVALID_STATE, -EBUSY, "Cannot %s while the channel is %s (allowed when %s)",
                          what, channel_state_to_string(p->ch.state), allowed);
 }
 
@@ -428,7 +451,7 @@ static int refuse_ders(struct pump *p, const struct ders_request *req, const str
         };
         if (kinds[res->outcome])
                 record_limit_event(p, kinds[res->outcome], req, res, uid);
-        return set_error(err, ders_error_name(res->outcome), -EINVAL, "%s", res->message);
+        return pump_set_error(err, ders_error_name(res->outcome), -EINVAL, "%s", res->message);
 }
 
 int pump_program(struct pump *p, const struct program *prog_in, const struct ders_request *req_in, int64_t uid,
@@ -442,7 +465,7 @@ int pump_program(struct pump *p, const struct program *prog_in, const struct der
         if (p->ch.state != CHANNEL_IDLE && p->ch.state != CHANNEL_PROGRAMMED)
                 return state_error(p, err, "program", "idle or programmed");
         if (req.have_dose && prog.mode != PROGRAM_CONTINUOUS)
-                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL,
+                return pump_set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL,
                                  "DoseRate applies to continuous mode; mode %s takes its rates in mL/h, which are checked against the library",
                                  program_mode_to_string(prog.mode));
 
@@ -464,7 +487,7 @@ int pump_program(struct pump *p, const struct program *prog_in, const struct der
         struct channel probe = p->ch;
         r = channel_program(&probe, &prog, &cerr);
         if (r < 0)
-                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", cerr.text);
+                return pump_set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", cerr.text);
 
         /* Every delivery rate of the plan, judged as the dose it gives. A
          * loading dose is an amount, not a rate: only the maintenance part
@@ -494,6 +517,11 @@ int pump_program(struct pump *p, const struct program *prog_in, const struct der
                 }
         }
 
+        /* Last of the checks, first of the changes: it fails only on a
+         * bad limit, and then nothing has changed yet. */
+        r = pump_supervise_program(p, req.care_area, req.occlusion_limit_mmhg > 0 ? req.occlusion_limit_mmhg : NAN, err);
+        if (r < 0)
+                return r;
         p->ch = probe;
         if (overridden)
                 record_limit_event(p, "soft-override", &req, &res, uid);
@@ -538,7 +566,7 @@ int pump_titrate(struct pump *p, int64_t rate_nl_per_h, bool have_dose, double d
         int r;
 
         if (have_dose && !info->drug_id[0])
-                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL,
+                return pump_set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL,
                                  "DoseRate needs a library drug; this is a basic infusion: titrate with RateMlPerHour");
         struct ders_request req = {
                 .care_area = info->care_area[0] ? info->care_area : NULL,
@@ -554,7 +582,7 @@ int pump_titrate(struct pump *p, int64_t rate_nl_per_h, bool have_dose, double d
         req.have_strength = info->has_strength;
         req.strength = info->strength;
         if (req.drug && !(p->library && drug_library_find_drug(p->library, req.drug)))
-                return set_error(err, PUMP_ERROR_UNKNOWN_DRUG, -EINVAL,
+                return pump_set_error(err, PUMP_ERROR_UNKNOWN_DRUG, -EINVAL,
                                  "%s is no longer in the drug library in use: stop and reprogram", info->drug_name);
         if (req.drug) {
                 ders_check(p->library, &req, &res);
@@ -569,7 +597,7 @@ int pump_titrate(struct pump *p, int64_t rate_nl_per_h, bool have_dose, double d
         if (r == -EBUSY)
                 return state_error(p, err, "titrate", "running or paused, in a continuous program or the maintenance part of a loading one");
         if (r < 0)
-                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", cerr.text);
+                return pump_set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", cerr.text);
 
         int64_t old_rate = channel_current_rate_nl_per_h(&p->ch) ?: p->ch.plan[p->ch.segment].rate_nl_per_h;
         settle(p);
@@ -603,29 +631,29 @@ int pump_bolus(struct pump *p, int64_t volume_nl, bool have_amount, double amoun
         int r;
 
         if (have_amount && !info->drug_id[0])
-                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL,
+                return pump_set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL,
                                  "BolusDose needs a library drug; this is a basic infusion: give BolusMl");
 
         if (info->drug_id[0]) {
                 const struct drug *drug = p->library ? drug_library_find_drug(p->library, info->drug_id) : NULL;
                 const struct drug_limits *dl = drug ? drug_limits_for(drug, info->care_area) : NULL;
                 if (!dl)
-                        return set_error(err, PUMP_ERROR_UNKNOWN_DRUG, -EINVAL,
+                        return pump_set_error(err, PUMP_ERROR_UNKNOWN_DRUG, -EINVAL,
                                          "%s in %s is no longer in the drug library in use", info->drug_name, info->care_area);
                 const struct amount_limits *bl = &dl->bolus;
                 if (!bl->allowed)
-                        return set_error(err, PUMP_ERROR_HARD_LIMIT, -EINVAL,
+                        return pump_set_error(err, PUMP_ERROR_HARD_LIMIT, -EINVAL,
                                          "The library allows no bolus of %s in %s", drug->name, info->care_area);
                 const struct concentration *conc = info->has_strength ? drug_find_concentration(drug, &info->strength) : NULL;
                 if (info->has_strength && !conc)
-                        return set_error(err, PUMP_ERROR_UNKNOWN_DRUG, -EINVAL,
+                        return pump_set_error(err, PUMP_ERROR_UNKNOWN_DRUG, -EINVAL,
                                          "%s %s is no longer stocked in the drug library in use", drug->name,
                                          info->concentration);
                 struct dose_error derr = {};
                 r = have_amount ? dose_amount_to_nl(amount, &bl->unit, conc, &info->patient, &volume_nl, &derr)
                                 : dose_amount_from_nl(volume_nl, &bl->unit, conc, &info->patient, &amount, &derr);
                 if (r < 0)
-                        return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", derr.text);
+                        return pump_set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", derr.text);
 
                 dose_unit_to_string(&bl->unit, unit, sizeof(unit));
                 char a[LIBRARY_NUMBER_MAX], l[LIBRARY_NUMBER_MAX];
@@ -640,7 +668,7 @@ int pump_bolus(struct pump *p, int64_t volume_nl, bool have_amount, double amoun
                         snprintf(res.message, sizeof(res.message), "%s", msg);
                         record_limit_event(p, "hard-refused", &(struct ders_request) { .care_area = info->care_area,
                                            .drug = info->drug_id }, &res, uid);
-                        return set_error(err, PUMP_ERROR_HARD_LIMIT, -EINVAL, "%s", msg);
+                        return pump_set_error(err, PUMP_ERROR_HARD_LIMIT, -EINVAL, "%s", msg);
                 }
                 if (v == LIMIT_SOFT_HIGH || v == LIMIT_SOFT_LOW) {
                         snprintf(msg, sizeof(msg), "Bolus of %s %s is %s the soft %s of %s %s for %s in %s",
@@ -649,7 +677,7 @@ int pump_bolus(struct pump *p, int64_t volume_nl, bool have_amount, double amoun
                                  library_number_to_string(high ? bl->limits.soft_max : bl->limits.soft_min, l), unit,
                                  drug->name, info->care_area);
                         if (!confirm_soft || !override_reason || !override_reason[0])
-                                return set_error(err, PUMP_ERROR_SOFT_LIMIT, -EINVAL,
+                                return pump_set_error(err, PUMP_ERROR_SOFT_LIMIT, -EINVAL,
                                                  "%s: confirm with ConfirmSoftLimits=true and give an OverrideReason", msg);
                         overridden = true;
                 }
@@ -660,7 +688,7 @@ int pump_bolus(struct pump *p, int64_t volume_nl, bool have_amount, double amoun
         if (r == -EBUSY)
                 return state_error(p, err, "give a bolus", "running a delivery, not already giving a bolus");
         if (r < 0)
-                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", cerr.text);
+                return pump_set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "%s", cerr.text);
 
         settle(p);
         r = channel_bolus(&p->ch, volume_nl, rate_nl_per_h, pump_now_us(p), &cerr);
@@ -700,11 +728,11 @@ static int load_library(struct pump *p, struct pump_error *err) {
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
-                return set_error(err, PUMP_ERROR_STORAGE, r, "Cannot read the drug library from the database: %s",
+                return pump_set_error(err, PUMP_ERROR_STORAGE, r, "Cannot read the drug library from the database: %s",
                                  db_last_error(p->db));
         r = library_from_json(stored.json, strlen(stored.json), &p->library, &errs);
         if (r < 0)
-                return set_error(err, PUMP_ERROR_STORAGE, r, "The stored drug library %s (id %" PRIi64 ") does not load: %s",
+                return pump_set_error(err, PUMP_ERROR_STORAGE, r, "The stored drug library %s (id %" PRIi64 ") does not load: %s",
                                  stored.version, stored.id, errs.n ? errs.text[0] : strerror(-r));
         snprintf(p->library_sha256, sizeof(p->library_sha256), "%s", stored.sha256);
         return 0;
@@ -737,7 +765,7 @@ int pump_library_import(struct pump *p, const char *json, size_t len, int64_t ui
         }
         r = library_to_json(lib, &canonical);
         if (r < 0)
-                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "The drug library cannot be written back: %s", strerror(-r));
+                return pump_set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "The drug library cannot be written back: %s", strerror(-r));
 
         struct db_library stored = {
                 .version = lib->version,
@@ -747,7 +775,7 @@ int pump_library_import(struct pump *p, const char *json, size_t len, int64_t ui
         };
         r = db_library_store(p->db, &stored, NULL);
         if (r < 0)
-                return set_error(err, PUMP_ERROR_STORAGE, r, "The drug library could not be stored (%s); the library in use is unchanged",
+                return pump_set_error(err, PUMP_ERROR_STORAGE, r, "The drug library could not be stored (%s); the library in use is unchanged",
                                  db_last_error(p->db));
 
         /* The running program keeps its own copy of what it needs (ids,
@@ -780,7 +808,10 @@ int pump_library_export(const struct pump *p, char **ret_json) {
 
 static const struct alarm *blocking_alarm(const struct pump *p) {
         for (size_t i = 0; i < p->alarms.n; i++)
-                if (p->alarms.items[i].halts || p->alarms.items[i].priority == ALARM_PRIORITY_HIGH)
+                /* Halting alarms, and latched high ones (a restart): not a
+                 * reminder that escalated, which starting answers. */
+                if (p->alarms.items[i].halts ||
+                    (p->alarms.items[i].latches && p->alarms.items[i].priority == ALARM_PRIORITY_HIGH))
                         return &p->alarms.items[i];
         return NULL;
 }
@@ -790,8 +821,12 @@ int pump_start(struct pump *p, struct pump_error *err) {
                 return state_error(p, err, "start", "programmed");
         const struct alarm *a = blocking_alarm(p);
         if (a)
-                return set_error(err, PUMP_ERROR_ALARM_ACTIVE, -EBUSY,
+                return pump_set_error(err, PUMP_ERROR_ALARM_ACTIVE, -EBUSY,
                                  "Cannot start while alarm %s is active (%s): acknowledge it first", a->id, a->message);
+        bool door_open = false;
+        if (p->hal.inputs && p->hal.inputs->read(p->hal.inputs_ctx, HAL_INPUT_DOOR_OPEN, &door_open) >= 0 && door_open)
+                return pump_set_error(err, PUMP_ERROR_HARDWARE, -EBUSY,
+                                      "Cannot start with the door or syringe clamp open: close it first");
 
         /* Record before moving: a start the history cannot hold is refused. */
         struct db_infusion inf = {
@@ -814,13 +849,16 @@ int pump_start(struct pump *p, struct pump_error *err) {
         int64_t id;
         int r = db_infusion_begin(p->db, &inf, &id);
         if (r < 0)
-                return set_error(err, PUMP_ERROR_STORAGE, r,
+                return pump_set_error(err, PUMP_ERROR_STORAGE, r,
                                  "Cannot start: the history database did not record the infusion (%s); nothing was changed",
                                  db_last_error(p->db));
 
         enum channel_event ev;
         enum channel_state from = p->ch.state;
         channel_start(&p->ch, pump_now_us(p), &ev);
+        /* The line at rest, before it moves: what pressure relief after an
+         * occlusion brings it back to. */
+        p->sup.baseline_mmhg = p->pressure_mmhg;
         p->infusion_id = id;
         p->last_checkpoint_us = pump_now_us(p);
         emit_transition(p, from, ev);
@@ -852,9 +890,9 @@ static int transition(struct pump *p, transition_fn fn, const char *what, const 
                 return state_error(p, err, what, allowed);
         }
         emit_transition(p, from, ev);
-        if (p->ch.state != CHANNEL_KVO && alarm_cause_gone(&p->alarms, ALARM_VTBI_COMPLETE) > 0)
+        if (p->ch.state != CHANNEL_KVO)
                 /* The VTBI notice belongs to the KVO phase; leaving it clears it. */
-                notify(p, PUMP_CHANGED_ALARMS);
+                pump_alarm_cause_gone(p, ALARM_VTBI_COMPLETE);
         if (ev == CHANNEL_EVENT_STOPPED)
                 end_infusion(p, p->ch.primary_steps >= p->ch.primary_steps_target ? "completed" : "stopped");
         apply_motion(p);
@@ -868,42 +906,14 @@ int pump_pause(struct pump *p, struct pump_error *err) {
 
 int pump_resume(struct pump *p, struct pump_error *err) {
         const struct alarm *a = blocking_alarm(p);
-        if (a && p->ch.state == CHANNEL_PAUSED)
-                return set_error(err, PUMP_ERROR_ALARM_ACTIVE, -EBUSY,
+        if (a && (p->ch.state == CHANNEL_PAUSED || p->ch.state == CHANNEL_HALTED))
+                return pump_set_error(err, PUMP_ERROR_ALARM_ACTIVE, -EBUSY,
                                  "Cannot resume while alarm %s is active (%s): acknowledge it first", a->id, a->message);
-        return transition(p, channel_resume, "resume", "paused", err);
+        return transition(p, channel_resume, "resume", "paused, or halted once its alarms are acknowledged", err);
 }
 
 int pump_stop(struct pump *p, struct pump_error *err) {
         return transition(p, channel_stop, "stop", "programmed, running, paused, kvo or halted", err);
-}
-
-int pump_acknowledge_alarm(struct pump *p, const char *id, struct pump_error *err) {
-        struct alarm removed;
-        int r = alarm_acknowledge(&p->alarms, id, &removed);
-        if (r == -ENOENT)
-                return set_error(err, PUMP_ERROR_UNKNOWN_ALARM, r,
-                                 "No active alarm has id \"%s\" (see the ActiveAlarms property)", id);
-        if (r == -EBUSY)
-                return set_error(err, PUMP_ERROR_ALARM_CAUSE, r,
-                                 "Alarm %s cannot be acknowledged while its cause remains", id);
-        if (r < 0)
-                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r, "Cannot acknowledge %s", id);
-
-        record_event(p, "alarm-acknowledged", NULL, NULL, removed.id);
-        log_struct(LOG_NOTICE, MESSAGE_ID_ALARM_ACKNOWLEDGED, "Alarm %s acknowledged", removed.id);
-        if (p->obs.alarm_cleared)
-                p->obs.alarm_cleared(p->obs.userdata, &removed);
-        notify(p, PUMP_CHANGED_ALARMS);
-        return 0;
-}
-
-int pump_set_occlusion(struct pump *p, bool occluded, struct pump_error *err) {
-        if (!p->sim)
-                return set_error(err, PUMP_ERROR_NOT_SUPPORTED, -EOPNOTSUPP, "Only the sim backend can be occluded");
-        sim_set_occlusion(p->sim, occluded);
-        record_event(p, "simulator", NULL, NULL, occluded ? "occlusion on" : "occlusion off");
-        return 0;
 }
 
 /* ---- life cycle ----------------------------------------------------- */
@@ -913,7 +923,7 @@ static void on_interrupted(const struct db_infusion *inf, void *userdata) {
         log_struct(LOG_WARNING, MESSAGE_ID_INTERRUPTED,
                    "Infusion %" PRIi64 " was interrupted by a restart after %.3f mL of %.3f mL; it will not resume by itself",
                    inf->id, units_nl_to_ml(inf->volume_nl), units_nl_to_ml(inf->vtbi_nl));
-        raise_alarm(p, ALARM_INTERRUPTED_BY_RESTART, true,
+        pump_raise_alarm(p, ALARM_INTERRUPTED_BY_RESTART, true,
                     "Infusion %" PRIi64 " was interrupted by a restart after %.3f mL of %.3f mL; check the patient and reprogram",
                     inf->id, units_nl_to_ml(inf->volume_nl), units_nl_to_ml(inf->vtbi_nl));
 }
@@ -922,11 +932,11 @@ static int self_test(struct pump *p, struct pump_error *err) {
         double v;
         int r = p->hal.sensors ? p->hal.sensors->read(p->hal.sensors_ctx, HAL_SENSOR_PRESSURE_DOWNSTREAM, &v) : -ENODEV;
         if (r < 0)
-                return set_error(err, PUMP_ERROR_HARDWARE, r, "Self-test failed: downstream pressure sensor: %s",
+                return pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Self-test failed: downstream pressure sensor: %s",
                                  strerror(-r));
         p->pressure_mmhg = v;
         if (p->hal.drive->enable(p->hal.drive_ctx, false) < 0)
-                return set_error(err, PUMP_ERROR_HARDWARE, -EIO, "Self-test failed: cannot disable the motor driver");
+                return pump_set_error(err, PUMP_ERROR_HARDWARE, -EIO, "Self-test failed: cannot disable the motor driver");
         return 0;
 }
 
@@ -935,11 +945,11 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
         int r;
 
         if (!p)
-                return set_error(err, PUMP_ERROR_HARDWARE, -ENOMEM, "Out of memory");
+                return pump_set_error(err, PUMP_ERROR_HARDWARE, -ENOMEM, "Out of memory");
 
         r = mechanism_from_geometry(&cfg->geometry, &p->mech);
         if (r < 0)
-                return set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r,
+                return pump_set_error(err, PUMP_ERROR_INVALID_ARGUMENT, r,
                                  "%s: [mechanism]: the geometry gives no usable step volume", cfg->path);
 
         p->virtual_clock = cfg->clock == CONFIG_CLOCK_VIRTUAL;
@@ -957,33 +967,42 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
         };
         channel_init(&p->ch, 0, &p->mech, &limits);
         alarm_set_init(&p->alarms);
+        pump_supervise_init(p, cfg);
+        p->next_output_us = INT64_MAX;
         p->gate = (struct gate_limits) {
                 .max_rate_nl_per_h = limits.max_rate_nl_per_h,
                 .min_step_interval_us = p->mech.min_step_interval_us,
                 .lease_us = cfg->lease_us,
+                /* GIP: a post-occlusion bolus of at most 0.5 mL; relief
+                 * never takes back more than that. */
+                .max_relief_nl = NL_PER_ML / 2,
         };
 
         if (strcmp(cfg->backend, "sim") != 0)
-                return set_error(err, PUMP_ERROR_HARDWARE, -EOPNOTSUPP, "Backend \"%s\" is not supported (allowed: sim)",
+                return pump_set_error(err, PUMP_ERROR_HARDWARE, -EOPNOTSUPP, "Backend \"%s\" is not supported (allowed: sim)",
                                  cfg->backend);
         struct sim_params sp = {
                 .mech = p->mech,
-                .syringe_volume_nl = cfg->syringe_volume_nl,
+                .syringe_volume_nl = cfg->syringe_fill_nl > 0 ? cfg->syringe_fill_nl : cfg->syringe_volume_nl,
                 .line_compliance_nl_per_mmhg = cfg->line_compliance_nl_per_mmhg,
                 .line_resistance_mmhg_per_ml_per_h = cfg->line_resistance_mmhg_per_ml_per_h,
                 .patient_pressure_mmhg = cfg->patient_pressure_mmhg,
                 .pressure_noise_mmhg = cfg->pressure_noise_mmhg,
                 .seed = cfg->seed,
+                .movement_amplitude_mmhg = cfg->movement_amplitude_mmhg,
+                .movement_mean_interval_s = cfg->movement_mean_interval_s,
+                .position_noise_mm = cfg->position_noise_mm,
+                .battery_runtime_min = cfg->battery_runtime_min,
         };
         r = sim_new(&sp, sim_clock, p, &p->sim);
         if (r < 0)
-                return set_error(err, PUMP_ERROR_HARDWARE, r, "Cannot create the simulated pump: %s", strerror(-r));
+                return pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Cannot create the simulated pump: %s", strerror(-r));
         sim_fill_hal(p->sim, &p->hal);
 
         r = executor_new(p->hal.drive, p->hal.drive_ctx, &p->ex);
         if (r < 0) {
                 p->sim = sim_free(p->sim);
-                return set_error(err, PUMP_ERROR_HARDWARE, r, "Cannot create the motor executor: %s", strerror(-r));
+                return pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Cannot create the motor executor: %s", strerror(-r));
         }
 
         r = self_test(p, err);
@@ -992,13 +1011,20 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
 
         r = db_open(cfg->database_path, &p->db);
         if (r < 0) {
-                set_error(err, PUMP_ERROR_STORAGE, r, "Cannot open the history database %s: %s",
+                pump_set_error(err, PUMP_ERROR_STORAGE, r, "Cannot open the history database %s: %s",
                           cfg->database_path, strerror(-r));
+                goto fail;
+        }
+        /* Alarm ids never repeat on this pump, across restarts too. */
+        r = db_alarm_next_seq(p->db, &p->alarms.next_seq);
+        if (r < 0) {
+                pump_set_error(err, PUMP_ERROR_STORAGE, r, "Cannot read the alarm history from %s: %s",
+                               cfg->database_path, db_last_error(p->db));
                 goto fail;
         }
         r = db_recover_interrupted(p->db, pump_utc_us(p), on_interrupted, p);
         if (r < 0) {
-                set_error(err, PUMP_ERROR_STORAGE, r, "Cannot recover interrupted infusions from %s: %s",
+                pump_set_error(err, PUMP_ERROR_STORAGE, r, "Cannot recover interrupted infusions from %s: %s",
                           cfg->database_path, db_last_error(p->db));
                 goto fail;
         }
@@ -1058,6 +1084,11 @@ int64_t pump_default_kvo_rate_nl_per_h(const struct pump *p) { return p->default
 int64_t pump_infusion_id(const struct pump *p) { return p->infusion_id; }
 double pump_pressure_mmhg(const struct pump *p) { return p->pressure_mmhg; }
 bool pump_has_sim(const struct pump *p) { return p->sim != NULL; }
+struct sim *pump_sim(struct pump *p) { return p->sim; }
+
+void pump_note_simulator(struct pump *p, const char *what) {
+        record_event(p, "simulator", NULL, NULL, what);
+}
 int64_t pump_sim_delivered_nl(const struct pump *p) { return p->sim ? sim_delivered_nl(p->sim) : 0; }
 int64_t pump_sim_plunger_steps(const struct pump *p) { return p->sim ? sim_plunger_steps(p->sim) : 0; }
 

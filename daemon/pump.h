@@ -54,6 +54,7 @@ struct pump_observer {
         void (*changed)(void *userdata, unsigned what);
         void (*alarm_raised)(void *userdata, const struct alarm *a);
         void (*alarm_cleared)(void *userdata, const struct alarm *a);
+        void (*alarm_escalated)(void *userdata, const struct alarm *a);
         void (*infusion_ended)(void *userdata, int64_t infusion_id, const char *status, int64_t volume_nl);
 };
 
@@ -131,8 +132,29 @@ int pump_start(struct pump *p, struct pump_error *err);
 int pump_pause(struct pump *p, struct pump_error *err);
 int pump_resume(struct pump *p, struct pump_error *err);
 int pump_stop(struct pump *p, struct pump_error *err);
-int pump_acknowledge_alarm(struct pump *p, const char *id, struct pump_error *err);
-int pump_set_occlusion(struct pump *p, bool occluded, struct pump_error *err);
+/* A person acknowledges alarm id (uid: who, -1 unknown): refused while
+ * its cause remains. */
+int pump_acknowledge_alarm(struct pump *p, const char *id, int64_t uid, struct pump_error *err);
+/* Pause the alarm audio for 120 s (the GIP maximum); alarms raised after
+ * this sound at once. *ret_until_utc_us: when the pause ends. */
+int pump_silence_alarms(struct pump *p, int64_t uid, int64_t *ret_until_utc_us, struct pump_error *err);
+/* UTC µs the audio pause ends; 0 when the audio is not paused. */
+int64_t pump_audio_paused_until_utc_us(const struct pump *p);
+/* Pump time the alarm outputs next change (INT64_MAX: not before a new
+ * alarm); the real-time loop sleeps until then and calls
+ * pump_update_outputs(). */
+int64_t pump_next_output_us(const struct pump *p);
+void pump_update_outputs(struct pump *p);
+
+/* The downstream occlusion limit in force (mmHg). */
+double pump_occlusion_limit_mmhg(const struct pump *p);
+/* The last power reading; false when none was read yet. */
+bool pump_power(const struct pump *p, struct hal_power_status *ret);
+
+/* The sim backend (NULL otherwise), for the Simulator interface to inject
+ * faults; what it did is recorded with pump_note_simulator(). */
+struct sim *pump_sim(struct pump *p);
+void pump_note_simulator(struct pump *p, const char *what);
 
 /* Shutdown: stop the motor, checkpoint the volume. An open infusion stays
  * open in the database, so the next start reports it interrupted. */

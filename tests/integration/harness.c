@@ -111,6 +111,10 @@ void harness_teardown(struct harness *h) {
 }
 
 void harness_write_config(struct harness *h, const char *clock, const char *extra_limits) {
+        harness_write_config_ex(h, clock, extra_limits, NULL);
+}
+
+void harness_write_config_ex(struct harness *h, const char *clock, const char *extra_limits, const char *tail) {
         FILE *f = fopen(h->config_path, "we");
         assert_non_null(f);
         fprintf(f,
@@ -119,8 +123,8 @@ void harness_write_config(struct harness *h, const char *clock, const char *extr
                 "syringe_inner_diameter_mm = 26.6\nsyringe_volume_ml = 60\nmax_step_rate_hz = 5000\n\n"
                 "[limits]\nmax_rate_ml_per_h = 1200\nkvo_rate_ml_per_h = 1.0\n%s\n\n"
                 "[database]\npath = %s\n\n"
-                "[simulation]\nclock = %s\nseed = 7\n",
-                extra_limits ?: "", h->db_path, clock);
+                "[simulation]\nclock = %s\nseed = 7\n%s",
+                extra_limits ?: "", h->db_path, clock, tail ?: "");
         assert_int_equal(fclose(f), 0);
 }
 

@@ -30,6 +30,9 @@ void harness_teardown(struct harness *h);
 /* Write the config: clock "virtual" or "real"; extra lines are appended
  * to the [limits] section (may be NULL). */
 void harness_write_config(struct harness *h, const char *clock, const char *extra_limits);
+/* The same, with more lines appended after the [simulation] section's own
+ * (more [simulation] keys, then other sections such as [alarms]). */
+void harness_write_config_ex(struct harness *h, const char *clock, const char *extra_limits, const char *tail);
 
 /* Start infusiond and wait (bounded) until it owns its bus name. */
 void harness_start_daemon(struct harness *h);
