@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl/format.h"
 
@@ -701,4 +703,69 @@ int json_pretty(const char *in, char **ret) {
         }
         *ret = out;
         return 0;
+}
+
+/* ---- clocks, power and tables ---------------------------------------- */
+
+int format_clock_usec(char *buf, size_t size, uint64_t usec) {
+        time_t t = (time_t) (usec / UINT64_C(1000000));
+        struct tm tm;
+
+        if (!localtime_r(&t, &tm))
+                return bprintf(buf, size, "n/a");
+        return bprintf(buf, size, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+int format_power(char *buf, size_t size, const PowerStatus *p) {
+        bool percent = p->has_battery_percent && p->battery_percent >= 0;
+        bool minutes = p->has_battery_minutes_left && p->battery_minutes_left >= 0;
+
+        if (!p->has_on_mains) {
+                if (percent)
+                        return bprintf(buf, size, "battery %" PRIi32 " %%", p->battery_percent);
+                if (size > 0)
+                        buf[0] = '\0';
+                return -ENODATA;
+        }
+
+        if (p->on_mains)
+                return percent ? bprintf(buf, size, "on mains (battery %" PRIi32 " %%)", p->battery_percent)
+                               : bprintf(buf, size, "on mains");
+
+        if (!percent)
+                return minutes ? bprintf(buf, size, "on battery, charge unknown, %" PRIi64 " min left",
+                                         p->battery_minutes_left)
+                               : bprintf(buf, size, "on battery, charge unknown");
+        return minutes ? bprintf(buf, size, "on battery, %" PRIi32 " %%, %" PRIi64 " min left",
+                                 p->battery_percent, p->battery_minutes_left)
+                       : bprintf(buf, size, "on battery, %" PRIi32 " %%", p->battery_percent);
+}
+
+#define TABLE_COLUMNS_MAX       8
+#define TABLE_COLUMN_WIDTH_MAX  40
+
+int table_write(FILE *f, const char *const *cells, size_t n_cells, size_t n_columns) {
+        size_t width[TABLE_COLUMNS_MAX] = {};
+
+        if (n_columns == 0 || n_columns > TABLE_COLUMNS_MAX)
+                return -EINVAL;
+        for (size_t i = 0; i < n_cells; i++) {
+                size_t col = i % n_columns, w = utf8_columns(cells[i]);
+
+                if (w > TABLE_COLUMN_WIDTH_MAX)
+                        w = TABLE_COLUMN_WIDTH_MAX;
+                if (w > width[col])
+                        width[col] = w;
+        }
+        for (size_t i = 0; i < n_cells; i++) {
+                size_t col = i % n_columns, w = utf8_columns(cells[i]);
+
+                for (const unsigned char *p = (const unsigned char *) cells[i]; p && *p; p++)
+                        fputc(*p < 0x20 || *p == 0x7f ? ' ' : *p, f);
+                if (col == n_columns - 1 || i == n_cells - 1)
+                        fputc('\n', f);
+                else
+                        fprintf(f, "%*s", (int) (width[col] > w ? width[col] - w : 0) + 2, "");
+        }
+        return ferror(f) ? -EIO : 0;
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Pure formatting and parsing helpers for infusionctl: no D-Bus, no I/O,
- * no locale (the C locale is assumed: infusionctl never calls setlocale(),
- * so '.' is always the decimal point in both directions).
+/* Pure formatting and parsing helpers for infusionctl: no D-Bus, no I/O
+ * but to a FILE passed in, no locale (the C locale is assumed: infusionctl
+ * never calls setlocale(), so '.' is always the decimal point in both
+ * directions).
  *
  * Buffer-writing functions return 0 on success and -ENOBUFS when the
  * buffer is too small (the buffer then holds a truncated, NUL-terminated
@@ -12,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Sizes that always suffice for the fixed-format helpers below. */
 #define FORMAT_HMS_MAX          32      /* "5124095576030431:00:15" for UINT64_MAX s */
@@ -169,3 +171,36 @@ size_t utf8_columns(const char *s);
  * (unbalanced brackets, an unterminated string, nesting deeper than 256
  * levels, nothing at all), -ENOMEM. */
 int json_pretty(const char *in, char **ret);
+
+/* ---- clocks, power and tables ---------------------------------------- */
+
+#define FORMAT_CLOCK_MAX        16
+
+/* A UTC timestamp in microseconds as the local wall-clock time (TZ),
+ * "14:03:27", as on a ward clock; "n/a" when it cannot be converted. */
+int format_clock_usec(char *buf, size_t size, uint64_t usec);
+
+/* The Manager's power properties; has_* is false for one the daemon did
+ * not send (an infusiond older than battery support). */
+typedef struct PowerStatus {
+        bool has_on_mains;
+        bool on_mains;                  /* OnMains */
+        bool has_battery_percent;
+        int32_t battery_percent;        /* BatteryPercent; -1 unknown */
+        bool has_battery_minutes_left;
+        int64_t battery_minutes_left;   /* BatteryMinutesLeft; -1 unknown or on mains */
+} PowerStatus;
+
+#define FORMAT_POWER_MAX        128
+
+/* "on mains (battery 87 %)", "on mains", "on battery, 54 %, 73 min left",
+ * "on battery, charge unknown"; "battery 87 %" when only the charge is
+ * known. -ENODATA when the daemon sent none of the properties. */
+int format_power(char *buf, size_t size, const PowerStatus *p);
+
+/* Writes n_cells cells, n_columns to a row, as a table: columns padded
+ * to their widest cell (at most 40 columns of padding) with two spaces
+ * between, the last column unpadded, control characters shown as spaces.
+ * The first row is usually the header. n_columns is 1..8, else -EINVAL;
+ * -EIO when f reports a write error. */
+int table_write(FILE *f, const char *const *cells, size_t n_cells, size_t n_columns);

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -20,11 +21,14 @@
 
 #include "build-config.h"
 #include "common/macros.h"
+#include "ctl/alarms.h"
 #include "ctl/ctl.h"
 #include "ctl/format.h"
 #include "ctl/library.h"
 #include "ctl/program.h"
+#include "ctl/simulator.h"
 
+#define MANAGER_IFACE           BUS_NAME ".Manager"
 #define CHANNEL_IFACE           BUS_NAME ".Channel"
 #define SIMULATOR_PATH          ROOT_PATH "/simulator"
 #define SIMULATOR_IFACE         BUS_NAME ".Simulator"
@@ -42,21 +46,12 @@
 static unsigned arg_channel = 0;
 static bool arg_json = false;
 static ProgramRequest arg_program = {};                                 /* parsed by check_program() */
-static uint64_t arg_advance_usec;                                       /* parsed by check_sim() */
-static bool arg_occluded;
+static SimCommand arg_sim = {};                                         /* parsed by check_sim() */
 static char channel_path[sizeof(ROOT_PATH "/channel/") + 16];
 
 static volatile sig_atomic_t interrupted = 0;
 
 /* ---- channel properties ------------------------------------------------ */
-
-typedef struct Alarm {
-        char *id;
-        char *condition;
-        char *priority;
-        uint64_t raised_usec;
-        char *message;
-} Alarm;
 
 typedef struct ChannelStatus {
         char *state;
@@ -78,8 +73,12 @@ typedef struct ChannelStatus {
         double dose_rate;
         char *dose_rate_unit;
         char *concentration;
-        Alarm *alarms;
+        Alarm *alarms;                  /* sorted by alarms_sort() */
         size_t n_alarms;
+        /* Absent from an infusiond older than the alarm audio pause and the
+         * occlusion limit (present tells). */
+        uint64_t audio_paused_until_usec;
+        double occlusion_limit_mmhg;
         unsigned present;               /* bit (1u << P_*) per property the daemon sent */
 } ChannelStatus;
 
@@ -102,6 +101,8 @@ enum {
         P_DOSE_RATE_UNIT,
         P_CONCENTRATION,
         P_ACTIVE_ALARMS,
+        P_AUDIO_PAUSED_UNTIL,
+        P_OCCLUSION_LIMIT,
         _P_MAX,
 };
 
@@ -130,6 +131,8 @@ static const struct {
         [P_DOSE_RATE_UNIT]  = { "DoseRateUnit",         "s", offsetof(ChannelStatus, dose_rate_unit) },
         [P_CONCENTRATION]   = { "Concentration",        "s", offsetof(ChannelStatus, concentration) },
         [P_ACTIVE_ALARMS]   = { "ActiveAlarms",         ALARMS_SIGNATURE, 0 },
+        [P_AUDIO_PAUSED_UNTIL] = { "AudioPausedUntilUsec", "t", offsetof(ChannelStatus, audio_paused_until_usec) },
+        [P_OCCLUSION_LIMIT] = { "OcclusionLimitMmHg",   "d", offsetof(ChannelStatus, occlusion_limit_mmhg) },
 };
 
 /* Every "s" property is a char * at its offset, owned by the status. */
@@ -297,10 +300,100 @@ static int channel_fetch(sd_bus *bus, ChannelStatus *s, sd_bus_message **ret_rep
                 fprintf(stderr, "infusionctl: Failed to parse the channel's properties: %s\n", strerror(-r));
                 return EXIT_ERROR;
         }
+        alarms_sort(s->alarms, s->n_alarms);
 
         if (ret_reply)
                 *ret_reply = TAKE_PTR(reply);
         return EXIT_OK;
+}
+
+/* ---- manager --------------------------------------------------------- */
+
+/* Reads a variant holding one value of the basic type. */
+static int read_variant_basic(sd_bus_message *m, char type, void *ret) {
+        const char contents[2] = { type, '\0' };
+        int r;
+
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, contents);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_basic(m, type, ret);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+/* Reads OnMains, BatteryPercent and BatteryMinutesLeft from the Manager's
+ * GetAll reply; the others, and one of an unexpected type, are skipped. */
+static int parse_power(sd_bus_message *m, PowerStatus *p) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
+        if (r < 0)
+                return r;
+
+        for (;;) {
+                const char *name, *contents;
+                int on_mains = 0;
+
+                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(m, "s", &name);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_peek_type(m, NULL, &contents);
+                if (r < 0)
+                        return r;
+
+                if (strcmp(name, "OnMains") == 0 && streq_ptr(contents, "b")) {
+                        r = read_variant_basic(m, SD_BUS_TYPE_BOOLEAN, &on_mains);
+                        p->on_mains = on_mains;
+                        p->has_on_mains = r >= 0;
+                } else if (strcmp(name, "BatteryPercent") == 0 && streq_ptr(contents, "i")) {
+                        r = read_variant_basic(m, SD_BUS_TYPE_INT32, &p->battery_percent);
+                        p->has_battery_percent = r >= 0;
+                } else if (strcmp(name, "BatteryMinutesLeft") == 0 && streq_ptr(contents, "x")) {
+                        r = read_variant_basic(m, SD_BUS_TYPE_INT64, &p->battery_minutes_left);
+                        p->has_battery_minutes_left = r >= 0;
+                } else
+                        r = sd_bus_message_skip(m, "v");
+                if (r < 0)
+                        return r;
+
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+
+        return sd_bus_message_exit_container(m);
+}
+
+/* The pump's power state for status. An infusiond older than battery
+ * support has none of the properties, and a failure to read them costs
+ * status only its power line: *ret then says nothing is known. */
+static void manager_power_fetch(sd_bus *bus, PowerStatus *ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        PowerStatus p = {};
+        int r;
+
+        *ret = p;
+        r = sd_bus_call_method(bus, BUS_NAME, ROOT_PATH, PROPERTIES_IFACE, "GetAll",
+                               &error, &reply, "s", MANAGER_IFACE);
+        if (r < 0) {
+                fprintf(stderr, "infusionctl: Failed to read the pump's power state, ignoring: %s\n",
+                        sd_bus_error_is_set(&error) && error.message ? error.message : strerror(-r));
+                return;
+        }
+        r = parse_power(reply, &p);
+        if (r < 0) {
+                fprintf(stderr, "infusionctl: Failed to parse the pump's power state, ignoring: %s\n", strerror(-r));
+                return;
+        }
+        *ret = p;
 }
 
 /* ---- status ---------------------------------------------------------- */
@@ -353,10 +446,12 @@ static void print_program_settings(ChannelStatus *s) {
                 printf("   Concentration: %s\n", one_line(s->concentration));
 }
 
-static void print_status(ChannelStatus *s) {
+static void print_status(ChannelStatus *s, const PowerStatus *power) {
         char rate[FORMAT_NUMBER_MAX + 16], current[FORMAT_NUMBER_MAX + 16], vtbi[FORMAT_NUMBER_MAX + 16],
                 volume[FORMAT_NUMBER_MAX + 16], kvo_volume[FORMAT_NUMBER_MAX + 16],
-                kvo_rate[FORMAT_NUMBER_MAX + 16], pressure[FORMAT_NUMBER_MAX + 16], hms[FORMAT_HMS_MAX];
+                kvo_rate[FORMAT_NUMBER_MAX + 16], pressure[FORMAT_NUMBER_MAX + 16],
+                limit[FORMAT_NUMBER_MAX + 16], hms[FORMAT_HMS_MAX], clock[FORMAT_CLOCK_MAX],
+                power_text[FORMAT_POWER_MAX];
 
         printf("Channel %u (%s)\n", arg_channel, channel_path);
         printf("           State: %s\n", has(s, P_STATE) ? one_line(s->state) : "n/a");
@@ -383,6 +478,9 @@ static void print_status(ChannelStatus *s) {
                has(s, P_TIME_REMAINING) && format_hms(hms, sizeof hms, s->time_remaining_sec) >= 0 ? hms : "n/a");
         printf("        Pressure: %s\n", fmt_number(pressure, sizeof pressure, s, P_PRESSURE, format_pressure_mmhg,
                                                     s->pressure_mmhg, "mmHg"));
+        if (has(s, P_OCCLUSION_LIMIT))
+                printf(" Occlusion limit: %s\n", fmt_number(limit, sizeof limit, s, P_OCCLUSION_LIMIT,
+                                                            format_pressure_mmhg, s->occlusion_limit_mmhg, "mmHg"));
         printf("        KVO rate: %s\n", fmt_number(kvo_rate, sizeof kvo_rate, s, P_KVO_RATE, format_rate_ml_per_h,
                                                     s->kvo_rate_ml_per_h, "mL/h"));
 
@@ -400,6 +498,18 @@ static void print_status(ChannelStatus *s) {
         else
                 for (size_t i = 0; i < s->n_alarms; i++)
                         print_alarm(i == 0 ? "   Active alarms: " : "                  ", &s->alarms[i]);
+
+        if (has(s, P_AUDIO_PAUSED_UNTIL)) {
+                if (s->audio_paused_until_usec == 0)
+                        printf("     Alarm audio: on\n");
+                else {
+                        (void) format_clock_usec(clock, sizeof clock, s->audio_paused_until_usec);
+                        printf("     Alarm audio: paused until %s\n", clock);
+                }
+        }
+
+        if (format_power(power_text, sizeof power_text, power) >= 0)
+                printf("           Power: %s\n", power_text);
 }
 
 /* ---- JSON ------------------------------------------------------------ */
@@ -582,9 +692,31 @@ static int json_write_alarms(FILE *f, sd_bus_message *m) {
         return sd_bus_message_exit_container(m);
 }
 
+/* The Manager's power properties the daemon has, as "Power":{...} after
+ * a comma; nothing when it has none. */
+static void json_write_power(FILE *f, const PowerStatus *p) {
+        const char *sep = "";
+
+        if (!p->has_on_mains && !p->has_battery_percent && !p->has_battery_minutes_left)
+                return;
+        fputs(",\"Power\":{", f);
+        if (p->has_on_mains) {
+                fprintf(f, "\"OnMains\":%s", p->on_mains ? "true" : "false");
+                sep = ",";
+        }
+        if (p->has_battery_percent) {
+                fprintf(f, "%s\"BatteryPercent\":%" PRIi32, sep, p->battery_percent);
+                sep = ",";
+        }
+        if (p->has_battery_minutes_left)
+                fprintf(f, "%s\"BatteryMinutesLeft\":%" PRIi64, sep, p->battery_minutes_left);
+        fputc('}', f);
+}
+
 /* Every property of the GetAll reply m, under its D-Bus name, in one
- * object; ActiveAlarms as an array of objects. */
-static int json_write_properties(FILE *f, sd_bus_message *m) {
+ * object; ActiveAlarms as an array of objects; then the Manager's power
+ * properties as "Power". */
+static int json_write_properties(FILE *f, sd_bus_message *m, const PowerStatus *power) {
         int r;
 
         r = sd_bus_message_rewind(m, true);
@@ -631,6 +763,7 @@ static int json_write_properties(FILE *f, sd_bus_message *m) {
                 if (r < 0)
                         return r;
         }
+        json_write_power(f, power);
         fputs("}\n", f);
 
         return sd_bus_message_exit_container(m);
@@ -639,18 +772,20 @@ static int json_write_properties(FILE *f, sd_bus_message *m) {
 static int verb_status(sd_bus *bus, char **args) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(channel_status_done) ChannelStatus s = {};
+        PowerStatus power;
         int r;
 
         r = channel_fetch(bus, &s, &reply);
         if (r != EXIT_OK)
                 return r;
+        manager_power_fetch(bus, &power);
 
         if (!arg_json) {
-                print_status(&s);
+                print_status(&s, &power);
                 return EXIT_OK;
         }
 
-        r = json_write_properties(stdout, reply);
+        r = json_write_properties(stdout, reply, &power);
         if (r >= 0 && (fflush(stdout) != 0 || ferror(stdout)))
                 r = -EIO;
         if (r < 0) {
@@ -853,6 +988,64 @@ static int verb_ack(sd_bus *bus, char **args) {
         return call_channel(bus, "AcknowledgeAlarm", "Failed to acknowledge the alarm", "s", args[0]);
 }
 
+/* ---- alarms ---------------------------------------------------------- */
+
+static uint64_t realtime_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SECOND + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static int verb_alarms(sd_bus *bus, char **args) {
+        _cleanup_(channel_status_done) ChannelStatus s = {};
+        uint64_t paused_until_usec;
+        int r;
+
+        r = channel_fetch(bus, &s, NULL);
+        if (r != EXIT_OK)
+                return r;
+        if (!has(&s, P_ACTIVE_ALARMS)) {
+                fprintf(stderr, "infusionctl: The channel has no ActiveAlarms property: "
+                        "this infusiond may be older than infusionctl.\n");
+                return EXIT_ERROR;
+        }
+        /* An infusiond older than the audio pause never pauses it. */
+        paused_until_usec = has(&s, P_AUDIO_PAUSED_UNTIL) ? s.audio_paused_until_usec : 0;
+
+        r = arg_json ? alarms_write_json(stdout, s.alarms, s.n_alarms, paused_until_usec)
+                     : alarms_write_table(stdout, s.alarms, s.n_alarms, paused_until_usec);
+        if (r >= 0 && fflush(stdout) != 0)
+                r = -EIO;
+        if (r < 0) {
+                fprintf(stderr, "infusionctl: Failed to write the alarms: %s\n", strerror(-r));
+                return EXIT_ERROR;
+        }
+        return EXIT_OK;
+}
+
+static int verb_silence(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        char line[FORMAT_AUDIO_PAUSED_MAX];
+        uint64_t paused_until_usec;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, channel_path, CHANNEL_IFACE, "SilenceAlarms",
+                               &error, &reply, NULL);
+        if (r < 0)
+                return log_call_error(r, &error, "Failed to silence the alarms", channel_hint());
+        r = sd_bus_message_read(reply, "t", &paused_until_usec);
+        if (r < 0) {
+                fprintf(stderr, "infusionctl: Failed to parse the SilenceAlarms reply: %s\n", strerror(-r));
+                return EXIT_ERROR;
+        }
+
+        (void) format_silence_result(line, sizeof line, paused_until_usec, realtime_usec());
+        printf("%s\n", line);
+        return EXIT_OK;
+}
+
 /* ---- monitor --------------------------------------------------------- */
 
 typedef struct InfusionEnded {
@@ -1045,44 +1238,49 @@ static int verb_monitor(sd_bus *bus, char **args) {
 #define SIMULATOR_HINT "The Simulator interface exists only when infusiond runs the sim backend."
 
 static int check_sim(char **args) {
-        int r;
+        char err[512];
+        size_t n = 0;
 
-        if (strcmp(args[0], "advance") == 0) {
-                r = parse_duration_usec(args[1], &arg_advance_usec);
-                if (r == -ERANGE)
-                        return usage_error("sim advance: duration '%s' is too long.", args[1]);
-                if (r < 0)
-                        return usage_error("sim advance: '%s' is not a duration (like 90, 360s, 5m, 2h, 1500ms, 250us).",
-                                           args[1]);
-                return EXIT_OK;
-        }
-        if (strcmp(args[0], "occlude") == 0) {
-                if (parse_on_off(args[1], &arg_occluded) < 0)
-                        return usage_error("sim occlude: expected on or off, got '%s'.", args[1]);
-                return EXIT_OK;
-        }
-        return usage_error("Unknown sim command '%s' (expected advance or occlude).", args[0]);
+        while (args[n])
+                n++;
+        if (sim_command_parse(args, n, &arg_sim, err, sizeof err) < 0)
+                return usage_error("%s", err);
+        return EXIT_OK;
 }
 
-static int verb_sim(sd_bus *bus, char **args) {
+static int sim_call(sd_bus *bus, const char *method, const char *what, sd_bus_message **ret_reply,
+                    const char *types, ...) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        va_list ap;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, SIMULATOR_PATH, SIMULATOR_IFACE, method);
+        if (r >= 0) {
+                va_start(ap, types);
+                r = sd_bus_message_appendv(m, types, ap);
+                va_end(ap);
+        }
+        if (r < 0) {
+                fprintf(stderr, "infusionctl: Failed to build the %s call: %s\n", method, strerror(-r));
+                return EXIT_ERROR;
+        }
+
+        r = sd_bus_call(bus, m, 0, &error, ret_reply);
+        if (r < 0)
+                return log_call_error(r, &error, what, SIMULATOR_HINT);
+        return EXIT_OK;
+}
+
+static int sim_advance(sd_bus *bus, uint64_t usec) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         char hms[FORMAT_HMS_MAX];
         uint64_t now;
         int r;
 
-        if (strcmp(args[0], "occlude") == 0) {
-                r = sd_bus_call_method(bus, BUS_NAME, SIMULATOR_PATH, SIMULATOR_IFACE, "SetOcclusion",
-                                       &error, NULL, "b", (int) arg_occluded);
-                if (r < 0)
-                        return log_call_error(r, &error, "Failed to set the occlusion", SIMULATOR_HINT);
-                return EXIT_OK;
-        }
-
-        r = sd_bus_call_method(bus, BUS_NAME, SIMULATOR_PATH, SIMULATOR_IFACE, "AdvanceTime",
-                               &error, &reply, "t", arg_advance_usec);
-        if (r < 0)
-                return log_call_error(r, &error, "Failed to advance the pump's clock", SIMULATOR_HINT);
+        r = sim_call(bus, "AdvanceTime", "Failed to advance the pump's clock", &reply, "t", usec);
+        if (r != EXIT_OK)
+                return r;
         r = sd_bus_message_read(reply, "t", &now);
         if (r < 0) {
                 fprintf(stderr, "infusionctl: Failed to parse the AdvanceTime reply: %s\n", strerror(-r));
@@ -1091,6 +1289,107 @@ static int verb_sim(sd_bus *bus, char **args) {
         (void) format_hms(hms, sizeof hms, now / USEC_PER_SECOND);
         printf("Pump time is now %s.%06" PRIu64 " (%" PRIu64 " us).\n", hms, now % USEC_PER_SECOND, now);
         return EXIT_OK;
+}
+
+typedef struct OutputList {
+        SimOutput *outputs;
+        size_t n;
+} OutputList;
+
+static void output_list_done(OutputList *l) {
+        for (size_t i = 0; i < l->n; i++)
+                free(l->outputs[i].name);
+        free(l->outputs);
+        *l = (OutputList) {};
+}
+
+/* Reads the a(sbu) of Outputs into *l, which the caller frees. */
+static int read_outputs(sd_bus_message *m, OutputList *l) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "(sbu)");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *name;
+                uint32_t changes;
+                SimOutput *o;
+                int on;
+
+                r = sd_bus_message_read(m, "(sbu)", &name, &on, &changes);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+
+                o = realloc(l->outputs, (l->n + 1) * sizeof *o);
+                if (!o)
+                        return -ENOMEM;
+                l->outputs = o;
+                o = &l->outputs[l->n++];
+                *o = (SimOutput) { .name = strdup(name), .on = on, .changes = changes };
+                if (!o->name)
+                        return -ENOMEM;
+        }
+        return sd_bus_message_exit_container(m);
+}
+
+static int sim_outputs(sd_bus *bus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(output_list_done) OutputList l = {};
+        int r;
+
+        r = sd_bus_get_property(bus, BUS_NAME, SIMULATOR_PATH, SIMULATOR_IFACE, "Outputs", &error, &reply, "a(sbu)");
+        if (r < 0)
+                return log_call_error(r, &error, "Failed to read the simulated outputs", SIMULATOR_HINT);
+        r = read_outputs(reply, &l);
+        if (r < 0) {
+                fprintf(stderr, "infusionctl: Failed to parse the Outputs property: %s\n", strerror(-r));
+                return EXIT_ERROR;
+        }
+        r = sim_outputs_write_table(stdout, l.outputs, l.n);
+        if (r >= 0 && fflush(stdout) != 0)
+                r = -EIO;
+        if (r < 0) {
+                fprintf(stderr, "infusionctl: Failed to write the outputs: %s\n", strerror(-r));
+                return EXIT_ERROR;
+        }
+        return EXIT_OK;
+}
+
+static int verb_sim(sd_bus *bus, char **args) {
+        const SimCommand *c = &arg_sim;
+
+        switch (c->action) {
+        case SIM_ADVANCE:
+                return sim_advance(bus, c->advance_usec);
+        case SIM_OCCLUDE:
+                return sim_call(bus, "SetOcclusion", "Failed to set the occlusion", NULL, "b", (int) c->on);
+        case SIM_UPSTREAM:
+                return sim_call(bus, "SetUpstreamOcclusion", "Failed to set the upstream occlusion", NULL,
+                                "b", (int) c->on);
+        case SIM_AIR:
+                return sim_call(bus, "InjectAir", "Failed to inject air", NULL, "d", c->volume_ul);
+        case SIM_DOOR:
+                return sim_call(bus, "SetDoorOpen", c->on ? "Failed to open the door" : "Failed to close the door",
+                                NULL, "b", (int) c->on);
+        case SIM_BATTERY:
+                return sim_call(bus, "SetBattery", "Failed to set the battery", NULL,
+                                "bd", (int) c->on, c->battery_percent);
+        case SIM_FAIL_SENSOR:
+                return sim_call(bus, "FailSensor", "Failed to set the sensor fault", NULL,
+                                "ss", c->sensor, c->fault);
+        case SIM_MOTOR_GAIN:
+                return sim_call(bus, "SetMotorGain", "Failed to set the motor gain", NULL, "d", c->motor_gain);
+        case SIM_STALL:
+                return sim_call(bus, "StallMotor", c->on ? "Failed to stall the motor" : "Failed to free the motor",
+                                NULL, "b", (int) c->on);
+        case SIM_OUTPUTS:
+                return sim_outputs(bus);
+        default:
+                abort();
+        }
 }
 
 /* ---- library --------------------------------------------------------- */
@@ -1109,14 +1408,19 @@ static void help(void) {
                "\n"
                "Commands:\n"
                "  status [--json]         Show the channel's state, program (mode, care area,\n"
-               "                          drug, dose), progress and alarms\n"
+               "                          drug, dose), progress, alarms, occlusion limit and\n"
+               "                          the pump's power\n"
                "  program SETTINGS...     Program an infusion (see Program settings below) and\n"
                "                          show what the pump took\n"
                "  start                   Start the programmed infusion\n"
                "  pause                   Pause delivery\n"
                "  resume                  Resume a paused infusion\n"
                "  stop                    Stop and end the infusion\n"
-               "  ack ID                  Acknowledge the alarm ID\n"
+               "  alarms [--json]         List the active alarms, highest priority first, and\n"
+               "                          whether their audio is paused\n"
+               "  silence                 Pause the alarm audio for the time the pump allows\n"
+               "                          (2 min); the alarms stay active\n"
+               "  ack ID                  Acknowledge the alarm ID (see alarms)\n"
                "  monitor                 Show progress until the infusion is done (kvo or idle)\n"
                "                          or halted by an alarm\n"
                "  library                 Show the drug library: version, SHA-256, care areas\n"
@@ -1131,10 +1435,25 @@ static void help(void) {
                "                          (virtual clock only): 90 (seconds), 360s, 5m, 2h,\n"
                "                          1500ms, 250us, 1.5h\n"
                "  sim occlude on|off      Close or open the simulated downstream line\n"
+               "  sim upstream on|off     Close or open the line above the pump\n"
+               "  sim air UL              Send a bubble of UL microlitres (more than 0) past\n"
+               "                          the air sensor\n"
+               "  sim door open|closed    Open or close the syringe door\n"
+               "  sim battery PCT         Run on battery, charged PCT %% (0 to 100)\n"
+               "  sim battery mains [PCT] Run on mains, the battery charged PCT %% (default 100)\n"
+               "  sim fail-sensor SENSOR FAULT\n"
+               "                          Make SENSOR (pressure-downstream, pressure-upstream,\n"
+               "                          plunger-position, battery-voltage) fail with FAULT\n"
+               "                          (read-error, stuck, out-of-range), or mend it: ok\n"
+               "  sim motor-gain G        Make the motor move G times what it is told\n"
+               "                          (0 to 2; 1 is nominal)\n"
+               "  sim stall on|off        Stall the motor, or free it\n"
+               "  sim outputs             Show the buzzer, LEDs and nurse call: on or off, and\n"
+               "                          how many times each changed\n"
                "\n"
                "Options:\n"
                "  -c --channel=N          Channel number (default: 0)\n"
-               "     --json               status: print one JSON object\n"
+               "     --json               status, alarms: print one JSON object\n"
                "  -h --help               Show this help\n"
                "     --version            Show the version\n"
                "\n"
@@ -1205,9 +1524,11 @@ static const Verb verbs[] = {
         { "resume",  0, 0, NULL,          verb_resume },
         { "stop",    0, 0, NULL,          verb_stop },
         { "ack",     1, 1, NULL,          verb_ack },
+        { "alarms",  0, 0, NULL,          verb_alarms },
+        { "silence", 0, 0, NULL,          verb_silence },
         { "monitor", 0, 0, NULL,          verb_monitor },
         { "library", 0, 2, check_library, verb_library },
-        { "sim",     2, 2, check_sim,     verb_sim },
+        { "sim",     1, 3, check_sim,     verb_sim },
 };
 
 enum {
@@ -1304,8 +1625,8 @@ int main(int argc, char *argv[]) {
         /* Options that belong to one command are refused elsewhere rather
          * than silently ignored: a dropped --rate must never go unnoticed.
          * --care-area is library list's too; check_library() sees to it. */
-        if (arg_json && verb->run != verb_status)
-                return usage_error("--json is only valid with status.");
+        if (arg_json && verb->run != verb_status && verb->run != verb_alarms)
+                return usage_error("--json is only valid with status and alarms.");
         stray = program_request_first_given(program, verb->run == verb_library);
         if (stray != _PROGRAM_OPT_MAX && verb->run != verb_program)
                 return usage_error("--%s is only valid with program.", program_options[stray].option);

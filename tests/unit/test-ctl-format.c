@@ -5,13 +5,17 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "common/macros.h"
+#include "ctl/alarms.h"
 #include "ctl/format.h"
 #include "ctl/program.h"
+#include "ctl/simulator.h"
 
 /* ---- progress bar ---- */
 
@@ -801,6 +805,400 @@ static void daemon_messages_map_keys_to_options(void **state) {
         assert_int_equal(program_option_named_in(NULL, &pos), _PROGRAM_OPT_MAX);
 }
 
+/* ---- alarms ---- */
+
+/* 2024-01-01 12:00:00 UTC; main() sets TZ=UTC. */
+#define NOON_USEC (UINT64_C(1704110400) * 1000000)
+#define SEC_USEC UINT64_C(1000000)
+
+static char *capture_alarm_table(const Alarm *alarms, size_t n, uint64_t paused_until_usec) {
+        char *out = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&out, &size);
+
+        assert_non_null(f);
+        assert_int_equal(alarms_write_table(f, alarms, n, paused_until_usec), 0);
+        assert_int_equal(fclose(f), 0);
+        return out;
+}
+
+static char *capture_alarm_json(const Alarm *alarms, size_t n, uint64_t paused_until_usec) {
+        char *out = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&out, &size);
+
+        assert_non_null(f);
+        assert_int_equal(alarms_write_json(f, alarms, n, paused_until_usec), 0);
+        assert_int_equal(fclose(f), 0);
+        return out;
+}
+
+static void alarms_sort_highest_priority_first_then_newest(void **state) {
+        Alarm a[] = {
+                { .id = (char *) "a1", .priority = (char *) "low",    .raised_usec = NOON_USEC + 5 * SEC_USEC },
+                { .id = (char *) "a2", .priority = (char *) "high",   .raised_usec = NOON_USEC },
+                { .id = (char *) "a3", .priority = (char *) "urgent", .raised_usec = NOON_USEC + 9 * SEC_USEC },
+                { .id = (char *) "a4", .priority = (char *) "medium", .raised_usec = NOON_USEC },
+                { .id = (char *) "a5", .priority = (char *) "high",   .raised_usec = NOON_USEC + 3 * SEC_USEC },
+                { .id = (char *) "a0", .priority = (char *) "high",   .raised_usec = NOON_USEC },
+        };
+
+        alarms_sort(a, ELEMENTSOF(a));
+        /* high (newest first, then by id), medium, low, then the unknown */
+        assert_string_equal(a[0].id, "a5");
+        assert_string_equal(a[1].id, "a0");
+        assert_string_equal(a[2].id, "a2");
+        assert_string_equal(a[3].id, "a4");
+        assert_string_equal(a[4].id, "a1");
+        assert_string_equal(a[5].id, "a3");
+
+        assert_int_equal(alarm_priority_rank("high"), 3);
+        assert_int_equal(alarm_priority_rank("medium"), 2);
+        assert_int_equal(alarm_priority_rank("low"), 1);
+        assert_int_equal(alarm_priority_rank("HIGH"), 0);
+        assert_int_equal(alarm_priority_rank(NULL), 0);
+        alarms_sort(NULL, 0);
+}
+
+static void alarm_table_has_a_header_and_local_raise_times(void **state) {
+        const Alarm a[] = {
+                { (char *) "occlusion-downstream-1", (char *) "occlusion-downstream", (char *) "high",
+                  NOON_USEC + 62 * SEC_USEC, (char *) "Downstream occlusion: 310 mmHg, limit 300 mmHg." },
+                { (char *) "battery-low-2", (char *) "battery-low", (char *) "medium",
+                  NOON_USEC + 3600 * SEC_USEC, (char *) "Battery low:\n25 min left." },
+        };
+        _cleanup_(freep) char *out = capture_alarm_table(a, ELEMENTSOF(a), 0);
+
+        assert_string_equal(out,
+                "ID                      PRIORITY  CONDITION             RAISED    MESSAGE\n"
+                "occlusion-downstream-1  high      occlusion-downstream  12:01:02  "
+                "Downstream occlusion: 310 mmHg, limit 300 mmHg.\n"
+                "battery-low-2           medium    battery-low           13:00:00  Battery low: 25 min left.\n");
+}
+
+static void alarm_table_says_when_there_are_none(void **state) {
+        _cleanup_(freep) char *out = capture_alarm_table(NULL, 0, 0);
+
+        assert_string_equal(out, "No active alarms.\n");
+}
+
+static void alarm_table_ends_with_the_audio_paused_line(void **state) {
+        const Alarm a[] = {
+                { (char *) "air-1", (char *) "air-in-line", (char *) "high", NOON_USEC, (char *) "Air in line." },
+        };
+        _cleanup_(freep) char *out = capture_alarm_table(a, ELEMENTSOF(a), NOON_USEC + 120 * SEC_USEC);
+        _cleanup_(freep) char *none = capture_alarm_table(NULL, 0, NOON_USEC + 90 * SEC_USEC);
+        char line[FORMAT_AUDIO_PAUSED_MAX];
+
+        assert_string_equal(out,
+                "ID     PRIORITY  CONDITION    RAISED    MESSAGE\n"
+                "air-1  high      air-in-line  12:00:00  Air in line.\n"
+                "Alarm audio paused until 12:02:00.\n");
+        /* the alarm cleared during the pause: the pause still shows */
+        assert_string_equal(none, "No active alarms.\nAlarm audio paused until 12:01:30.\n");
+
+        assert_int_equal(format_audio_paused(line, sizeof line, NOON_USEC + 1), 0);
+        assert_string_equal(line, "Alarm audio paused until 12:00:00.");
+        assert_int_equal(format_audio_paused(line, 10, NOON_USEC), -ENOBUFS);
+}
+
+static void alarms_json_is_one_object_with_the_array_and_the_pause(void **state) {
+        const Alarm a[] = {
+                { (char *) "door-3", (char *) "door-open", (char *) "high", NOON_USEC,
+                  (char *) "Door \"open\"\n" },
+                { (char *) "battery-low-2", (char *) "battery-low", (char *) "medium", NOON_USEC + 1, (char *) "" },
+        };
+        _cleanup_(freep) char *out = capture_alarm_json(a, ELEMENTSOF(a), NOON_USEC + 120 * SEC_USEC);
+        _cleanup_(freep) char *none = capture_alarm_json(NULL, 0, 0);
+
+        assert_string_equal(out,
+                "{\"alarms\":["
+                "{\"id\":\"door-3\",\"condition\":\"door-open\",\"priority\":\"high\","
+                "\"raised_usec\":1704110400000000,\"message\":\"Door \\\"open\\\"\\n\"},"
+                "{\"id\":\"battery-low-2\",\"condition\":\"battery-low\",\"priority\":\"medium\","
+                "\"raised_usec\":1704110400000001,\"message\":\"\"}"
+                "],\"audio_paused_until_usec\":1704110520000000}\n");
+        assert_string_equal(none, "{\"alarms\":[],\"audio_paused_until_usec\":0}\n");
+}
+
+static void silence_result_says_how_long_and_until_when(void **state) {
+        char line[FORMAT_AUDIO_PAUSED_MAX];
+
+        /* the reply is read a little after the daemon worked it out */
+        assert_int_equal(format_silence_result(line, sizeof line, NOON_USEC + 120 * SEC_USEC, NOON_USEC + 3000), 0);
+        assert_string_equal(line, "Alarm audio paused for 2 min, until 12:02:00.");
+        assert_int_equal(format_silence_result(line, sizeof line, NOON_USEC + 90 * SEC_USEC, NOON_USEC), 0);
+        assert_string_equal(line, "Alarm audio paused for 1 min 30 s, until 12:01:30.");
+        assert_int_equal(format_silence_result(line, sizeof line, NOON_USEC + 45 * SEC_USEC, NOON_USEC), 0);
+        assert_string_equal(line, "Alarm audio paused for 45 s, until 12:00:45.");
+
+        /* a pump clock that is not this one's (virtual, or far off): no length */
+        assert_int_equal(format_silence_result(line, sizeof line, NOON_USEC, NOON_USEC + SEC_USEC), 0);
+        assert_string_equal(line, "Alarm audio paused until 12:00:00.");
+        assert_int_equal(format_silence_result(line, sizeof line, NOON_USEC + 2 * 86400 * SEC_USEC, NOON_USEC), 0);
+        assert_string_equal(line, "Alarm audio paused until 12:00:00.");
+
+        assert_int_equal(format_silence_result(line, 20, NOON_USEC + 120 * SEC_USEC, NOON_USEC), -ENOBUFS);
+}
+
+static void clocks_are_local_wall_time(void **state) {
+        char buf[FORMAT_CLOCK_MAX];
+
+        assert_int_equal(format_clock_usec(buf, sizeof buf, NOON_USEC + 3 * 3600 * SEC_USEC + 999999), 0);
+        assert_string_equal(buf, "15:00:00");
+        assert_int_equal(format_clock_usec(buf, sizeof buf, 0), 0);
+        assert_string_equal(buf, "00:00:00");
+
+        assert_int_equal(setenv("TZ", "EET-2", 1), 0);
+        tzset();
+        assert_int_equal(format_clock_usec(buf, sizeof buf, NOON_USEC), 0);
+        assert_string_equal(buf, "14:00:00");
+        assert_int_equal(setenv("TZ", "UTC", 1), 0);
+        tzset();
+
+        assert_int_equal(format_clock_usec(buf, 4, NOON_USEC), -ENOBUFS);
+}
+
+static void power_says_mains_or_battery_and_tolerates_unknowns(void **state) {
+        char buf[FORMAT_POWER_MAX];
+
+        assert_int_equal(format_power(buf, sizeof buf, &(PowerStatus) {
+                .has_on_mains = true, .on_mains = true,
+                .has_battery_percent = true, .battery_percent = 87,
+                .has_battery_minutes_left = true, .battery_minutes_left = -1 }), 0);
+        assert_string_equal(buf, "on mains (battery 87 %)");
+        assert_int_equal(format_power(buf, sizeof buf, &(PowerStatus) {
+                .has_on_mains = true, .on_mains = true,
+                .has_battery_percent = true, .battery_percent = -1 }), 0);
+        assert_string_equal(buf, "on mains");
+        assert_int_equal(format_power(buf, sizeof buf, &(PowerStatus) {
+                .has_on_mains = true, .on_mains = false,
+                .has_battery_percent = true, .battery_percent = 54,
+                .has_battery_minutes_left = true, .battery_minutes_left = 73 }), 0);
+        assert_string_equal(buf, "on battery, 54 %, 73 min left");
+        assert_int_equal(format_power(buf, sizeof buf, &(PowerStatus) {
+                .has_on_mains = true, .on_mains = false,
+                .has_battery_percent = true, .battery_percent = 54,
+                .has_battery_minutes_left = true, .battery_minutes_left = -1 }), 0);
+        assert_string_equal(buf, "on battery, 54 %");
+        assert_int_equal(format_power(buf, sizeof buf, &(PowerStatus) {
+                .has_on_mains = true, .on_mains = false,
+                .has_battery_percent = true, .battery_percent = -1,
+                .has_battery_minutes_left = true, .battery_minutes_left = 12 }), 0);
+        assert_string_equal(buf, "on battery, charge unknown, 12 min left");
+        assert_int_equal(format_power(buf, sizeof buf, &(PowerStatus) { .has_on_mains = true }), 0);
+        assert_string_equal(buf, "on battery, charge unknown");
+        assert_int_equal(format_power(buf, sizeof buf, &(PowerStatus) {
+                .has_battery_percent = true, .battery_percent = 30 }), 0);
+        assert_string_equal(buf, "battery 30 %");
+
+        /* an infusiond older than battery support */
+        assert_int_equal(format_power(buf, sizeof buf, &(PowerStatus) {}), -ENODATA);
+        assert_int_equal(format_power(buf, sizeof buf, &(PowerStatus) {
+                .has_battery_percent = true, .battery_percent = -1 }), -ENODATA);
+}
+
+static void tables_pad_columns_and_blank_control_characters(void **state) {
+        const char *const cells[] = { "A", "BB", "C", "long\tcell", "\xc2\xb5", "x" };
+        char *out = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&out, &size);
+
+        assert_non_null(f);
+        assert_int_equal(table_write(f, cells, ELEMENTSOF(cells), 3), 0);
+        assert_int_equal(table_write(f, cells, 2, 0), -EINVAL);
+        assert_int_equal(table_write(f, cells, 2, 9), -EINVAL);
+        assert_int_equal(fclose(f), 0);
+        assert_string_equal(out,
+                "A          BB  C\n"
+                "long cell  \xc2\xb5   x\n");
+        free(out);
+}
+
+/* ---- sim ---- */
+
+static int parse_sim(const char *const *args, SimCommand *c, char *err, size_t err_size) {
+        size_t n = 0;
+
+        while (args[n])
+                n++;
+        return sim_command_parse((char *const *) args, n, c, err, err_size);
+}
+
+static SimCommand assert_sim_ok(const char *const *args) {
+        SimCommand c = {};
+        char err[512] = "";
+
+        assert_int_equal(parse_sim(args, &c, err, sizeof err), 0);
+        assert_string_equal(err, "");
+        return c;
+}
+
+static void assert_sim_error(const char *const *args, const char *expected) {
+        SimCommand c = { .action = SIM_OUTPUTS, .motor_gain = 42 };
+        char err[512] = "";
+
+        assert_int_equal(parse_sim(args, &c, err, sizeof err), -EINVAL);
+        assert_string_equal(err, expected);
+        /* nothing is written on failure */
+        assert_int_equal(c.action, SIM_OUTPUTS);
+        assert_true(c.motor_gain == 42);
+}
+
+#define SIM(...) ((const char *const[]) { __VA_ARGS__, NULL })
+
+static void sim_commands_parse_their_arguments(void **state) {
+        SimCommand c;
+
+        c = assert_sim_ok(SIM("advance", "5m"));
+        assert_int_equal(c.action, SIM_ADVANCE);
+        assert_true(c.advance_usec == 300 * SEC_USEC);
+
+        c = assert_sim_ok(SIM("occlude", "on"));
+        assert_int_equal(c.action, SIM_OCCLUDE);
+        assert_true(c.on);
+        c = assert_sim_ok(SIM("upstream", "off"));
+        assert_int_equal(c.action, SIM_UPSTREAM);
+        assert_false(c.on);
+        c = assert_sim_ok(SIM("stall", "on"));
+        assert_int_equal(c.action, SIM_STALL);
+        assert_true(c.on);
+
+        c = assert_sim_ok(SIM("air", "50"));
+        assert_int_equal(c.action, SIM_AIR);
+        assert_true(c.volume_ul == 50);
+        c = assert_sim_ok(SIM("air", "0.5"));
+        assert_true(c.volume_ul == 0.5);
+
+        c = assert_sim_ok(SIM("door", "open"));
+        assert_int_equal(c.action, SIM_DOOR);
+        assert_true(c.on);
+        c = assert_sim_ok(SIM("door", "closed"));
+        assert_false(c.on);
+
+        c = assert_sim_ok(SIM("battery", "15"));
+        assert_int_equal(c.action, SIM_BATTERY);
+        assert_false(c.on);
+        assert_true(c.battery_percent == 15);
+        c = assert_sim_ok(SIM("battery", "0"));
+        assert_false(c.on);
+        assert_true(c.battery_percent == 0);
+        c = assert_sim_ok(SIM("battery", "100"));
+        assert_true(c.battery_percent == 100);
+        c = assert_sim_ok(SIM("battery", "mains"));
+        assert_true(c.on);
+        assert_true(c.battery_percent == 100);
+        c = assert_sim_ok(SIM("battery", "mains", "40.5"));
+        assert_true(c.on);
+        assert_true(c.battery_percent == 40.5);
+
+        for (size_t i = 0; sim_sensors[i]; i++)
+                for (size_t j = 0; sim_faults[j]; j++) {
+                        c = assert_sim_ok(SIM("fail-sensor", sim_sensors[i], sim_faults[j]));
+                        assert_int_equal(c.action, SIM_FAIL_SENSOR);
+                        assert_string_equal(c.sensor, sim_sensors[i]);
+                        assert_string_equal(c.fault, sim_faults[j]);
+                }
+
+        c = assert_sim_ok(SIM("motor-gain", "0"));
+        assert_int_equal(c.action, SIM_MOTOR_GAIN);
+        assert_true(c.motor_gain == 0);
+        c = assert_sim_ok(SIM("motor-gain", "0.9"));
+        assert_true(c.motor_gain == 0.9);
+        c = assert_sim_ok(SIM("motor-gain", "2"));
+        assert_true(c.motor_gain == 2);
+
+        c = assert_sim_ok((const char *const[]) { "outputs", NULL });
+        assert_int_equal(c.action, SIM_OUTPUTS);
+}
+
+static void sim_commands_refuse_bad_arguments_with_clear_messages(void **state) {
+        const char *none[] = { NULL };
+
+        assert_sim_error(none, "sim: expected a command (advance, occlude, upstream, air, door, battery, "
+                         "fail-sensor, motor-gain, stall or outputs).");
+        assert_sim_error(SIM("occlusion", "on"),
+                         "Unknown sim command 'occlusion' (expected advance, occlude, upstream, air, door, battery, "
+                         "fail-sensor, motor-gain, stall or outputs).");
+
+        assert_sim_error(SIM("advance"), "sim advance: too few arguments (usage: sim advance DURATION).");
+        assert_sim_error(SIM("advance", "5 m"),
+                         "sim advance: '5 m' is not a duration (like 90, 360s, 5m, 2h, 1500ms, 250us).");
+        assert_sim_error(SIM("advance", "99999999999999999999h"),
+                         "sim advance: duration '99999999999999999999h' is too long.");
+
+        assert_sim_error(SIM("occlude", "maybe"), "sim occlude: expected on or off, got 'maybe'.");
+        assert_sim_error(SIM("occlude", "on", "off"), "sim occlude: too many arguments (usage: sim occlude on|off).");
+        assert_sim_error(SIM("upstream", "ON"), "sim upstream: expected on or off, got 'ON'.");
+        assert_sim_error(SIM("upstream"), "sim upstream: too few arguments (usage: sim upstream on|off).");
+        assert_sim_error(SIM("stall", "yes please"), "sim stall: expected on or off, got 'yes please'.");
+
+        assert_sim_error(SIM("air"), "sim air: too few arguments (usage: sim air UL).");
+        assert_sim_error(SIM("air", "abc"), "sim air: 'abc' is not a volume (in microlitres, like 50 or 0.5).");
+        assert_sim_error(SIM("air", "50uL"), "sim air: '50uL' is not a volume (in microlitres, like 50 or 0.5).");
+        assert_sim_error(SIM("air", "0"), "sim air: volume 0 is out of range (more than 0 microlitres).");
+        assert_sim_error(SIM("air", "-5"), "sim air: volume -5 is out of range (more than 0 microlitres).");
+        assert_sim_error(SIM("air", "1e999"), "sim air: volume 1e999 is out of range (more than 0 microlitres).");
+
+        assert_sim_error(SIM("door", "ajar"), "sim door: expected open or closed, got 'ajar'.");
+        assert_sim_error(SIM("door", "on"), "sim door: expected open or closed, got 'on'.");
+        assert_sim_error(SIM("door", "open", "now"), "sim door: too many arguments (usage: sim door open|closed).");
+
+        assert_sim_error(SIM("battery"), "sim battery: too few arguments (usage: sim battery PCT | mains [PCT]).");
+        assert_sim_error(SIM("battery", "full"),
+                         "sim battery: expected mains or a charge from 0 to 100 (%), got 'full'.");
+        assert_sim_error(SIM("battery", "101"), "sim battery: charge 101 is out of range (0 to 100 %).");
+        assert_sim_error(SIM("battery", "-1"), "sim battery: charge -1 is out of range (0 to 100 %).");
+        assert_sim_error(SIM("battery", "mains", "120"), "sim battery: charge 120 is out of range (0 to 100 %).");
+        assert_sim_error(SIM("battery", "mains", "half"),
+                         "sim battery: 'half' is not a charge (a number from 0 to 100, in %).");
+        assert_sim_error(SIM("battery", "50", "60"),
+                         "sim battery: only mains takes a charge after it, got '50 60' "
+                         "(usage: sim battery PCT | mains [PCT]).");
+        assert_sim_error(SIM("battery", "mains", "50", "60"),
+                         "sim battery: too many arguments (usage: sim battery PCT | mains [PCT]).");
+
+        assert_sim_error(SIM("fail-sensor", "pressure-upstream"),
+                         "sim fail-sensor: too few arguments (usage: sim fail-sensor SENSOR FAULT).");
+        assert_sim_error(SIM("fail-sensor", "pressure", "stuck"),
+                         "sim fail-sensor: unknown sensor 'pressure' (expected pressure-downstream, "
+                         "pressure-upstream, plunger-position or battery-voltage).");
+        assert_sim_error(SIM("fail-sensor", "battery-voltage", "broken"),
+                         "sim fail-sensor: unknown fault 'broken' (expected ok, read-error, stuck or out-of-range).");
+
+        assert_sim_error(SIM("motor-gain", "fast"),
+                         "sim motor-gain: 'fast' is not a gain (a number from 0 to 2, like 0.9; 1 is nominal).");
+        assert_sim_error(SIM("motor-gain", "2.01"), "sim motor-gain: gain 2.01 is out of range (0 to 2; 1 is nominal).");
+        assert_sim_error(SIM("motor-gain", "-0.1"), "sim motor-gain: gain -0.1 is out of range (0 to 2; 1 is nominal).");
+
+        assert_sim_error(SIM("outputs", "all"), "sim outputs: too many arguments (usage: sim outputs).");
+}
+
+static void sim_outputs_table_shows_state_and_changes(void **state) {
+        const SimOutput o[] = {
+                { (char *) "buzzer", true, 3 },
+                { (char *) "led-red", true, 1 },
+                { (char *) "led-yellow", false, 0 },
+                { (char *) "nurse-call", false, 4294967295u },
+        };
+        char *out = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&out, &size);
+
+        assert_non_null(f);
+        assert_int_equal(sim_outputs_write_table(f, o, ELEMENTSOF(o)), 0);
+        assert_int_equal(sim_outputs_write_table(f, NULL, 0), 0);
+        assert_int_equal(fclose(f), 0);
+        assert_string_equal(out,
+                "OUTPUT      STATE  CHANGES\n"
+                "buzzer      on     3\n"
+                "led-red     on     1\n"
+                "led-yellow  off    0\n"
+                "nurse-call  off    4294967295\n"
+                "No outputs.\n");
+        free(out);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(progress_bar_is_empty_at_zero),
@@ -837,7 +1235,22 @@ int main(void) {
                 cmocka_unit_test(program_options_parse_to_their_keys),
                 cmocka_unit_test(program_options_refuse_bad_values_with_clear_messages),
                 cmocka_unit_test(daemon_messages_map_keys_to_options),
+                cmocka_unit_test(alarms_sort_highest_priority_first_then_newest),
+                cmocka_unit_test(alarm_table_has_a_header_and_local_raise_times),
+                cmocka_unit_test(alarm_table_says_when_there_are_none),
+                cmocka_unit_test(alarm_table_ends_with_the_audio_paused_line),
+                cmocka_unit_test(alarms_json_is_one_object_with_the_array_and_the_pause),
+                cmocka_unit_test(silence_result_says_how_long_and_until_when),
+                cmocka_unit_test(clocks_are_local_wall_time),
+                cmocka_unit_test(power_says_mains_or_battery_and_tolerates_unknowns),
+                cmocka_unit_test(tables_pad_columns_and_blank_control_characters),
+                cmocka_unit_test(sim_commands_parse_their_arguments),
+                cmocka_unit_test(sim_commands_refuse_bad_arguments_with_clear_messages),
+                cmocka_unit_test(sim_outputs_table_shows_state_and_changes),
         };
 
+        /* Alarm times are local: pin the zone so the expected text holds. */
+        setenv("TZ", "UTC", 1);
+        tzset();
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
