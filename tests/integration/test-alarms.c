@@ -153,10 +153,13 @@ static void start_infusion(struct fixture *f, double rate_ml_h, double vtbi_ml) 
         assert_state(f, "running");
 }
 
-static int64_t db_count(struct fixture *f, const char *fmt, const char *condition) __attribute__((format(printf, 2, 0)));
-static int64_t db_count(struct fixture *f, const char *fmt, const char *condition) {
+static int64_t db_count(struct fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int64_t db_count(struct fixture *f, const char *fmt, ...) {
         char sql[512];
-        snprintf(sql, sizeof(sql), fmt, condition);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(sql, sizeof(sql), fmt, ap);
+        va_end(ap);
         return harness_query_i64(&f->h, sql);
 }
 
