@@ -58,4 +58,30 @@ grep -q '"State":"running"' <<<"$out" || fail "not running: $out"
 grep -q '"RateMlPerHour":20' <<<"$out" || fail "rate changed: $out"
 grep -q '"VolumeInfusedMl":9.99' <<<"$out" || grep -q '"VolumeInfusedMl":10' <<<"$out" || fail "volume after 30 min: $out"
 "$ctl" stop
+
+# Alarms as a nurse at the bedside meets them: the door opens mid-infusion.
+"$ctl" program --drug heparin --care-area ICU --dose 1000 --unit units/h --vtbi 5 >/dev/null
+"$ctl" start
+"$ctl" sim door open
+"$ctl" sim advance 2s >/dev/null
+out=$("$ctl" alarms) || fail "alarms: $out"
+grep -q "door-open" <<<"$out" || fail "no door-open alarm listed: $out"
+grep -q "high" <<<"$out" || fail "door-open not high: $out"
+id=$(grep -o "door-open-[0-9]*" <<<"$out" | head -n1)
+out=$("$ctl" silence) || fail "silence: $out"
+grep -q "Alarm audio paused" <<<"$out" || fail "silence said: $out"
+out=$("$ctl" alarms) || fail "alarms after silence: $out"
+grep -q "Alarm audio paused until" <<<"$out" || fail "pause not shown: $out"
+# Its cause remains: refused, and it says why.
+if out=$("$ctl" ack "$id" 2>&1); then fail "ack with the door open was accepted"; fi
+grep -q "AlarmCauseActive" <<<"$out" || fail "ack refusal said: $out"
+"$ctl" sim door closed
+"$ctl" sim advance 1s >/dev/null
+"$ctl" ack "$id" || fail "ack after closing the door"
+out=$("$ctl" alarms --json)
+grep -q '"alarms":\[\]' <<<"$out" || fail "alarms left after ack: $out"
+out=$("$ctl" sim outputs) || fail "sim outputs: $out"
+grep -q "buzzer" <<<"$out" || fail "outputs table: $out"
+"$ctl" resume
+"$ctl" stop
 echo "PASS"
