@@ -35,6 +35,7 @@ struct pump_supervision {
         int64_t restart_us[10];                 /* times of recent auto-restarts */
         unsigned n_restarts;
         int64_t checking_line_until_us;         /* -1: not checking */
+        double checking_from_mmhg;              /* pressure when the check began */
 
         /* Pressure relief after an occlusion: reverse steps. */
         bool relief_active;

@@ -218,6 +218,7 @@ static void on_occlusion(struct pump *p, enum occlusion_verdict v) {
                         emit_transition(p, from, ev);
                 apply_motion(p);
                 s->checking_line_until_us = now + CHECKING_LINE_US;
+                s->checking_from_mmhg = p->pressure_mmhg;
                 char detail[96];
                 snprintf(detail, sizeof(detail), "%s at %.0f mmHg", how, p->pressure_mmhg);
                 record_event(p, "checking-line", NULL, NULL, detail);
@@ -239,7 +240,12 @@ static void check_line(struct pump *p) {
                 s->checking_line_until_us = -1;
                 return;
         }
-        if (p->pressure_mmhg < s->occlusion_limit_mmhg / 2) {
+        /* Alaris resumes under half the limit. A trend catches an
+         * occlusion far below the limit, so "half" is taken of the rise
+         * above the resting pressure: a line still blocked holds its
+         * pressure (the pump is still), an open one lets it fall. */
+        double half_mmhg = s->baseline_mmhg + (MIN(s->checking_from_mmhg, s->occlusion_limit_mmhg) - s->baseline_mmhg) / 2;
+        if (p->pressure_mmhg < half_mmhg) {
                 s->checking_line_until_us = -1;
                 if (s->n_restarts >= ELEMENTSOF(s->restart_us)) {
                         memmove(s->restart_us, s->restart_us + 1, sizeof(s->restart_us) - sizeof(s->restart_us[0]));

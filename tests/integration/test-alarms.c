@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "harness.h"
@@ -449,6 +451,59 @@ static void idle_programmed_channel_reminds_then_alarms(void **state) {
         assert_true(seen(f->cleared, f->n_cleared, "idle"));
 }
 
+static void restart_mid_infusion_is_a_high_alarm_that_sounds_and_must_be_acknowledged(void **state) {
+        struct fixture *f = *state;
+        start_infusion(f, 25, 50);
+        advance_s(f, 60);
+        assert_true(WIFSIGNALED(harness_kill_daemon(&f->h, SIGKILL)));
+        harness_start_daemon(&f->h);
+        /* Raised while the daemon started, before anyone could listen: the
+         * property and the record carry it (no signal to see). */
+        char prio[16];
+        assert_int_equal(find_alarm(f, "interrupted-by-restart", NULL, prio), 1);
+        assert_string_equal(prio, "high");
+        assert_state(f, "idle");
+        assert_int_equal(db_count(f, "SELECT count(*) FROM alarm_events WHERE condition = '%s' AND action = 'raised'",
+                                  "interrupted-by-restart"), 1);
+        assert_pattern(f, "high");
+        assert_clean_after_ack(f);
+}
+
+/* ---- checking line ------------------------------------------------------ */
+
+static int setup_auto_restart(void **state) {
+        *state = start("[alarms]\nocclusion_auto_restarts = 2\n");
+        return 0;
+}
+
+static void a_line_that_clears_itself_restarts_and_one_that_stays_blocked_alarms(void **state) {
+        struct fixture *f = *state;
+        start_infusion(f, 25, 50);
+
+        /* A kink the patient straightens within the 15 s check. */
+        sim_call(f, "SetOcclusion", "b", 1);
+        for (int i = 0; i < 6000 && db_count(f, "SELECT count(*) FROM events WHERE kind = '%s'", "checking-line") == 0; i++)
+                advance_s(f, 0.1);
+        assert_state(f, "halted");
+        assert_int_equal(find_alarm(f, NULL, NULL, NULL), 0);
+        sim_call(f, "SetOcclusion", "b", 0);
+        advance_s(f, 5);
+        assert_state(f, "running");
+        assert_int_equal(db_count(f, "SELECT count(*) FROM events WHERE kind = '%s'", "auto-restart"), 1);
+        assert_int_equal(find_alarm(f, NULL, NULL, NULL), 0);
+
+        /* A line that stays blocked: checked for 15 s, then the alarm. */
+        advance_s(f, 30);
+        sim_call(f, "SetOcclusion", "b", 1);
+        for (int i = 0; i < 6000 && db_count(f, "SELECT count(*) FROM events WHERE kind = '%s'", "checking-line") < 2; i++)
+                advance_s(f, 0.1);
+        advance_s(f, 14);
+        assert_int_equal(find_alarm(f, "occlusion-downstream", NULL, NULL), 0);
+        advance_s(f, 1.5);
+        assert_alarm(f, "occlusion-downstream", "high", true);
+        assert_int_equal(db_count(f, "SELECT count(*) FROM events WHERE kind = '%s'", "auto-restart"), 1);
+}
+
 /* ---- near end and empty need a part-filled syringe ---------------------- */
 
 static int setup_part_filled(void **state) {
@@ -569,6 +624,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(low_battery_is_medium_and_escalates_when_nobody_answers, setup, teardown),
                 cmocka_unit_test_setup_teardown(depleted_battery_is_high_and_stops_delivery, setup, teardown),
                 cmocka_unit_test_setup_teardown(idle_programmed_channel_reminds_then_alarms, setup, teardown),
+                cmocka_unit_test_setup_teardown(restart_mid_infusion_is_a_high_alarm_that_sounds_and_must_be_acknowledged, setup, teardown),
+                cmocka_unit_test_setup_teardown(a_line_that_clears_itself_restarts_and_one_that_stays_blocked_alarms,
+                                                setup_auto_restart, teardown),
                 cmocka_unit_test_setup_teardown(near_end_warns_then_an_empty_syringe_stops_delivery, setup_part_filled, teardown),
                 cmocka_unit_test_setup_teardown(silence_lasts_120_s_then_the_alarm_sounds_again, setup, teardown),
                 cmocka_unit_test_setup_teardown(a_new_high_alarm_sounds_through_a_silence, setup, teardown),
