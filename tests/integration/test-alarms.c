@@ -469,6 +469,26 @@ static void restart_mid_infusion_is_a_high_alarm_that_sounds_and_must_be_acknowl
         assert_clean_after_ack(f);
 }
 
+static void vtbi_complete_is_low_keeps_the_vein_open_and_clears_at_stop(void **state) {
+        struct fixture *f = *state;
+        char err[128];
+        start_infusion(f, 100, 1);
+        advance_s(f, 40);
+        assert_state(f, "kvo");
+        assert_alarm(f, "vtbi-complete", "low", false);
+        assert_state(f, "kvo");
+        assert_int_equal(call_simple(&f->h, "Stop", err, sizeof(err)), 0);
+        advance_s(f, 1);
+        assert_int_equal(find_alarm(f, NULL, NULL, NULL), 0);
+        assert_true(seen(f->cleared, f->n_cleared, "vtbi-complete"));
+        assert_int_equal(db_count(f, "SELECT count(*) FROM alarm_events WHERE condition = '%s' AND action = 'cleared'",
+                                  "vtbi-complete"), 1);
+        struct outputs o;
+        read_outputs(f, &o);
+        for (int i = 0; i < OUT_MAX; i++)
+                assert_false(o.on[i]);
+}
+
 /* ---- checking line ------------------------------------------------------ */
 
 static int setup_auto_restart(void **state) {
@@ -624,6 +644,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(low_battery_is_medium_and_escalates_when_nobody_answers, setup, teardown),
                 cmocka_unit_test_setup_teardown(depleted_battery_is_high_and_stops_delivery, setup, teardown),
                 cmocka_unit_test_setup_teardown(idle_programmed_channel_reminds_then_alarms, setup, teardown),
+                cmocka_unit_test_setup_teardown(vtbi_complete_is_low_keeps_the_vein_open_and_clears_at_stop, setup, teardown),
                 cmocka_unit_test_setup_teardown(restart_mid_infusion_is_a_high_alarm_that_sounds_and_must_be_acknowledged, setup, teardown),
                 cmocka_unit_test_setup_teardown(a_line_that_clears_itself_restarts_and_one_that_stays_blocked_alarms,
                                                 setup_auto_restart, teardown),
