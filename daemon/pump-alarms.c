@@ -15,14 +15,9 @@
  * pressure and volume at that moment: what a reviewer needs to see what
  * the pump saw. */
 static void record_alarm(struct pump *p, const struct alarm *a, const char *action, int64_t uid) {
-        unsigned seq = 0;
-        const char *dash = strrchr(a->id, '-');
-        if (dash)
-                (void) sscanf(dash + 1, "%u", &seq);
-
         struct db_alarm_event e = {
                 .alarm_id = a->id,
-                .seq = seq,
+                .seq = a->seq,
                 .infusion_id = p->infusion_id,
                 .channel = p->ch.index,
                 .action = action,
@@ -157,6 +152,16 @@ int64_t pump_audio_paused_until_utc_us(const struct pump *p) {
         return until > now ? pump_utc_us(p) + (until - now) : 0;
 }
 
+static bool alarm_output_state(const struct alarm_outputs *o, enum hal_output which) {
+        switch (which) {
+        case HAL_OUTPUT_BUZZER:     return o->buzzer;
+        case HAL_OUTPUT_LED_RED:    return o->led_red;
+        case HAL_OUTPUT_LED_YELLOW: return o->led_yellow;
+        case HAL_OUTPUT_NURSE_CALL: return o->nurse_call;
+        default:                    return false;
+        }
+}
+
 void pump_update_outputs(struct pump *p) {
         struct alarm_outputs o;
         int64_t now = pump_now_us(p), next = INT64_MAX;
@@ -169,26 +174,15 @@ void pump_update_outputs(struct pump *p) {
 
         if (!p->hal.outputs)
                 return;
-        const bool want[_HAL_OUTPUT_MAX] = {
-                [HAL_OUTPUT_BUZZER] = o.buzzer,
-                [HAL_OUTPUT_LED_RED] = o.led_red,
-                [HAL_OUTPUT_LED_YELLOW] = o.led_yellow,
-                [HAL_OUTPUT_NURSE_CALL] = o.nurse_call,
-        };
-        const bool have[_HAL_OUTPUT_MAX] = {
-                [HAL_OUTPUT_BUZZER] = p->outputs.buzzer,
-                [HAL_OUTPUT_LED_RED] = p->outputs.led_red,
-                [HAL_OUTPUT_LED_YELLOW] = p->outputs.led_yellow,
-                [HAL_OUTPUT_NURSE_CALL] = p->outputs.nurse_call,
-        };
         for (int i = 0; i < _HAL_OUTPUT_MAX; i++) {
-                if (p->outputs_known && want[i] == have[i])
+                bool want = alarm_output_state(&o, i);
+                if (p->outputs_known && want == alarm_output_state(&p->outputs, i))
                         continue;
-                int r = p->hal.outputs->set(p->hal.outputs_ctx, i, want[i]);
+                int r = p->hal.outputs->set(p->hal.outputs_ctx, i, want);
                 if (r < 0)
                         /* A mute buzzer is itself a hazard: say so loudly,
                          * but there is no other output to say it with. */
-                        log_error_errno(r, "Failed to set %s %s", hal_output_to_string(i), want[i] ? "on" : "off");
+                        log_error_errno(r, "Failed to set %s %s", hal_output_to_string(i), want ? "on" : "off");
         }
         p->outputs = o;
         p->outputs_known = true;

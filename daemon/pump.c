@@ -329,22 +329,20 @@ void pump_tick(struct pump *p) {
                 executor_get_status(p->ex, &st);
         }
 
-        if (st.generation == p->exec_gen && st.fault < 0) {
+        if (st.generation == p->exec_gen && (st.fault < 0 || st.lapsed)) {
                 /* The sim's drive refuses a step with nothing left in the
                  * syringe: that is the end stop, not a broken motor. */
                 if (st.fault == -ENOSPC)
                         pump_raise_alarm(p, ALARM_SYRINGE_EMPTY, false, "Syringe empty: the plunger reached the end stop; "
                                          "delivery stopped");
-                else
+                else if (st.fault < 0)
                         pump_raise_alarm(p, ALARM_MOTOR_FAULT, true, "Motor drive failed: %s; delivery halted",
                                          strerror(-st.fault));
-                if (p->sup.relief_active) {
-                        settle(p);
-                        apply_motion(p);
-                }
-        } else if (st.generation == p->exec_gen && st.lapsed) {
-                pump_raise_alarm(p, ALARM_CONTROL_LOOP_STALLED, true,
-                                 "The motor lease ran out before the control loop renewed it; delivery halted");
+                else
+                        pump_raise_alarm(p, ALARM_CONTROL_LOOP_STALLED, true,
+                                         "The motor lease ran out before the control loop renewed it; delivery halted");
+                /* A new halting alarm settled the motor already; one that
+                 * was active before did not, and relief must still end. */
                 if (p->sup.relief_active) {
                         settle(p);
                         apply_motion(p);

@@ -152,7 +152,8 @@ int alarm_raise(struct alarm_set *s, enum alarm_condition c, int64_t now_us, int
                 .priority_since_us = now_us,
                 .silenced_until_us = 0,
         };
-        snprintf(a->id, sizeof(a->id), "%s-%u", conditions[c].name, s->next_seq++);
+        a->seq = s->next_seq++;
+        snprintf(a->id, sizeof(a->id), "%s-%u", conditions[c].name, a->seq);
         snprintf(a->message, sizeof(a->message), "%s", message ?: "");
         if (ret)
                 *ret = a;

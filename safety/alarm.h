@@ -57,6 +57,7 @@ enum alarm_condition {
 
 struct alarm {
         char id[ALARM_ID_MAX];          /* stable while active: "<condition>-<seq>" */
+        unsigned seq;                   /* the number in the id */
         enum alarm_condition condition;
         enum alarm_priority priority;   /* current: may have escalated */
         bool latches;

@@ -82,6 +82,7 @@ static void a_new_alarm_starts_at_its_table_priority_with_a_fresh_id(void **stat
 
         assert_int_equal(alarm_raise(&s, ALARM_MOTOR_FAULT, T0, 5000, "stall", &a), 1);
         assert_string_equal(a->id, "motor-fault-1");
+        assert_int_equal(a->seq, 1);
         assert_int_equal(a->priority, ALARM_PRIORITY_HIGH);
         assert_true(a->latches);
         assert_true(a->halts);
@@ -94,6 +95,7 @@ static void a_new_alarm_starts_at_its_table_priority_with_a_fresh_id(void **stat
 
         assert_int_equal(alarm_raise(&s, ALARM_BATTERY_LOW, T0 + 7, 0, NULL, &a), 1);
         assert_string_equal(a->id, "battery-low-2");
+        assert_int_equal(a->seq, 2);
         assert_int_equal(a->priority, ALARM_PRIORITY_MEDIUM);
         assert_false(a->latches);
         assert_false(a->halts);
