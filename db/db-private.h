@@ -30,6 +30,14 @@ enum db_stmt {
         DB_STMT_LIMIT_EVENT_ADD,
         DB_STMT_ALARM_EVENT_ADD,
         DB_STMT_ALARM_NEXT_SEQ,
+        DB_STMT_PCA_DEMAND_ADD,
+        DB_STMT_PCA_DOSE_ENDED,
+        DB_STMT_PCA_DOSES_SINCE,
+        DB_STMT_PCA_DEMANDS_RECENT,
+        DB_STMT_PCA_DEMAND_COUNTS,
+        DB_STMT_DELIVERY_SAMPLE_ADD,
+        DB_STMT_LATEST_UTC,
+        DB_STMT_EVENT_LAST_UTC,
         _DB_STMT_MAX,
 };
 
@@ -64,6 +72,11 @@ int db_failf(struct db *d, int r, const char *format, ...) __attribute__((format
 
 /* Step a statement that returns no rows. */
 int db_step_done(struct db *d, sqlite3_stmt *s);
+
+/* synchronous=FULL (the connection's setting) or NORMAL, for writes that
+ * need no fsync (history.c says when). Restore FULL after every NORMAL
+ * write, also when it failed. */
+int db_set_synchronous(struct db *d, bool full);
 
 /* BEGIN IMMEDIATE: take the write lock up front, so a transaction that
  * reads and then writes cannot fail half-way with SQLITE_BUSY. */

@@ -23,7 +23,7 @@
 struct db;
 
 /* The schema version this build writes. */
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 
 /* Open (create if missing, mode 0640) and migrate to DB_SCHEMA_VERSION.
  * -EPROTO: the file's schema is newer than this build knows; the file is
@@ -172,3 +172,69 @@ struct db_alarm_event {
 int db_alarm_event_add(struct db *d, const struct db_alarm_event *e);
 /* The seq the next alarm on this pump should take: one above any seen. */
 int db_alarm_next_seq(struct db *d, unsigned *ret);
+
+/* The newest time recorded anywhere in the file (every utc column of every
+ * table: events, alarm events, PCA demands and their ends, delivery
+ * samples, infusions' start, checkpoint and end, audit, limit events,
+ * library imports); 0 for an empty history. */
+int db_latest_utc_us(struct db *d, int64_t *ret);
+/* The largest utc_us of the events of kind on channel (newest by the wall
+ * clock, not by order of recording); -ENOENT if none. */
+int db_event_last_utc_us(struct db *d, unsigned channel, const char *kind, int64_t *ret);
+
+/* PCA demands (schema 5): every demand, granted or denied, and every dose
+ * that counts in a PCA window (a loading dose, a clinician bolus) as a row
+ * of its own source. Append-only but for a granted dose's end, set once. */
+struct db_pca_demand {
+        int64_t id;                     /* filled by db_pca_demand_add */
+        int64_t infusion_id;            /* 0 = none (a demand while idle) */
+        unsigned channel;
+        int64_t utc_us;
+        int64_t mono_us;
+        const char *source;             /* button, dbus, simulator, loading, clinician */
+        const char *outcome;            /* granted, lockout, hourly-count, cumulative-limit,
+                                         * not-running, alarm-active, reservoir, bolus-in-progress */
+        int64_t dose_nl;                /* the dose granted, or the one that was asked for */
+        int64_t duration_us;            /* granted: its delivery time at the bolus rate */
+        bool counts;                    /* granted: counts toward the cumulative limit */
+        int64_t uid;                    /* -1: the button or the pump itself */
+        const char *detail;             /* why, for a person; may be NULL */
+        /* Read back only: */
+        int64_t ended_utc_us;           /* 0: still being delivered, or denied */
+        int64_t delivered_nl;           /* when ended */
+};
+
+/* -EINVAL for a missing source or outcome, or one the schema refuses. */
+int db_pca_demand_add(struct db *d, const struct db_pca_demand *e, int64_t *ret_id);
+/* A granted dose was delivered (or cut short): once; -ENOENT if id is
+ * not a granted dose still open. */
+int db_pca_dose_ended(struct db *d, int64_t id, int64_t utc_us, int64_t delivered_nl);
+
+typedef void (*db_pca_demand_cb)(const struct db_pca_demand *e, void *userdata);
+/* Granted doses on channel with utc_us >= since_utc_us, oldest first.
+ * Strings are valid during the callback only. cb may be NULL, and may call
+ * into d (the rows are read before the first call). Returns how many. */
+int db_pca_doses_since(struct db *d, unsigned channel, int64_t since_utc_us, db_pca_demand_cb cb, void *userdata);
+/* The newest `limit` demands on channel (any outcome, any source), newest
+ * first by utc_us. cb as for db_pca_doses_since(). Returns how many. */
+int db_pca_demands_recent(struct db *d, unsigned channel, unsigned limit, db_pca_demand_cb cb, void *userdata);
+/* Demands (sources button, dbus, simulator) on channel since since_utc_us:
+ * all of them and the granted ones. */
+int db_pca_demand_counts(struct db *d, unsigned channel, int64_t since_utc_us, uint64_t *ret_total,
+                         uint64_t *ret_granted);
+
+/* Delivery samples (schema 5): the infusion's delivered volume at each
+ * change of motion (start, a dose, a pause, an alarm, KVO ...) and once a
+ * minute between them. The volume is linear between two samples, so the
+ * volume in any time window can be computed from them exactly to a step. */
+struct db_delivery_sample {
+        int64_t infusion_id;            /* > 0 */
+        unsigned channel;
+        int64_t utc_us;
+        int64_t mono_us;
+        int64_t volume_nl;              /* delivered in this infusion so far */
+        int64_t rate_nl_per_h;          /* the rate from this moment on (0: still) */
+};
+
+/* Written with synchronous=NORMAL, like checkpoints. */
+int db_delivery_sample_add(struct db *d, const struct db_delivery_sample *s);

@@ -77,7 +77,7 @@ int db_infusion_begin(struct db *d, const struct db_infusion *inf, int64_t *ret_
         return 0;
 }
 
-static int set_synchronous(struct db *d, bool full) {
+int db_set_synchronous(struct db *d, bool full) {
         int rc;
 
         /* Not a cached statement: PRAGMA synchronous takes effect when it
@@ -124,13 +124,13 @@ int db_infusion_checkpoint(struct db *d, int64_t id, int64_t volume_nl, int64_t 
          * commit (whose fsync covers all earlier WAL frames) or the
          * kernel's last writeback, whichever is later. Begin, end, events
          * and audit stay FULL. */
-        r = set_synchronous(d, false);
+        r = db_set_synchronous(d, false);
         if (r < 0)
                 return r;
         r = checkpoint_update(d, id, volume_nl, utc_us);
         /* Restore FULL even when the update failed: every other write
          * depends on it. */
-        q = set_synchronous(d, true);
+        q = db_set_synchronous(d, true);
         return r < 0 ? r : q;
 }
 
@@ -373,4 +373,69 @@ int64_t db_event_count(struct db *d, const char *kind) {
         if (rc != SQLITE_ROW)
                 return db_fail(d, rc);
         return sqlite3_column_int64(s, 0);
+}
+
+int db_event_last_utc_us(struct db *d, unsigned channel, const char *kind, int64_t *ret) {
+        _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        if (!d || !kind || !ret)
+                return -EINVAL;
+
+        /* Newest by the wall clock, like every window that starts from it;
+         * one lookup in events_channel_kind_utc_us. */
+        r = db_statement(d, DB_STMT_EVENT_LAST_UTC,
+                         "SELECT utc_us FROM events WHERE channel = ?1 AND kind = ?2"
+                         " ORDER BY utc_us DESC LIMIT 1", &s);
+        if (r < 0)
+                return r;
+        rc = sqlite3_bind_int64(s, 1, channel) ?:
+             bind_text(s, 2, kind);
+        if (rc != SQLITE_OK)
+                return db_fail(d, rc);
+
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return db_fail(d, rc);
+        *ret = sqlite3_column_int64(s, 0);
+        return 0;
+}
+
+int db_latest_utc_us(struct db *d, int64_t *ret) {
+        _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        if (!d || !ret)
+                return -EINVAL;
+
+        /* Every time column of every table. max() of a column is one index
+         * lookup where the column leads an index; the rest are small tables
+         * or, for a dose's end, a few rows a day. Delivery samples are
+         * many and their index leads with the infusion: each infusion's
+         * newest is one lookup. The aggregate max() skips the NULLs of
+         * empty tables (the scalar max(a, b) would not). */
+        r = db_statement(d, DB_STMT_LATEST_UTC,
+                         "SELECT coalesce(max(t), 0) FROM ("
+                         " SELECT max(utc_us) AS t FROM events"
+                         " UNION ALL SELECT max(utc_us) FROM alarm_events"
+                         " UNION ALL SELECT max(utc_us) FROM pca_demands"
+                         " UNION ALL SELECT max(ended_utc_us) FROM pca_demands"
+                         " UNION ALL SELECT max((SELECT max(utc_us) FROM delivery_samples AS ds"
+                         "                       WHERE ds.infusion_id = i.id)) FROM infusions AS i"
+                         " UNION ALL SELECT max(started_utc_us) FROM infusions"
+                         " UNION ALL SELECT max(ended_utc_us) FROM infusions"
+                         " UNION ALL SELECT max(checkpoint_utc_us) FROM infusions"
+                         " UNION ALL SELECT max(utc_us) FROM audit"
+                         " UNION ALL SELECT max(utc_us) FROM limit_events"
+                         " UNION ALL SELECT max(imported_utc_us) FROM drug_libraries)", &s);
+        if (r < 0)
+                return r;
+
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW)
+                return db_fail(d, rc);
+        *ret = sqlite3_column_int64(s, 0);
+        return 0;
 }

@@ -319,9 +319,12 @@ static const char *const care_area_keys[] = { "id", "name", "allow_basic_infusio
 static const char *const occlusion_keys[] = { "levels_mmhg", "default_mmhg", "auto_restarts" };
 static const char *const drug_keys[] = { "id", "name", "dose_unit", "concentrations", "limits" };
 static const char *const concentration_keys[] = { "amount", "amount_unit", "volume_ml" };
-static const char *const drug_limits_keys[] = { "dose", "bolus", "loading" };
+static const char *const drug_limits_keys[] = { "dose", "bolus", "loading", "pca" };
 static const char *const dose_limits_keys[] = { "hard_min", "soft_min", "soft_max", "hard_max" };
 static const char *const amount_limits_keys[] = { "unit", "hard_min", "soft_min", "soft_max", "hard_max" };
+static const char *const pca_keys[] = { "unit", "demand", "lockout_min", "doses_per_hour", "limit", "basal",
+                                        "clinician_bolus_counts", "limit_action" };
+static const char *const pca_limit_keys[] = { "window_h", "hard_min", "soft_min", "soft_max", "hard_max" };
 
 static void parse_occlusion(struct library_errors *errs, struct json_object *o, const char *path,
                             struct occlusion_settings *ret) {
@@ -429,6 +432,68 @@ static int parse_amount_limits(struct library_errors *errs, struct json_object *
         return read_unit(errs, o, path, "unit", false, &a->unit);
 }
 
+/* A limit set member (without unit) of the object at parent_path: true if
+ * it is present, even as {}. */
+static bool parse_limit_set(struct library_errors *errs, struct json_object *parent, const char *parent_path,
+                            const char *key, bool required, struct dose_limits *l) {
+        struct json_object *o = member(errs, parent, parent_path, key, required, KIND_OBJECT);
+        char p[PATH_MAX_LEN];
+
+        if (!o)
+                return false;
+        path_key(p, parent_path, key);
+        check_keys(errs, o, p, dose_limits_keys, ELEMENTSOF(dose_limits_keys));
+        parse_limit_values(errs, o, p, l);
+        return true;
+}
+
+/* Left out, pca->allowed stays false. The defaults of the optional keys
+ * are the caller's placeholders (see parse_drug_limits()). */
+static int parse_pca(struct library_errors *errs, struct json_object *parent, const char *parent_path,
+                     struct pca_limits *pca) {
+        struct json_object *o = member(errs, parent, parent_path, "pca", false, KIND_OBJECT), *limit;
+        _cleanup_(freep) char *action = NULL;
+        char path[PATH_MAX_LEN], p[PATH_MAX_LEN];
+        int r;
+
+        if (!o)
+                return 0;
+        path_key(path, parent_path, "pca");
+        pca->allowed = true;
+        check_keys(errs, o, path, pca_keys, ELEMENTSOF(pca_keys));
+
+        r = read_unit(errs, o, path, "unit", false, &pca->unit);
+        if (r < 0)
+                return r;
+        parse_limit_set(errs, o, path, "demand", true, &pca->demand);
+        parse_limit_set(errs, o, path, "lockout_min", false, &pca->lockout_min);
+        parse_limit_set(errs, o, path, "doses_per_hour", false, &pca->doses_per_hour);
+
+        limit = member(errs, o, path, "limit", false, KIND_OBJECT);
+        if (limit) {
+                path_key(p, path, "limit");
+                check_keys(errs, limit, p, pca_limit_keys, ELEMENTSOF(pca_limit_keys));
+                read_number(errs, limit, p, "window_h", true, &pca->window_h);
+                parse_limit_values(errs, limit, p, &pca->limit);
+        }
+
+        /* Present, even as {}: a basal rate may run here, within these bounds. */
+        pca->basal_allowed = parse_limit_set(errs, o, path, "basal", false, &pca->basal);
+
+        read_boolean(errs, o, path, "clinician_bolus_counts", false, &pca->clinician_bolus_counts);
+
+        r = read_string(errs, o, path, "limit_action", false, &action);
+        if (r < 0)
+                return r;
+        if (action && pca_limit_action_from_string(action, &pca->limit_action) < 0) {
+                path_key(p, path, "limit_action");
+                library_errors_add(errs, p, "\"%s\" is not a limit action (allowed: %s, %s)", action,
+                                   pca_limit_action_to_string(PCA_LIMIT_KVO),
+                                   pca_limit_action_to_string(PCA_LIMIT_STOP));
+        }
+        return 0;
+}
+
 static int parse_drug_limits(struct library_errors *errs, struct json_object *o, const char *path,
                              const char *care_area_id, struct drug_limits *l) {
         struct json_object *dose;
@@ -439,6 +504,19 @@ static int parse_drug_limits(struct library_errors *errs, struct json_object *o,
         l->bolus = l->loading = (struct amount_limits) {
                 .unit = { DOSE_AMOUNT_ML, DOSE_BASIS_NONE, DOSE_TIME_NONE },
                 .limits = DOSE_LIMITS_NONE,
+        };
+        /* No PCA here unless "pca" says so; inside it, the defaults of
+         * its optional keys. */
+        l->pca = (struct pca_limits) {
+                .unit = { DOSE_AMOUNT_ML, DOSE_BASIS_NONE, DOSE_TIME_NONE },
+                .demand = DOSE_LIMITS_NONE,
+                .lockout_min = DOSE_LIMITS_NONE,
+                .doses_per_hour = DOSE_LIMITS_NONE,
+                .limit = DOSE_LIMITS_NONE,
+                .window_h = NAN,
+                .basal = DOSE_LIMITS_NONE,
+                .clinician_bolus_counts = true,
+                .limit_action = PCA_LIMIT_KVO,
         };
         l->care_area_id = strdup(care_area_id);
         if (!l->care_area_id)
@@ -458,7 +536,10 @@ static int parse_drug_limits(struct library_errors *errs, struct json_object *o,
         r = parse_amount_limits(errs, o, path, "bolus", &l->bolus);
         if (r < 0)
                 return r;
-        return parse_amount_limits(errs, o, path, "loading", &l->loading);
+        r = parse_amount_limits(errs, o, path, "loading", &l->loading);
+        if (r < 0)
+                return r;
+        return parse_pca(errs, o, path, &l->pca);
 }
 
 static int parse_concentration(struct library_errors *errs, struct json_object *o, const char *path,
@@ -941,6 +1022,53 @@ static void write_amount_limits(FILE *f, const char *key, const struct amount_li
         fputs(" }", f);
 }
 
+/* A limit set on one line; {} when empty. */
+static void write_limit_set(FILE *f, const char *indent, const char *key, const struct dose_limits *l) {
+        bool first = true;
+
+        fprintf(f, ",\n%s\"%s\": {", indent, key);
+        write_limit_values(f, &first, l);
+        fputs(first ? "}" : " }", f);
+}
+
+static bool limits_any(const struct dose_limits *l) {
+        return !isnan(l->hard_min) || !isnan(l->soft_min) || !isnan(l->soft_max) || !isnan(l->hard_max);
+}
+
+/* One member a line, in the order of pca_keys. Empty lockout_min,
+ * doses_per_hour and limit are left out (they read back the same); basal
+ * is written whenever it is allowed, as {} if it has no bounds, since
+ * leaving it out would forbid it. The two flags are always written, so a
+ * reviewer sees them without knowing their defaults. */
+static void write_pca(FILE *f, const struct pca_limits *pca) {
+        char unit[DOSE_UNIT_STRING_MAX];
+        const char *indent = "            ";
+
+        if (!pca->allowed)
+                return;
+        fputs(",\n          \"pca\": {\n            \"unit\": ", f);
+        write_string(f, dose_unit_to_string(&pca->unit, unit, sizeof unit));
+        write_limit_set(f, indent, "demand", &pca->demand);
+        if (limits_any(&pca->lockout_min))
+                write_limit_set(f, indent, "lockout_min", &pca->lockout_min);
+        if (limits_any(&pca->doses_per_hour))
+                write_limit_set(f, indent, "doses_per_hour", &pca->doses_per_hour);
+        if (limits_any(&pca->limit)) {
+                bool first = true;
+
+                fprintf(f, ",\n%s\"limit\": {", indent);
+                write_number_member(f, &first, "window_h", pca->window_h);
+                write_limit_values(f, &first, &pca->limit);
+                fputs(" }", f);
+        }
+        if (pca->basal_allowed)
+                write_limit_set(f, indent, "basal", &pca->basal);
+        fprintf(f, ",\n%s\"clinician_bolus_counts\": %s", indent, pca->clinician_bolus_counts ? "true" : "false");
+        fprintf(f, ",\n%s\"limit_action\": ", indent);
+        write_string(f, pca_limit_action_to_string(pca->limit_action));
+        fputs("\n          }", f);
+}
+
 /* On one line, like a limit set. */
 static void write_occlusion(FILE *f, const struct occlusion_settings *o) {
         fputs(",\n      \"occlusion\": { \"levels_mmhg\": [", f);
@@ -989,6 +1117,7 @@ static void write_drug(FILE *f, const struct drug_library *lib, const struct dru
                 fputs(first ? "}" : " }", f);
                 write_amount_limits(f, "bolus", &l->bolus);
                 write_amount_limits(f, "loading", &l->loading);
+                write_pca(f, &l->pca);
                 fputs("\n        }", f);
         }
         fputs(first_area ? "}" : "\n      }", f);

@@ -208,6 +208,93 @@ static const char *const migrations[] = {
         "     AND e.action IN ('acknowledged', 'cleared')) AS ended_utc_us,"
         "  r.message, r.utc_us AS raised_utc_us"
         "  FROM alarm_events r WHERE r.action = 'raised';",
+
+        /* 4 -> 5: patient-controlled analgesia and the delivery record.
+         * pca_demands is what a restart reloads the lockout, the hourly
+         * count and the cumulative window from, so a granted dose must
+         * never be lost or rewritten: losing one would give the patient
+         * an extra dose after a restart. */
+        "CREATE TABLE pca_demands ("
+        "  id INTEGER PRIMARY KEY,"
+        "  infusion_id INTEGER REFERENCES infusions (id),"     /* NULL: demanded while idle */
+        "  channel INTEGER NOT NULL CHECK (channel >= 0),"
+        "  utc_us INTEGER NOT NULL,"
+        "  mono_us INTEGER NOT NULL,"
+        /* The patient's (button, dbus, simulator), or a dose that counts in
+         * the window without being a demand (loading, clinician). */
+        "  source TEXT NOT NULL"
+        "    CHECK (source IN ('button', 'dbus', 'simulator', 'loading', 'clinician')),"
+        "  outcome TEXT NOT NULL"
+        "    CHECK (outcome IN ('granted', 'lockout', 'hourly-count', 'cumulative-limit',"
+        "                       'not-running', 'alarm-active', 'reservoir', 'bolus-in-progress')),"
+        "  dose_nl INTEGER NOT NULL CHECK (dose_nl >= 0),"   /* granted, or asked for */
+        "  duration_us INTEGER NOT NULL CHECK (duration_us >= 0),"
+        "  counts INTEGER NOT NULL CHECK (counts IN (0, 1)),"  /* toward the cumulative limit */
+        "  uid INTEGER,"                                /* NULL: the button or the pump itself */
+        "  detail TEXT,"
+        "  ended_utc_us INTEGER,"
+        "  delivered_nl INTEGER CHECK (delivered_nl >= 0),"
+        /* only a granted dose ends, and its end comes with its volume */
+        "  CHECK ((ended_utc_us IS NULL) = (delivered_nl IS NULL)),"
+        "  CHECK (ended_utc_us IS NULL OR outcome = 'granted')"
+        ");"
+        "CREATE INDEX pca_demands_utc_us ON pca_demands (utc_us);"
+        /* the window queries: one channel, a span of time */
+        "CREATE INDEX pca_demands_channel_utc_us ON pca_demands (channel, utc_us);"
+        "CREATE TRIGGER pca_demands_no_delete BEFORE DELETE ON pca_demands"
+        "  BEGIN SELECT RAISE(ABORT, 'PCA demands are append-only'); END;"
+        /* The one update allowed: a granted dose's end, once, every other
+         * column as it was. IS compares NULLs as equal. */
+        "CREATE TRIGGER pca_demands_no_update BEFORE UPDATE ON pca_demands"
+        "  WHEN NOT (OLD.outcome = 'granted'"
+        "            AND OLD.ended_utc_us IS NULL AND OLD.delivered_nl IS NULL"
+        "            AND NEW.ended_utc_us IS NOT NULL AND NEW.delivered_nl IS NOT NULL"
+        "            AND NEW.id IS OLD.id AND NEW.infusion_id IS OLD.infusion_id"
+        "            AND NEW.channel IS OLD.channel AND NEW.utc_us IS OLD.utc_us"
+        "            AND NEW.mono_us IS OLD.mono_us AND NEW.source IS OLD.source"
+        "            AND NEW.outcome IS OLD.outcome AND NEW.dose_nl IS OLD.dose_nl"
+        "            AND NEW.duration_us IS OLD.duration_us AND NEW.counts IS OLD.counts"
+        "            AND NEW.uid IS OLD.uid AND NEW.detail IS OLD.detail)"
+        "  BEGIN SELECT RAISE(ABORT, 'PCA demands are append-only but for a granted dose''s end, set once'); END;"
+
+        /* The delivered volume at each change of motion and once a minute
+         * between: linear in between, so any window's volume follows. */
+        "CREATE TABLE delivery_samples ("
+        "  id INTEGER PRIMARY KEY,"
+        "  infusion_id INTEGER NOT NULL REFERENCES infusions (id),"
+        "  channel INTEGER NOT NULL CHECK (channel >= 0),"
+        "  utc_us INTEGER NOT NULL,"
+        "  mono_us INTEGER NOT NULL,"
+        "  volume_nl INTEGER NOT NULL CHECK (volume_nl >= 0),"   /* in the infusion so far */
+        "  rate_nl_per_h INTEGER NOT NULL CHECK (rate_nl_per_h >= 0)" /* from this sample on */
+        ");"
+        /* Also what db_latest_utc_us() finds each infusion's newest sample
+         * by, so it need not read the whole table. */
+        "CREATE INDEX delivery_samples_infusion_id_utc_us ON delivery_samples (infusion_id, utc_us);"
+        "CREATE TRIGGER delivery_samples_no_update BEFORE UPDATE ON delivery_samples"
+        "  BEGIN SELECT RAISE(ABORT, 'delivery samples are append-only'); END;"
+        "CREATE TRIGGER delivery_samples_no_delete BEFORE DELETE ON delivery_samples"
+        "  BEGIN SELECT RAISE(ABORT, 'delivery samples are append-only'); END;"
+
+        /* db_event_last_utc_us() looks for one kind on one channel among
+         * every event ever recorded: an index lookup, not a scan. */
+        "CREATE INDEX events_channel_kind_utc_us ON events (channel, kind, utc_us);"
+
+        "CREATE VIEW v_pca_demands AS SELECT"
+        "  id, strftime('%Y-%m-%dT%H:%M:%fZ', utc_us / 1000 / 1000.0, 'unixepoch') AS utc,"
+        "  infusion_id, channel, source, outcome,"
+        "  dose_nl / 1e6 AS dose_ml, duration_us / 1e6 AS duration_s, counts,"
+        "  delivered_nl / 1e6 AS delivered_ml,"
+        "  strftime('%Y-%m-%dT%H:%M:%fZ', ended_utc_us / 1000 / 1000.0, 'unixepoch') AS ended_utc,"
+        "  uid, detail,"
+        "  utc_us, mono_us, dose_nl, duration_us, ended_utc_us, delivered_nl"
+        "  FROM pca_demands;"
+        "CREATE VIEW v_delivery_samples AS SELECT"
+        "  id, strftime('%Y-%m-%dT%H:%M:%fZ', utc_us / 1000 / 1000.0, 'unixepoch') AS utc,"
+        "  infusion_id, channel,"
+        "  volume_nl / 1e6 AS volume_ml, rate_nl_per_h / 1e6 AS rate_ml_per_h,"
+        "  utc_us, mono_us, volume_nl, rate_nl_per_h"
+        "  FROM delivery_samples;",
 };
 
 _Static_assert(ELEMENTSOF(migrations) == DB_SCHEMA_VERSION, "one migration step per schema version");

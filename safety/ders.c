@@ -158,6 +158,10 @@ void ders_check(const struct drug_library *lib, const struct ders_request *req, 
                 r->concentration = &r->drug->concentrations[idx];
         }
 
+        if (req->resolve_only) {
+                r->outcome = DERS_ACCEPTED;
+                return;
+        }
         if (req->have_dose) {
                 r->dose_rate = req->dose_rate;
                 if (dose_rate_to_nl_per_h(req->dose_rate, &r->drug->dose_unit, r->concentration, &req->patient,

@@ -15,6 +15,8 @@
 #include "safety/dose.h"
 #include "safety/library.h"
 
+struct pca_program;
+
 struct ders_request {
         const char *care_area;          /* required when a library is in use */
         const char *drug;               /* NULL: a basic infusion (no library drug) */
@@ -31,6 +33,13 @@ struct ders_request {
         /* Not a dose limit, but chosen with them: the downstream occlusion
          * limit for this program, mmHg; 0: the care area's default. */
         double occlusion_limit_mmhg;
+        /* Resolve the care area, drug and concentration (and refuse what
+         * is unknown) but judge no rate: for programs whose limits are
+         * not a rate (PCA, judged by pca_check()). */
+        bool resolve_only;
+        /* Mode=pca: the PCA parameters as given (safety/pca-check.h);
+         * NULL otherwise. */
+        struct pca_program *pca;
 };
 
 enum ders_outcome {
@@ -53,7 +62,7 @@ struct ders_result {
         const struct concentration *concentration;
         enum limit_verdict verdict;
         const char *field;              /* the key at fault, for InvalidArgument */
-        char message[320];              /* for a person: names the limit, the value and the unit */
+        char message[512];              /* for a person: names the limit, the value and the unit */
 };
 
 /* lib may be NULL: no library loaded; then only basic infusions exist and

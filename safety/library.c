@@ -14,6 +14,17 @@
 
 #define PATH_MAX_LEN 256
 
+/* Bounds of a library's PCA limits (docs/LIBRARY.md, "pca"). Doses per
+ * hour match MaxDosesPerHour (1..60, docs/API.md); the window stops at the
+ * 12 h of PCA history the pump keeps, so a longer one could not be
+ * enforced. */
+#define PCA_LOCKOUT_MIN_MIN 1.0
+#define PCA_LOCKOUT_MIN_MAX 240.0
+#define PCA_DOSES_PER_HOUR_MIN 1.0
+#define PCA_DOSES_PER_HOUR_MAX 60.0
+#define PCA_WINDOW_H_MIN 1.0
+#define PCA_WINDOW_H_MAX 12.0
+
 /* A path or message cut at its buffer's end is still worth showing;
  * vsnprintf() says so without a -Wformat-truncation warning per call. */
 __attribute__((format(printf, 3, 4)))
@@ -142,6 +153,27 @@ static const char *const verdict_names[_LIMIT_VERDICT_MAX] = {
 
 const char *limit_verdict_to_string(enum limit_verdict v) {
         return (unsigned) v < _LIMIT_VERDICT_MAX ? verdict_names[v] : "invalid";
+}
+
+static const char *const pca_limit_action_names[_PCA_LIMIT_ACTION_MAX] = {
+        [PCA_LIMIT_KVO] = "kvo",
+        [PCA_LIMIT_STOP] = "stop",
+};
+
+const char *pca_limit_action_to_string(enum pca_limit_action a) {
+        return (unsigned) a < _PCA_LIMIT_ACTION_MAX ? pca_limit_action_names[a] : NULL;
+}
+
+int pca_limit_action_from_string(const char *s, enum pca_limit_action *ret) {
+        if (!s)
+                return -EINVAL;
+        for (int a = 0; a < _PCA_LIMIT_ACTION_MAX; a++)
+                if (streq(s, pca_limit_action_names[a])) {
+                        if (ret)
+                                *ret = a;
+                        return 0;
+                }
+        return -EINVAL;
 }
 
 /* Length of the well-formed UTF-8 sequence at s (at most avail bytes) and
@@ -543,22 +575,20 @@ static void validate_limits(struct library_errors *errs, const char *path, const
         }
 }
 
-static void validate_amount_limits(struct library_errors *errs, const char *path, const char *what,
-                                   const struct amount_limits *a, const struct drug *d) {
-        char p[PATH_MAX_LEN], unit[32];
+/* The unit of a bolus, loading or PCA dose at path: an amount, with a
+ * concentration to give it from unless it is in mL. */
+static void validate_amount_unit(struct library_errors *errs, const char *path, const char *what,
+                                 const struct dose_unit *u, const struct drug *d) {
+        char unit[32];
 
-        if (!a->allowed)
-                return;
-
-        format_into(p, sizeof p, "%s.unit", path);
-        if (!dose_unit_in_range(&a->unit))
-                library_errors_add(errs, p, "is not a valid amount unit");
-        else if (a->unit.time != DOSE_TIME_NONE)
-                library_errors_add(errs, p, "\"%s\" is a rate; a %s is an amount such as mg or mcg/kg",
-                                   dose_unit_to_string(&a->unit, unit, sizeof unit), what);
-        else if (a->unit.amount != DOSE_AMOUNT_ML && d->n_concentrations == 0)
-                library_errors_add(errs, p, "a %s in %s needs a concentration", what,
-                                   dose_unit_to_string(&a->unit, unit, sizeof unit));
+        if (!dose_unit_in_range(u))
+                library_errors_add(errs, path, "is not a valid amount unit");
+        else if (u->time != DOSE_TIME_NONE)
+                library_errors_add(errs, path, "\"%s\" is a rate; a %s is an amount such as mg or mcg/kg",
+                                   dose_unit_to_string(u, unit, sizeof unit), what);
+        else if (u->amount != DOSE_AMOUNT_ML && d->n_concentrations == 0)
+                library_errors_add(errs, path, "a %s in %s needs a concentration", what,
+                                   dose_unit_to_string(u, unit, sizeof unit));
         else
                 for (size_t j = 0; j < d->n_concentrations; j++) {
                         enum dose_amount c = d->concentrations[j].amount_unit;
@@ -566,15 +596,96 @@ static void validate_amount_limits(struct library_errors *errs, const char *path
                          * at the concentration itself. */
                         if ((unsigned) c >= _DOSE_AMOUNT_MAX || c == DOSE_AMOUNT_ML)
                                 continue;
-                        if (!dose_amounts_compatible(a->unit.amount, c)) {
-                                library_errors_add(errs, p, "%s is not compatible with concentrations[%zu] in %s",
-                                                   dose_unit_to_string(&a->unit, unit, sizeof unit), j,
+                        if (!dose_amounts_compatible(u->amount, c)) {
+                                library_errors_add(errs, path, "%s is not compatible with concentrations[%zu] in %s",
+                                                   dose_unit_to_string(u, unit, sizeof unit), j,
                                                    dose_amount_to_string(c));
                                 break;
                         }
                 }
+}
 
+static void validate_amount_limits(struct library_errors *errs, const char *path, const char *what,
+                                   const struct amount_limits *a, const struct drug *d) {
+        char p[PATH_MAX_LEN];
+
+        if (!a->allowed)
+                return;
+
+        format_into(p, sizeof p, "%s.unit", path);
+        validate_amount_unit(errs, p, what, &a->unit, d);
         validate_limits(errs, path, &a->limits);
+}
+
+static bool limits_any(const struct dose_limits *l) {
+        return !isnan(l->hard_min) || !isnan(l->soft_min) || !isnan(l->soft_max) || !isnan(l->hard_max);
+}
+
+/* A limit set whose bounds must also lie within min..max (doses per hour,
+ * lockout minutes). Values that are not finite or not > 0 are left to
+ * validate_limits(), which says so in the words used for every set. */
+static void validate_limits_within(struct library_errors *errs, const char *path, const struct dose_limits *l,
+                                   double min, double max, const char *range) {
+        const double v[4] = { l->hard_min, l->soft_min, l->soft_max, l->hard_max };
+        char p[PATH_MAX_LEN], a[LIBRARY_NUMBER_MAX];
+
+        for (size_t i = 0; i < 4; i++) {
+                if (!isfinite(v[i]) || v[i] <= 0 || (v[i] >= min && v[i] <= max))
+                        continue;
+                format_into(p, sizeof p, "%s.%s", path, limit_names[i]);
+                library_errors_add(errs, p, "%s is out of range (%s)", library_number_to_string(v[i], a), range);
+        }
+        validate_limits(errs, path, l);
+}
+
+static void validate_pca_limits(struct library_errors *errs, const char *path, const struct pca_limits *pca,
+                                const struct drug *d) {
+        char p[PATH_MAX_LEN], a[LIBRARY_NUMBER_MAX];
+
+        if (!pca->allowed)
+                return;
+
+        format_into(p, sizeof p, "%s.unit", path);
+        validate_amount_unit(errs, p, "PCA dose", &pca->unit, d);
+
+        /* Without a ceiling on each demand, nothing bounds what one press
+         * gives: the one limit a PCA entry may not leave out. */
+        format_into(p, sizeof p, "%s.demand", path);
+        validate_limits(errs, p, &pca->demand);
+        format_into(p, sizeof p, "%s.demand.hard_max", path);
+        if (isnan(pca->demand.hard_max))
+                library_errors_add(errs, p, "is required");
+
+        format_into(p, sizeof p, "%s.lockout_min", path);
+        validate_limits_within(errs, p, &pca->lockout_min, PCA_LOCKOUT_MIN_MIN, PCA_LOCKOUT_MIN_MAX,
+                               "1..240 min");
+        format_into(p, sizeof p, "%s.doses_per_hour", path);
+        validate_limits_within(errs, p, &pca->doses_per_hour, PCA_DOSES_PER_HOUR_MIN, PCA_DOSES_PER_HOUR_MAX,
+                               "1..60 doses per hour");
+
+        /* A cumulative limit means nothing without its window, and a
+         * window without a limit would look like one that is enforced. */
+        format_into(p, sizeof p, "%s.limit", path);
+        validate_limits(errs, p, &pca->limit);
+        format_into(p, sizeof p, "%s.limit.window_h", path);
+        if (limits_any(&pca->limit)) {
+                if (isnan(pca->window_h))
+                        library_errors_add(errs, p, "is required");
+                else if (!(pca->window_h >= PCA_WINDOW_H_MIN && pca->window_h <= PCA_WINDOW_H_MAX))
+                        library_errors_add(errs, p, "%s is out of range (1..12 h)",
+                                           library_number_to_string(pca->window_h, a));
+        } else if (!isnan(pca->window_h))
+                library_errors_add(errs, p, "is given without a limit: add hard_max or soft_max, "
+                                   "or leave limit out");
+
+        if (pca->basal_allowed) {
+                format_into(p, sizeof p, "%s.basal", path);
+                validate_limits(errs, p, &pca->basal);
+        }
+
+        format_into(p, sizeof p, "%s.limit_action", path);
+        if (!pca_limit_action_to_string(pca->limit_action))
+                library_errors_add(errs, p, "is not a valid action");
 }
 
 static void validate_concentration(struct library_errors *errs, const char *path, const struct concentration *c,
@@ -667,6 +778,8 @@ static void validate_drug(struct library_errors *errs, const struct drug_library
                 validate_amount_limits(errs, q, "bolus", &l->bolus, d);
                 format_into(q, sizeof q, "%s.loading", p);
                 validate_amount_limits(errs, q, "loading dose", &l->loading, d);
+                format_into(q, sizeof q, "%s.pca", p);
+                validate_pca_limits(errs, q, &l->pca, d);
         }
 }
 

@@ -67,6 +67,37 @@ struct amount_limits {
         struct dose_limits limits;              /* in unit */
 };
 
+/* What the pump does when a PCA window's cumulative limit is reached and
+ * the program has no basal rate: keep the vein open at the program's
+ * limit KVO rate (0.1 mL/h unless set), or stop all flow until the window
+ * frees again. With a basal rate, the basal rate continues either way. */
+enum pca_limit_action {
+        PCA_LIMIT_KVO,
+        PCA_LIMIT_STOP,
+        _PCA_LIMIT_ACTION_MAX,
+};
+
+const char *pca_limit_action_to_string(enum pca_limit_action a);
+int pca_limit_action_from_string(const char *s, enum pca_limit_action *ret);
+
+/* Patient-controlled analgesia of a drug in one care area
+ * (docs/LIBRARY.md, "pca"). Amounts are in unit; the basal rate is in
+ * unit per hour; the lockout in minutes. Each limit set may be empty
+ * (DOSE_LIMITS_NONE) except demand, which needs at least a hard_max. */
+struct pca_limits {
+        bool allowed;                           /* false: no PCA of this drug in this area */
+        struct dose_unit unit;                  /* an amount without time: "mg", "mcg/kg", "mL" */
+        struct dose_limits demand;              /* each demand dose */
+        struct dose_limits lockout_min;
+        struct dose_limits doses_per_hour;
+        struct dose_limits limit;               /* the cumulative amount over window_h */
+        double window_h;                        /* 1..12 when limit has any bound, else NAN */
+        bool basal_allowed;                     /* false: no basal rate with PCA here */
+        struct dose_limits basal;               /* unit per hour */
+        bool clinician_bolus_counts;            /* loading and clinician boluses count toward the limit */
+        enum pca_limit_action limit_action;
+};
+
 /* A drug in one care area. A drug without an entry for a care area is not
  * available there. */
 struct drug_limits {
@@ -74,6 +105,7 @@ struct drug_limits {
         struct dose_limits dose;                /* continuous dose, in the drug's dose_unit */
         struct amount_limits bolus;
         struct amount_limits loading;
+        struct pca_limits pca;
 };
 
 struct drug {

@@ -157,7 +157,7 @@ static void fresh_database_is_the_current_schema_in_wal_mode_and_mode_0640(void 
 
         assert_int_equal(db_open(f->path, &d), 0);
         assert_int_equal(db_schema_version(d), DB_SCHEMA_VERSION);
-        assert_int_equal(DB_SCHEMA_VERSION, 4);
+        assert_int_equal(DB_SCHEMA_VERSION, 5);
 
         assert_int_equal(stat(f->path, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0640);
@@ -169,7 +169,8 @@ static void fresh_database_is_the_current_schema_in_wal_mode_and_mode_0640(void 
         assert_int_equal(query_int(raw, "SELECT count(*) FROM sqlite_schema WHERE name IN"
                                         " ('infusions', 'events', 'audit', 'v_infusions', 'v_infusion_events',"
                                         " 'drug_libraries', 'v_drug_libraries', 'limit_events', 'v_library_compliance',"
-                                        " 'v_limit_events', 'alarm_events', 'v_alarm_events', 'v_alarms')"), 13);
+                                        " 'v_limit_events', 'alarm_events', 'v_alarm_events', 'v_alarms',"
+                                        " 'pca_demands', 'v_pca_demands', 'delivery_samples', 'v_delivery_samples')"), 17);
 }
 
 static void infusion_round_trips_through_begin_checkpoint_and_end(void **state) {
@@ -818,6 +819,9 @@ static void a_version_1_file_migrates_forward_keeping_its_rows(void **state) {
                 /* Turn it back into a version 1 file. */
                 _cleanup_(sqlite_closep) sqlite3 *raw = open_raw(f->path);
                 assert_int_equal(sqlite3_exec(raw,
+                                              "DROP VIEW v_pca_demands; DROP VIEW v_delivery_samples;"
+                                              "DROP TABLE pca_demands; DROP TABLE delivery_samples;"
+                                              "DROP INDEX events_channel_kind_utc_us;"
                                               "DROP VIEW v_alarms; DROP VIEW v_alarm_events;"
                                               "DROP TABLE alarm_events;"
                                               "DROP VIEW v_library_compliance; DROP VIEW v_limit_events;"
@@ -946,6 +950,784 @@ static void alarm_history_is_append_only_and_summarised_per_alarm(void **state) 
         assert_int_not_equal(sqlite3_exec(rw, "DELETE FROM alarm_events", NULL, NULL, NULL), SQLITE_OK);
 }
 
+/* PCA demands and delivery samples (schema 5). */
+
+#define MIN_US (60 * INT64_C(1000000))
+
+static struct db_pca_demand sample_demand(int64_t infusion_id, const char *source, const char *outcome,
+                                          int64_t utc_us) {
+        return (struct db_pca_demand) {
+                .infusion_id = infusion_id,
+                .channel = 0,
+                .utc_us = utc_us,
+                .mono_us = utc_us - T0_UTC_US + 5000000,
+                .source = source,
+                .outcome = outcome,
+                .dose_nl = 1000000,             /* 1 mL */
+                .duration_us = 36000000,        /* at 100 mL/h */
+                .counts = true,
+                .uid = -1,
+        };
+}
+
+static int64_t add_demand(struct db *d, const struct db_pca_demand *e) {
+        int64_t id = 0;
+
+        assert_int_equal(db_pca_demand_add(d, e, &id), 0);
+        assert_true(id > 0);
+        return id;
+}
+
+/* What the callbacks were given, copied: their strings die with the call. */
+struct seen_demands {
+        unsigned n;
+        struct db_pca_demand rows[8];
+        char sources[8][16];
+        char outcomes[8][24];
+        char details[8][64];
+};
+
+static void on_demand(const struct db_pca_demand *e, void *userdata) {
+        struct seen_demands *seen = userdata;
+        unsigned i = seen->n++;
+
+        assert_true(i < ELEMENTSOF(seen->rows));
+        assert_non_null(e->source);
+        assert_non_null(e->outcome);
+        seen->rows[i] = *e;
+        snprintf(seen->sources[i], sizeof seen->sources[i], "%s", e->source);
+        snprintf(seen->outcomes[i], sizeof seen->outcomes[i], "%s", e->outcome);
+        seen->rows[i].source = seen->sources[i];
+        seen->rows[i].outcome = seen->outcomes[i];
+        if (e->detail) {
+                snprintf(seen->details[i], sizeof seen->details[i], "%s", e->detail);
+                seen->rows[i].detail = seen->details[i];
+        }
+}
+
+static void pca_doses_since_reads_back_granted_doses_of_any_source_oldest_first(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        struct db_infusion in = sample_infusion(0);
+        struct seen_demands seen = {};
+        struct db_pca_demand e;
+        int64_t inf, button, loading, clinician, other;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_infusion_begin(d, &in, &inf), 0);
+        assert_int_equal(db_pca_doses_since(d, 0, 0, on_demand, &seen), 0);
+
+        e = sample_demand(inf, "button", "granted", T0_UTC_US + 10 * MIN_US);
+        button = add_demand(d, &e);
+        e = sample_demand(inf, "dbus", "lockout", T0_UTC_US + 12 * MIN_US);
+        e.uid = 1000;
+        e.counts = false;
+        e.detail = "lockout: 8 min left";
+        (void) add_demand(d, &e);
+        /* recorded later than the button's but given earlier: time decides */
+        e = sample_demand(inf, "loading", "granted", T0_UTC_US + 1 * MIN_US);
+        e.dose_nl = 4000000;
+        e.duration_us = 144000000;
+        e.uid = 0;
+        e.detail = "loading dose";
+        loading = add_demand(d, &e);
+        e = sample_demand(inf, "clinician", "granted", T0_UTC_US + 20 * MIN_US);
+        e.counts = false;
+        clinician = add_demand(d, &e);
+        /* before the window */
+        e = sample_demand(inf, "simulator", "granted", T0_UTC_US - 1 * MIN_US);
+        (void) add_demand(d, &e);
+        /* another channel, while idle */
+        e = sample_demand(0, "button", "granted", T0_UTC_US + 11 * MIN_US);
+        e.channel = 1;
+        other = add_demand(d, &e);
+        assert_true(loading > button);
+
+        assert_int_equal(db_pca_doses_since(d, 0, T0_UTC_US, on_demand, &seen), 3);
+        assert_int_equal(seen.n, 3);
+        assert_int_equal(seen.rows[0].id, loading);
+        assert_int_equal(seen.rows[1].id, button);
+        assert_int_equal(seen.rows[2].id, clinician);
+
+        assert_int_equal(seen.rows[0].infusion_id, inf);
+        assert_string_equal(seen.rows[0].source, "loading");
+        assert_string_equal(seen.rows[0].outcome, "granted");
+        assert_int_equal(seen.rows[0].dose_nl, 4000000);
+        assert_int_equal(seen.rows[0].duration_us, 144000000);
+        assert_true(seen.rows[0].counts);
+        assert_int_equal(seen.rows[0].uid, 0);
+        assert_string_equal(seen.rows[0].detail, "loading dose");
+
+        assert_int_equal(seen.rows[1].channel, 0);
+        assert_int_equal(seen.rows[1].utc_us, T0_UTC_US + 10 * MIN_US);
+        assert_int_equal(seen.rows[1].mono_us, 10 * MIN_US + 5000000);
+        assert_string_equal(seen.rows[1].source, "button");
+        assert_int_equal(seen.rows[1].dose_nl, 1000000);
+        assert_int_equal(seen.rows[1].uid, -1);
+        assert_null(seen.rows[1].detail);
+        assert_int_equal(seen.rows[1].ended_utc_us, 0);
+        assert_int_equal(seen.rows[1].delivered_nl, 0);
+
+        assert_string_equal(seen.rows[2].source, "clinician");
+        assert_false(seen.rows[2].counts);
+
+        /* since is inclusive */
+        seen = (struct seen_demands) {};
+        assert_int_equal(db_pca_doses_since(d, 0, T0_UTC_US + 10 * MIN_US, on_demand, &seen), 2);
+        assert_int_equal(seen.rows[0].id, button);
+        assert_int_equal(seen.rows[1].id, clinician);
+
+        seen = (struct seen_demands) {};
+        assert_int_equal(db_pca_doses_since(d, 1, 0, on_demand, &seen), 1);
+        assert_int_equal(seen.rows[0].id, other);
+        assert_int_equal(seen.rows[0].channel, 1);
+        assert_int_equal(seen.rows[0].infusion_id, 0);
+
+        /* no callback: only the count */
+        assert_int_equal(db_pca_doses_since(d, 0, 0, NULL, NULL), 4);
+        assert_int_equal(db_pca_doses_since(d, 2, 0, NULL, NULL), 0);
+        assert_int_equal(db_pca_doses_since(NULL, 0, 0, NULL, NULL), -EINVAL);
+}
+
+/* A callback may write to the database: nothing of ours is open then, and
+ * what it writes is committed when it returns. */
+struct nested {
+        struct db *d;
+        const char *path;
+        unsigned calls;
+};
+
+static void on_demand_write(const struct db_pca_demand *e, void *userdata) {
+        struct nested *n = userdata;
+        struct db_event ev = sample_event(0, "pca-seen");
+        sqlite3 *raw = NULL;
+
+        ev.detail = e->outcome;
+        assert_int_equal(db_event_add(n->d, &ev), 0);
+        /* another connection sees it at once */
+        assert_int_equal(sqlite3_open_v2(n->path, &raw, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM events WHERE kind = 'pca-seen'"), ++n->calls);
+        sqlite3_close(raw);
+}
+
+static void pca_demand_callbacks_may_write_to_the_database(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        struct db_pca_demand e;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        struct nested n = { .d = d, .path = f->path };
+        e = sample_demand(0, "button", "granted", T0_UTC_US);
+        (void) add_demand(d, &e);
+        e = sample_demand(0, "button", "lockout", T0_UTC_US + 1);
+        (void) add_demand(d, &e);
+
+        assert_int_equal(db_pca_demands_recent(d, 0, 10, on_demand_write, &n), 2);
+        assert_int_equal(db_pca_doses_since(d, 0, 0, on_demand_write, &n), 1);
+        assert_int_equal(n.calls, 3);
+}
+
+static void pca_demands_recent_are_newest_first_and_at_most_limit(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        static const char *const outcomes[] = {
+                "granted", "lockout", "hourly-count", "cumulative-limit", "not-running",
+                "alarm-active", "reservoir", "bolus-in-progress",
+        };
+        struct seen_demands seen = {};
+        struct db_pca_demand e;
+        int64_t ids[ELEMENTSOF(outcomes)];
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_pca_demands_recent(d, 0, 5, on_demand, &seen), 0);
+
+        /* every outcome the schema knows, a minute apart */
+        for (size_t i = 0; i < ELEMENTSOF(outcomes); i++) {
+                e = sample_demand(0, i % 2 ? "dbus" : "button", outcomes[i], T0_UTC_US + (int64_t) i * MIN_US);
+                e.counts = i == 0;
+                ids[i] = add_demand(d, &e);
+        }
+        e = sample_demand(0, "clinician", "granted", T0_UTC_US + 60 * MIN_US);
+        e.channel = 1;
+        (void) add_demand(d, &e);
+
+        assert_int_equal(db_pca_demands_recent(d, 0, 3, on_demand, &seen), 3);
+        assert_int_equal(seen.n, 3);
+        assert_int_equal(seen.rows[0].id, ids[7]);
+        assert_string_equal(seen.rows[0].outcome, "bolus-in-progress");
+        assert_string_equal(seen.rows[0].source, "dbus");
+        assert_int_equal(seen.rows[1].id, ids[6]);
+        assert_string_equal(seen.rows[1].outcome, "reservoir");
+        assert_int_equal(seen.rows[2].id, ids[5]);
+        assert_true(seen.rows[0].utc_us > seen.rows[1].utc_us);
+        assert_true(seen.rows[1].utc_us > seen.rows[2].utc_us);
+
+        assert_int_equal(db_pca_demands_recent(d, 0, 1000, NULL, NULL), 8);
+        assert_int_equal(db_pca_demands_recent(d, 0, 0, NULL, NULL), 0);
+        seen = (struct seen_demands) {};
+        assert_int_equal(db_pca_demands_recent(d, 1, 10, on_demand, &seen), 1);
+        assert_string_equal(seen.rows[0].source, "clinician");
+        assert_int_equal(db_pca_demands_recent(d, 2, 10, NULL, NULL), 0);
+}
+
+static void pca_demand_counts_count_only_the_patients_demands_since(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        uint64_t total = 99, granted = 99;
+        struct db_pca_demand e;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_pca_demand_counts(d, 0, 0, &total, &granted), 0);
+        assert_int_equal(total, 0);
+        assert_int_equal(granted, 0);
+
+        e = sample_demand(0, "button", "granted", T0_UTC_US + 1 * MIN_US);
+        (void) add_demand(d, &e);
+        e = sample_demand(0, "dbus", "lockout", T0_UTC_US + 2 * MIN_US);
+        (void) add_demand(d, &e);
+        e = sample_demand(0, "simulator", "granted", T0_UTC_US + 3 * MIN_US);
+        (void) add_demand(d, &e);
+        e = sample_demand(0, "button", "hourly-count", T0_UTC_US + 4 * MIN_US);
+        (void) add_demand(d, &e);
+        /* doses in the window, but nobody demanded them */
+        e = sample_demand(0, "loading", "granted", T0_UTC_US);
+        (void) add_demand(d, &e);
+        e = sample_demand(0, "clinician", "granted", T0_UTC_US + 5 * MIN_US);
+        (void) add_demand(d, &e);
+        /* before since, and on another channel */
+        e = sample_demand(0, "button", "granted", T0_UTC_US - 1 * MIN_US);
+        (void) add_demand(d, &e);
+        e = sample_demand(0, "button", "granted", T0_UTC_US + 2 * MIN_US);
+        e.channel = 1;
+        (void) add_demand(d, &e);
+
+        assert_int_equal(db_pca_demand_counts(d, 0, T0_UTC_US, &total, &granted), 0);
+        assert_int_equal(total, 4);
+        assert_int_equal(granted, 2);
+        /* since is inclusive */
+        assert_int_equal(db_pca_demand_counts(d, 0, T0_UTC_US + 3 * MIN_US, &total, &granted), 0);
+        assert_int_equal(total, 2);
+        assert_int_equal(granted, 1);
+        assert_int_equal(db_pca_demand_counts(d, 0, 0, &total, &granted), 0);
+        assert_int_equal(total, 5);
+        assert_int_equal(granted, 3);
+        assert_int_equal(db_pca_demand_counts(d, 1, 0, &total, &granted), 0);
+        assert_int_equal(total, 1);
+        assert_int_equal(granted, 1);
+        assert_int_equal(db_pca_demand_counts(d, 0, T0_UTC_US + 60 * MIN_US, &total, &granted), 0);
+        assert_int_equal(total, 0);
+        assert_int_equal(granted, 0);
+
+        assert_int_equal(db_pca_demand_counts(d, 0, 0, NULL, &granted), -EINVAL);
+        assert_int_equal(db_pca_demand_counts(d, 0, 0, &total, NULL), -EINVAL);
+}
+
+static void pca_dose_end_is_recorded_once_and_only_for_a_granted_dose(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *raw = NULL;
+        struct seen_demands seen = {};
+        struct db_pca_demand e;
+        int64_t granted, cut_short, denied;
+        char text[64];
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        e = sample_demand(0, "button", "granted", T0_UTC_US);
+        granted = add_demand(d, &e);
+        e = sample_demand(0, "button", "granted", T0_UTC_US + 10 * MIN_US);
+        cut_short = add_demand(d, &e);
+        e = sample_demand(0, "button", "lockout", T0_UTC_US + 1 * MIN_US);
+        denied = add_demand(d, &e);
+
+        assert_int_equal(db_pca_dose_ended(d, granted, T0_UTC_US + 36000000, 1000000), 0);
+        /* once: the first end stands */
+        assert_int_equal(db_pca_dose_ended(d, granted, T0_UTC_US + 99000000, 7), -ENOENT);
+        /* a denied demand delivered nothing, and has no end */
+        assert_int_equal(db_pca_dose_ended(d, denied, T0_UTC_US + 36000000, 0), -ENOENT);
+        assert_int_equal(db_pca_dose_ended(d, denied + 100, T0_UTC_US + 36000000, 0), -ENOENT);
+        assert_int_equal(db_pca_dose_ended(d, cut_short, T0_UTC_US, -1), -EINVAL);
+        assert_int_equal(db_pca_dose_ended(d, 0, T0_UTC_US, 0), -EINVAL);
+
+        assert_int_equal(db_pca_doses_since(d, 0, 0, on_demand, &seen), 2);
+        assert_int_equal(seen.rows[0].id, granted);
+        assert_int_equal(seen.rows[0].ended_utc_us, T0_UTC_US + 36000000);
+        assert_int_equal(seen.rows[0].delivered_nl, 1000000);
+        assert_int_equal(seen.rows[1].id, cut_short);
+        assert_int_equal(seen.rows[1].ended_utc_us, 0);
+
+        /* stopped half-way: what was delivered is what counts */
+        assert_int_equal(db_pca_dose_ended(d, cut_short, T0_UTC_US + 10 * MIN_US + 18000000, 500000), 0);
+
+        raw = open_read_only(f->uri);
+        query_text(raw, "SELECT delivered_ml || ' ' || ended_utc FROM v_pca_demands WHERE id = 2", text, sizeof text);
+        assert_string_equal(text, "0.5 2023-11-14T22:23:38.123Z");
+        query_text(raw, "SELECT dose_ml || ' ' || duration_s || ' ' || counts || ' ' || utc FROM v_pca_demands"
+                        " WHERE id = 1", text, sizeof text);
+        assert_string_equal(text, "1.0 36.0 1 2023-11-14T22:13:20.123Z");
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM v_pca_demands"
+                                        " WHERE delivered_ml IS NULL AND ended_utc IS NULL AND uid IS NULL"), 1);
+}
+
+static void pca_demands_are_append_only_but_for_a_doses_end_set_once(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *rw = NULL;
+        struct db_pca_demand e;
+        int64_t granted, denied;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        e = sample_demand(0, "button", "granted", T0_UTC_US);
+        granted = add_demand(d, &e);
+        e = sample_demand(0, "button", "lockout", T0_UTC_US + 1);
+        denied = add_demand(d, &e);
+        assert_int_equal(granted, 1);
+        assert_int_equal(denied, 2);
+
+        rw = open_raw(f->path);
+        assert_int_not_equal(sqlite3_exec(rw, "UPDATE pca_demands SET dose_nl = 2 WHERE id = 1", NULL, NULL, NULL),
+                             SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(rw, "UPDATE pca_demands SET outcome = 'granted' WHERE id = 2",
+                                          NULL, NULL, NULL), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(rw, "DELETE FROM pca_demands WHERE id = 2", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(rw, "DELETE FROM pca_demands", NULL, NULL, NULL), SQLITE_OK);
+        /* an end may not bring other changes with it */
+        assert_int_not_equal(sqlite3_exec(rw, "UPDATE pca_demands SET ended_utc_us = 1, delivered_nl = 1,"
+                                              " dose_nl = 2 WHERE id = 1", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(rw, "UPDATE pca_demands SET ended_utc_us = 1, delivered_nl = 1,"
+                                              " counts = 0 WHERE id = 1", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(rw, "UPDATE pca_demands SET ended_utc_us = 1 WHERE id = 1",
+                                          NULL, NULL, NULL), SQLITE_OK);
+        /* a denied demand has no end */
+        assert_int_not_equal(sqlite3_exec(rw, "UPDATE pca_demands SET ended_utc_us = 1, delivered_nl = 1"
+                                              " WHERE id = 2", NULL, NULL, NULL), SQLITE_OK);
+
+        /* the one update there is, as db_pca_dose_ended makes it ... */
+        assert_int_equal(sqlite3_exec(rw, "UPDATE pca_demands SET ended_utc_us = 5, delivered_nl = 6 WHERE id = 1",
+                                      NULL, NULL, NULL), SQLITE_OK);
+        /* ... once */
+        assert_int_not_equal(sqlite3_exec(rw, "UPDATE pca_demands SET ended_utc_us = 7, delivered_nl = 8"
+                                              " WHERE id = 1", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(rw, "UPDATE pca_demands SET ended_utc_us = NULL, delivered_nl = NULL"
+                                              " WHERE id = 1", NULL, NULL, NULL), SQLITE_OK);
+
+        /* nor can a row be written ended where no dose was, or half-ended */
+        assert_int_not_equal(sqlite3_exec(rw, "INSERT INTO pca_demands (channel, utc_us, mono_us, source, outcome,"
+                                              " dose_nl, duration_us, counts, ended_utc_us, delivered_nl)"
+                                              " VALUES (0, 1, 1, 'button', 'lockout', 1, 0, 0, 2, 0)",
+                                          NULL, NULL, NULL), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(rw, "INSERT INTO pca_demands (channel, utc_us, mono_us, source, outcome,"
+                                              " dose_nl, duration_us, counts, ended_utc_us)"
+                                              " VALUES (0, 1, 1, 'button', 'granted', 1, 1, 1, 2)",
+                                          NULL, NULL, NULL), SQLITE_OK);
+
+        assert_int_equal(query_int(rw, "SELECT count(*) FROM pca_demands"), 2);
+        assert_int_equal(query_int(rw, "SELECT dose_nl FROM pca_demands WHERE id = 1"), 1000000);
+        assert_int_equal(query_int(rw, "SELECT counts FROM pca_demands WHERE id = 1"), 1);
+        assert_int_equal(query_int(rw, "SELECT ended_utc_us * 10 + delivered_nl FROM pca_demands WHERE id = 1"), 56);
+        assert_int_equal(query_int(rw, "SELECT ended_utc_us IS NULL FROM pca_demands WHERE id = 2"), 1);
+        assert_int_equal(db_pca_dose_ended(d, granted, T0_UTC_US, 1), -ENOENT);
+}
+
+static void pca_demand_add_refuses_what_the_schema_refuses(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        struct db_infusion in = sample_infusion(0);
+        struct db_pca_demand e;
+        int64_t inf, id = 0;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_infusion_begin(d, &in, &inf), 0);
+
+        e = sample_demand(inf, "pager", "granted", T0_UTC_US);
+        assert_int_equal(db_pca_demand_add(d, &e, &id), -EINVAL);
+        assert_non_null(strstr(db_last_error(d), "CHECK constraint failed"));
+        /* a debounced press merges into a demand; it is no outcome of its own */
+        e = sample_demand(inf, "button", "debounced", T0_UTC_US);
+        assert_int_equal(db_pca_demand_add(d, &e, &id), -EINVAL);
+        assert_non_null(strstr(db_last_error(d), "CHECK constraint failed"));
+        e = sample_demand(inf, "button", "granted", T0_UTC_US);
+        e.dose_nl = -1;
+        assert_int_equal(db_pca_demand_add(d, &e, &id), -EINVAL);
+        e = sample_demand(inf, "button", "granted", T0_UTC_US);
+        e.duration_us = -1;
+        assert_int_equal(db_pca_demand_add(d, &e, &id), -EINVAL);
+        e = sample_demand(inf + 100, "button", "granted", T0_UTC_US);
+        assert_int_equal(db_pca_demand_add(d, &e, &id), -EINVAL);
+        assert_non_null(strstr(db_last_error(d), "FOREIGN KEY"));
+
+        e = sample_demand(-1, "button", "granted", T0_UTC_US);
+        assert_int_equal(db_pca_demand_add(d, &e, &id), -EINVAL);
+        e = sample_demand(inf, NULL, "granted", T0_UTC_US);
+        assert_int_equal(db_pca_demand_add(d, &e, &id), -EINVAL);
+        e = sample_demand(inf, "button", NULL, T0_UTC_US);
+        assert_int_equal(db_pca_demand_add(d, &e, &id), -EINVAL);
+        assert_int_equal(db_pca_demand_add(d, NULL, &id), -EINVAL);
+        assert_int_equal(db_pca_demand_add(NULL, &e, &id), -EINVAL);
+
+        assert_int_equal(id, 0);
+        assert_int_equal(db_pca_demands_recent(d, 0, 100, NULL, NULL), 0);
+
+        /* ret_id may be NULL */
+        e = sample_demand(inf, "button", "granted", T0_UTC_US);
+        assert_int_equal(db_pca_demand_add(d, &e, NULL), 0);
+        assert_int_equal(db_pca_demands_recent(d, 0, 100, NULL, NULL), 1);
+}
+
+/* The volume in a window, from the samples around it: docs/SCHEMA.md gives
+ * this query to readers; here it runs on known figures. */
+#define WINDOW_VOLUME_SQL                                                                       \
+        "SELECT round(sum((next_volume_nl - volume_nl) * 1.0"                                   \
+        "                 * (min(next_utc_us, %lld) - max(utc_us, %lld))"                       \
+        "                 / (next_utc_us - utc_us)) / 1e6, 6) AS volume_ml"                     \
+        "  FROM (SELECT utc_us, volume_nl,"                                                     \
+        "               lead(utc_us) OVER w AS next_utc_us, lead(volume_nl) OVER w AS next_volume_nl" \
+        "          FROM delivery_samples WHERE infusion_id = %lld"                              \
+        "        WINDOW w AS (ORDER BY utc_us, id))"                                            \
+        " WHERE next_utc_us > utc_us AND next_utc_us > %lld AND utc_us < %lld"
+
+static void window_volume_ml(sqlite3 *raw, int64_t infusion_id, int64_t from_utc_us, int64_t to_utc_us,
+                             char *ret, size_t size) {
+        char sql[1024];
+
+        snprintf(sql, sizeof sql, WINDOW_VOLUME_SQL, (long long) to_utc_us, (long long) from_utc_us,
+                 (long long) infusion_id, (long long) from_utc_us, (long long) to_utc_us);
+        query_text(raw, sql, ret, size);
+}
+
+static void delivery_samples_are_append_only_and_give_the_volume_in_any_window(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *raw = NULL, *rw = NULL;
+        struct db_infusion in = sample_infusion(0);
+        int64_t inf, s_us = 1000000;
+        char text[64];
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_infusion_begin(d, &in, &inf), 0);
+
+        /* 100 mL/h for 36 s (1 mL), paused a minute, a 600 mL/h dose for
+         * 6 s (1 mL), then 100 mL/h again */
+        const struct {
+                int64_t at_s, volume_nl, rate_nl_per_h;
+        } samples[] = {
+                { 0, 0, 100000000 },
+                { 36, 1000000, 0 },
+                { 96, 1000000, 600000000 },
+                { 102, 2000000, 100000000 },
+                { 138, 3000000, 100000000 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(samples); i++)
+                assert_int_equal(db_delivery_sample_add(d, &(struct db_delivery_sample) {
+                        .infusion_id = inf,
+                        .channel = 0,
+                        .utc_us = T0_UTC_US + samples[i].at_s * s_us,
+                        .mono_us = 5000000 + samples[i].at_s * s_us,
+                        .volume_nl = samples[i].volume_nl,
+                        .rate_nl_per_h = samples[i].rate_nl_per_h,
+                }), 0);
+
+        struct db_delivery_sample bad = {
+                .infusion_id = inf, .utc_us = T0_UTC_US, .volume_nl = 1, .rate_nl_per_h = 1,
+        };
+        bad.volume_nl = -1;
+        assert_int_equal(db_delivery_sample_add(d, &bad), -EINVAL);
+        assert_non_null(strstr(db_last_error(d), "CHECK constraint failed"));
+        bad.volume_nl = 1;
+        bad.rate_nl_per_h = -1;
+        assert_int_equal(db_delivery_sample_add(d, &bad), -EINVAL);
+        bad.rate_nl_per_h = 1;
+        bad.infusion_id = inf + 100;
+        assert_int_equal(db_delivery_sample_add(d, &bad), -EINVAL);
+        assert_non_null(strstr(db_last_error(d), "FOREIGN KEY"));
+        bad.infusion_id = 0;
+        assert_int_equal(db_delivery_sample_add(d, &bad), -EINVAL);
+        assert_int_equal(db_delivery_sample_add(d, NULL), -EINVAL);
+        assert_int_equal(db_delivery_sample_add(NULL, &bad), -EINVAL);
+
+        raw = open_read_only(f->uri);
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM v_delivery_samples"), 5);
+        query_text(raw, "SELECT utc || ' ' || volume_ml || ' ' || rate_ml_per_h FROM v_delivery_samples"
+                        " ORDER BY id LIMIT 1 OFFSET 2", text, sizeof text);
+        assert_string_equal(text, "2023-11-14T22:14:56.123Z 1.0 600.0");
+        assert_int_equal(query_int(raw, "SELECT count(*) FROM v_delivery_samples WHERE infusion_id = 1"
+                                        " AND channel = 0 AND volume_nl = 3000000 AND rate_nl_per_h = 100000000"
+                                        " AND mono_us = 143000000"), 1);
+
+        /* half the first mL, the pause, half the dose */
+        window_volume_ml(raw, inf, T0_UTC_US + 18 * s_us, T0_UTC_US + 99 * s_us, text, sizeof text);
+        assert_string_equal(text, "1.0");
+        window_volume_ml(raw, inf, T0_UTC_US + 40 * s_us, T0_UTC_US + 90 * s_us, text, sizeof text);
+        assert_string_equal(text, "0.0");
+        window_volume_ml(raw, inf, T0_UTC_US - 60 * s_us, T0_UTC_US + 3600 * s_us, text, sizeof text);
+        assert_string_equal(text, "3.0");
+        window_volume_ml(raw, inf, T0_UTC_US + 97 * s_us, T0_UTC_US + 120 * s_us, text, sizeof text);
+        assert_string_equal(text, "1.333333");
+
+        rw = open_raw(f->path);
+        assert_int_not_equal(sqlite3_exec(rw, "UPDATE delivery_samples SET volume_nl = 0", NULL, NULL, NULL),
+                             SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(rw, "DELETE FROM delivery_samples", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(query_int(rw, "SELECT sum(volume_nl) FROM delivery_samples"), 7000000);
+}
+
+static void latest_utc_is_the_newest_time_in_any_table(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        struct db_infusion in = sample_infusion(0);
+        int64_t latest = -1, inf, inf2, dose, s_us = 1000000;
+        struct db_event e;
+        struct db_pca_demand demand;
+        struct db_alarm_event alarm;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, 0);
+
+        /* each table in turn holds the newest time */
+        in.started_utc_us = T0_UTC_US + 1 * s_us;
+        assert_int_equal(db_infusion_begin(d, &in, &inf), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 1 * s_us);
+
+        e = sample_event(inf, "state");
+        e.utc_us = T0_UTC_US + 2 * s_us;
+        assert_int_equal(db_event_add(d, &e), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 2 * s_us);
+
+        alarm = sample_alarm("raised", "high", T0_UTC_US + 3 * s_us, -1);
+        assert_int_equal(db_alarm_event_add(d, &alarm), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 3 * s_us);
+
+        demand = sample_demand(inf, "button", "granted", T0_UTC_US + 4 * s_us);
+        dose = add_demand(d, &demand);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 4 * s_us);
+
+        assert_int_equal(db_delivery_sample_add(d, &(struct db_delivery_sample) {
+                .infusion_id = inf, .utc_us = T0_UTC_US + 5 * s_us }), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 5 * s_us);
+
+        assert_int_equal(db_audit_add(d, &(struct db_audit) {
+                .utc_us = T0_UTC_US + 6 * s_us, .uid = 0, .method = "Channel.PcaDemand", .object = "/",
+                .outcome = "ok" }), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 6 * s_us);
+
+        assert_int_equal(db_limit_event_add(d, &(struct db_limit_event) {
+                .utc_us = T0_UTC_US + 7 * s_us, .kind = "hard-refused", .value = NAN, .uid = -1 }), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 7 * s_us);
+
+        struct db_library lib = { .version = "v1", .imported_utc_us = T0_UTC_US + 8 * s_us, .imported_by_uid = 0,
+                                  .json = "{}" };
+        assert_int_equal(db_library_store(d, &lib, NULL), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 8 * s_us);
+
+        assert_int_equal(db_infusion_checkpoint(d, inf, 1000, T0_UTC_US + 9 * s_us), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 9 * s_us);
+
+        assert_int_equal(db_pca_dose_ended(d, dose, T0_UTC_US + 10 * s_us, 1000000), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 10 * s_us);
+
+        assert_int_equal(db_infusion_end(d, inf, "stopped", 2000, T0_UTC_US + 11 * s_us), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 11 * s_us);
+
+        /* a sample of an older infusion, with a newer one there */
+        in.started_utc_us = T0_UTC_US;
+        assert_int_equal(db_infusion_begin(d, &in, &inf2), 0);
+        assert_int_equal(db_delivery_sample_add(d, &(struct db_delivery_sample) {
+                .infusion_id = inf, .utc_us = T0_UTC_US + 12 * s_us }), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 12 * s_us);
+
+        /* something older recorded later changes nothing */
+        e.utc_us = T0_UTC_US - 3600 * s_us;
+        assert_int_equal(db_event_add(d, &e), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 12 * s_us);
+
+        assert_int_equal(db_latest_utc_us(d, NULL), -EINVAL);
+        assert_int_equal(db_latest_utc_us(NULL, &latest), -EINVAL);
+}
+
+static void event_last_utc_is_the_newest_event_of_a_kind_on_a_channel(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        struct db_event e = sample_event(0, "pca-new-patient");
+        int64_t utc_us = -1;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_event_last_utc_us(d, 0, "pca-new-patient", &utc_us), -ENOENT);
+        assert_int_equal(utc_us, -1);
+
+        /* recorded out of order: the newest by time wins */
+        e.utc_us = T0_UTC_US + 3 * MIN_US;
+        assert_int_equal(db_event_add(d, &e), 0);
+        e.utc_us = T0_UTC_US + 1 * MIN_US;
+        assert_int_equal(db_event_add(d, &e), 0);
+        e.channel = 1;
+        e.utc_us = T0_UTC_US + 5 * MIN_US;
+        assert_int_equal(db_event_add(d, &e), 0);
+        e = sample_event(0, "state");
+        e.utc_us = T0_UTC_US + 7 * MIN_US;
+        assert_int_equal(db_event_add(d, &e), 0);
+
+        assert_int_equal(db_event_last_utc_us(d, 0, "pca-new-patient", &utc_us), 0);
+        assert_int_equal(utc_us, T0_UTC_US + 3 * MIN_US);
+        assert_int_equal(db_event_last_utc_us(d, 1, "pca-new-patient", &utc_us), 0);
+        assert_int_equal(utc_us, T0_UTC_US + 5 * MIN_US);
+        assert_int_equal(db_event_last_utc_us(d, 0, "state", &utc_us), 0);
+        assert_int_equal(utc_us, T0_UTC_US + 7 * MIN_US);
+        assert_int_equal(db_event_last_utc_us(d, 1, "state", &utc_us), -ENOENT);
+        assert_int_equal(db_event_last_utc_us(d, 2, "pca-new-patient", &utc_us), -ENOENT);
+        assert_int_equal(db_event_last_utc_us(d, 0, NULL, &utc_us), -EINVAL);
+        assert_int_equal(db_event_last_utc_us(d, 0, "state", NULL), -EINVAL);
+}
+
+static void pca_and_delivery_records_survive_close_and_reopen(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        struct db_infusion in = sample_infusion(0);
+        struct seen_demands seen = {};
+        struct db_pca_demand e;
+        uint64_t total, granted;
+        int64_t inf, ended, open, latest;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_infusion_begin(d, &in, &inf), 0);
+        e = sample_demand(inf, "button", "granted", T0_UTC_US + 1 * MIN_US);
+        ended = add_demand(d, &e);
+        e = sample_demand(inf, "button", "lockout", T0_UTC_US + 2 * MIN_US);
+        e.detail = "lockout: 9 min left";
+        (void) add_demand(d, &e);
+        e = sample_demand(inf, "dbus", "granted", T0_UTC_US + 20 * MIN_US);
+        open = add_demand(d, &e);
+        assert_int_equal(db_pca_dose_ended(d, ended, T0_UTC_US + 1 * MIN_US + 36000000, 1000000), 0);
+        assert_int_equal(db_delivery_sample_add(d, &(struct db_delivery_sample) {
+                .infusion_id = inf, .utc_us = T0_UTC_US + 21 * MIN_US, .volume_nl = 2000000 }), 0);
+        d = db_close(d);
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_pca_doses_since(d, 0, 0, on_demand, &seen), 2);
+        assert_int_equal(seen.rows[0].id, ended);
+        assert_int_equal(seen.rows[0].delivered_nl, 1000000);
+        assert_int_equal(seen.rows[1].id, open);
+        assert_int_equal(seen.rows[1].ended_utc_us, 0);
+        assert_int_equal(db_pca_demand_counts(d, 0, 0, &total, &granted), 0);
+        assert_int_equal(total, 3);
+        assert_int_equal(granted, 2);
+        seen = (struct seen_demands) {};
+        assert_int_equal(db_pca_demands_recent(d, 0, 2, on_demand, &seen), 2);
+        assert_string_equal(seen.rows[1].detail, "lockout: 9 min left");
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 21 * MIN_US);
+
+        /* the once is in the file, not in memory */
+        assert_int_equal(db_pca_dose_ended(d, ended, T0_UTC_US + 30 * MIN_US, 1), -ENOENT);
+        assert_int_equal(db_pca_dose_ended(d, open, T0_UTC_US + 30 * MIN_US, 1000000), 0);
+}
+
+static void pca_demands_reach_the_disk_before_returning_and_delivery_samples_do_not_wait(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        struct db_infusion in = sample_infusion(0);
+        struct db_pca_demand e;
+        int64_t inf, id;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_infusion_begin(d, &in, &inf), 0);
+
+        /* twice: the second shows FULL is set again after a sample */
+        for (int i = 1; i <= 2; i++) {
+                syncs = 0;
+                assert_int_equal(db_delivery_sample_add(d, &(struct db_delivery_sample) {
+                        .infusion_id = inf, .utc_us = T0_UTC_US + i, .volume_nl = i * 1000 }), 0);
+                assert_int_equal(syncs, 0);
+
+                syncs = 0;
+                e = sample_demand(inf, "button", "granted", T0_UTC_US + i);
+                assert_int_equal(db_pca_demand_add(d, &e, &id), 0);
+                assert_true(syncs >= 1);
+
+                syncs = 0;
+                assert_int_equal(db_pca_dose_ended(d, id, T0_UTC_US + i + 1, 1000000), 0);
+                assert_true(syncs >= 1);
+        }
+
+        /* a refused sample leaves FULL in force too */
+        assert_int_equal(db_delivery_sample_add(d, &(struct db_delivery_sample) {
+                .infusion_id = inf + 100 }), -EINVAL);
+        syncs = 0;
+        e = sample_demand(inf, "button", "lockout", T0_UTC_US + 3);
+        assert_int_equal(db_pca_demand_add(d, &e, &id), 0);
+        assert_true(syncs >= 1);
+}
+
+/* A file written by schema 4 gains the PCA and delivery tables on open
+ * and keeps what it had. */
+static void a_version_4_file_migrates_to_5_keeping_its_rows(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *rw = NULL;
+        struct db_infusion in = sample_infusion(0), out;
+        struct db_event e;
+        struct db_alarm_event alarm = sample_alarm("raised", "high", T0_UTC_US + 5, -1);
+        struct db_pca_demand demand;
+        int64_t id, latest;
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_infusion_begin(d, &in, &id), 0);
+        e = sample_event(id, "state");
+        assert_int_equal(db_event_add(d, &e), 0);
+        assert_int_equal(db_alarm_event_add(d, &alarm), 0);
+        d = db_close(d);
+        {
+                /* Turn it back into a version 4 file. */
+                _cleanup_(sqlite_closep) sqlite3 *raw = open_raw(f->path);
+                assert_int_equal(sqlite3_exec(raw,
+                                              "DROP VIEW v_pca_demands; DROP VIEW v_delivery_samples;"
+                                              "DROP TABLE pca_demands; DROP TABLE delivery_samples;"
+                                              "DROP INDEX events_channel_kind_utc_us;"
+                                              "PRAGMA user_version = 4;", NULL, NULL, NULL), SQLITE_OK);
+                assert_int_equal(query_int(raw, "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%pca%'"
+                                                " OR name LIKE '%delivery%'"), 0);
+        }
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(db_schema_version(d), 5);
+        assert_int_equal(db_infusion_get(d, id, &out), 0);
+        assert_int_equal(out.rate_nl_per_h, in.rate_nl_per_h);
+        assert_int_equal(db_event_count(d, "state"), 1);
+
+        rw = open_raw(f->path);
+        assert_int_equal(query_int(rw, "SELECT count(*) FROM sqlite_schema WHERE name IN"
+                                       " ('pca_demands', 'pca_demands_utc_us', 'pca_demands_channel_utc_us',"
+                                       " 'pca_demands_no_delete', 'pca_demands_no_update', 'v_pca_demands',"
+                                       " 'delivery_samples', 'delivery_samples_infusion_id_utc_us',"
+                                       " 'delivery_samples_no_update', 'delivery_samples_no_delete',"
+                                       " 'v_delivery_samples', 'events_channel_kind_utc_us')"), 12);
+        assert_int_equal(query_int(rw, "SELECT count(*) FROM alarm_events"), 1);
+
+        demand = sample_demand(id, "button", "granted", T0_UTC_US + 1 * MIN_US);
+        assert_int_equal(db_pca_demand_add(d, &demand, NULL), 0);
+        assert_int_equal(db_delivery_sample_add(d, &(struct db_delivery_sample) {
+                .infusion_id = id, .utc_us = T0_UTC_US + 2 * MIN_US }), 0);
+        assert_int_equal(db_latest_utc_us(d, &latest), 0);
+        assert_int_equal(latest, T0_UTC_US + 2 * MIN_US);
+        assert_int_equal(db_event_last_utc_us(d, 0, "state", &latest), 0);
+        assert_int_equal(latest, e.utc_us);
+        assert_int_not_equal(sqlite3_exec(rw, "DELETE FROM pca_demands", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(query_int(rw, "SELECT count(*) FROM v_pca_demands"), 1);
+        assert_int_equal(query_int(rw, "SELECT count(*) FROM v_delivery_samples"), 1);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void) {
@@ -969,6 +1751,21 @@ int main(void) {
                 T(a_version_1_file_migrates_forward_keeping_its_rows),
                 T(compliance_view_counts_library_use_overrides_and_hard_stops_per_care_area),
                 T(alarm_history_is_append_only_and_summarised_per_alarm),
+                T(pca_doses_since_reads_back_granted_doses_of_any_source_oldest_first),
+                T(pca_demand_callbacks_may_write_to_the_database),
+                T(pca_demands_recent_are_newest_first_and_at_most_limit),
+                T(pca_demand_counts_count_only_the_patients_demands_since),
+                T(pca_dose_end_is_recorded_once_and_only_for_a_granted_dose),
+                T(pca_demands_are_append_only_but_for_a_doses_end_set_once),
+                T(pca_demand_add_refuses_what_the_schema_refuses),
+                T(delivery_samples_are_append_only_and_give_the_volume_in_any_window),
+                T(latest_utc_is_the_newest_time_in_any_table),
+                T(event_last_utc_is_the_newest_event_of_a_kind_on_a_channel),
+                T(pca_and_delivery_records_survive_close_and_reopen),
+                cmocka_unit_test_setup_teardown(
+                        pca_demands_reach_the_disk_before_returning_and_delivery_samples_do_not_wait,
+                        setup_counting, teardown_counting),
+                T(a_version_4_file_migrates_to_5_keeping_its_rows),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

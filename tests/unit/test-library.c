@@ -171,6 +171,23 @@ static void assert_amount_limits_equal(const struct amount_limits *a, const stru
         assert_limits_equal(&a->limits, &b->limits);
 }
 
+static void assert_pca_limits_equal(const struct pca_limits *a, const struct pca_limits *b) {
+        assert_int_equal(a->allowed, b->allowed);
+        if (!a->allowed)
+                return;
+        assert_memory_equal(&a->unit, &b->unit, sizeof a->unit);
+        assert_limits_equal(&a->demand, &b->demand);
+        assert_limits_equal(&a->lockout_min, &b->lockout_min);
+        assert_limits_equal(&a->doses_per_hour, &b->doses_per_hour);
+        assert_limits_equal(&a->limit, &b->limit);
+        assert_true(same_number(a->window_h, b->window_h));
+        assert_int_equal(a->basal_allowed, b->basal_allowed);
+        if (a->basal_allowed)
+                assert_limits_equal(&a->basal, &b->basal);
+        assert_int_equal(a->clinician_bolus_counts, b->clinician_bolus_counts);
+        assert_int_equal(a->limit_action, b->limit_action);
+}
+
 static void assert_occlusion_equal(const struct occlusion_settings *a, const struct occlusion_settings *b) {
         assert_int_equal(a->n_levels, b->n_levels);
         for (size_t i = 0; i < a->n_levels; i++)
@@ -212,6 +229,7 @@ static void assert_libraries_equal(const struct drug_library *a, const struct dr
                         assert_limits_equal(&l->dose, &m->dose);
                         assert_amount_limits_equal(&l->bolus, &m->bolus);
                         assert_amount_limits_equal(&l->loading, &m->loading);
+                        assert_pca_limits_equal(&l->pca, &m->pca);
                 }
         }
 }
@@ -334,6 +352,42 @@ static void sample_file_is_already_in_canonical_form(void **state) {
         drug_library_free(lib);
 }
 
+static void sample_library_has_a_pca_opioid_with_basal_only_in_the_icu(void **state) {
+        struct drug_library *lib = import_sample();
+        const struct drug *d = drug_library_find_drug(lib, "morphine-pca");
+        char unit[DOSE_UNIT_STRING_MAX];
+
+        assert_non_null(d);
+        assert_int_equal(d->n_concentrations, 1);
+        assert_true(d->concentrations[0].amount == 1 && d->concentrations[0].amount_unit == DOSE_AMOUNT_MG &&
+                    d->concentrations[0].volume_ml == 1);
+        for (size_t i = 0; i < 2; i++) {
+                const char *area = i == 0 ? "ICU" : "Med-Surg";
+                const struct drug_limits *l = drug_limits_for(d, area);
+                assert_non_null(l);
+                const struct pca_limits *pca = &l->pca;
+
+                assert_true(pca->allowed);
+                assert_string_equal(dose_unit_to_string(&pca->unit, unit, sizeof unit), "mg");
+                assert_limits_equal(&pca->demand, &(struct dose_limits) { NAN, NAN, 2, 3 });
+                assert_limits_equal(&pca->lockout_min, &(struct dose_limits) { 5, 6, NAN, NAN });
+                assert_limits_equal(&pca->doses_per_hour, &(struct dose_limits) { NAN, NAN, NAN, 12 });
+                assert_limits_equal(&pca->limit, &(struct dose_limits) { NAN, NAN, 20, 30 });
+                assert_true(pca->window_h == 4);
+                assert_true(pca->clinician_bolus_counts);
+                assert_int_equal(pca->limit_action, PCA_LIMIT_KVO);
+                assert_int_equal(pca->basal_allowed, i == 0);
+                assert_true(l->loading.allowed);
+                assert_string_equal(dose_unit_to_string(&l->loading.unit, unit, sizeof unit), "mg");
+                assert_true(l->loading.limits.hard_max == 5);
+        }
+        assert_true(drug_limits_for(d, "ICU")->pca.basal.hard_max == 2);
+        assert_null(drug_limits_for(d, "Oncology"));
+        /* PCA is a choice per drug entry: plain morphine has none. */
+        assert_false(drug_limits_for(drug_library_find_drug(lib, "morphine"), "ICU")->pca.allowed);
+        drug_library_free(lib);
+}
+
 /* Round trips. */
 
 static void export_import_export_is_byte_identical(void **state) {
@@ -348,6 +402,24 @@ static void export_import_export_is_byte_identical(void **state) {
         free(second);
         drug_library_free(lib);
         drug_library_free(again);
+}
+
+/* The ICU entry's PCA limits in awkward_library(): every key, the flags
+ * away from their defaults, a basal allowed without bounds. */
+static struct pca_limits awkward_library_pca_icu(void) {
+        return (struct pca_limits) {
+                .allowed = true,
+                .unit = { DOSE_AMOUNT_MG, DOSE_BASIS_NONE, DOSE_TIME_NONE },
+                .demand = { 0.25, NAN, 1.5, 2 },
+                .lockout_min = { 5, 7.5, NAN, 240 },
+                .doses_per_hour = { NAN, NAN, 4, 60 },
+                .limit = { NAN, NAN, 20, 30 },
+                .window_h = 1.5,
+                .basal_allowed = true,
+                .basal = DOSE_LIMITS_NONE,
+                .clinician_bolus_counts = false,
+                .limit_action = PCA_LIMIT_STOP,
+        };
 }
 
 /* A library built in code, as the SQLite store will: limits not in
@@ -385,12 +457,25 @@ static struct drug_library *awkward_library(void) {
                 .dose = { NAN, 0.1, 12345.678, 1e21 },
                 .bolus = { true, { DOSE_AMOUNT_MCG, DOSE_BASIS_KG, DOSE_TIME_NONE }, DOSE_LIMITS_NONE },
                 .loading = { false, {}, DOSE_LIMITS_NONE },
+                /* The least a PCA entry can say: the rest at its defaults. */
+                .pca = {
+                        .allowed = true,
+                        .unit = { DOSE_AMOUNT_MCG, DOSE_BASIS_KG, DOSE_TIME_NONE },
+                        .demand = { NAN, NAN, NAN, 0.1 },
+                        .lockout_min = DOSE_LIMITS_NONE,
+                        .doses_per_hour = DOSE_LIMITS_NONE,
+                        .limit = DOSE_LIMITS_NONE,
+                        .window_h = NAN,
+                        .clinician_bolus_counts = true,
+                        .limit_action = PCA_LIMIT_KVO,
+                },
         };
         d->limits[1] = (struct drug_limits) {
                 .care_area_id = strdup("ICU"),
                 .dose = { 2.5e-8, NAN, NAN, 0.30000000000000004 },
                 .bolus = { false, {}, DOSE_LIMITS_NONE },
                 .loading = { true, { DOSE_AMOUNT_MG, DOSE_BASIS_NONE, DOSE_TIME_NONE }, { 1, 1, 1, 1 } },
+                .pca = awkward_library_pca_icu(),
         };
         return lib;
 }
@@ -416,6 +501,22 @@ static void library_built_in_code_survives_a_round_trip_exactly(void **state) {
                                       "\"auto_restarts\": 9 }"));
         assert_non_null(strstr(first, "\"soft_max\": 12345.678, \"hard_max\": 1e21"));
         assert_non_null(strstr(first, "\"version\": \"v \\\"3\\\" \\\\ caf\xc3\xa9 \xe2\x80\x94 2026-11\""));
+        assert_non_null(strstr(first, "\"pca\": {\n"
+                                      "            \"unit\": \"mg\",\n"
+                                      "            \"demand\": { \"hard_min\": 0.25, \"soft_max\": 1.5, \"hard_max\": 2 },\n"
+                                      "            \"lockout_min\": { \"hard_min\": 5, \"soft_min\": 7.5, \"hard_max\": 240 },\n"
+                                      "            \"doses_per_hour\": { \"soft_max\": 4, \"hard_max\": 60 },\n"
+                                      "            \"limit\": { \"window_h\": 1.5, \"soft_max\": 20, \"hard_max\": 30 },\n"
+                                      "            \"basal\": {},\n"
+                                      "            \"clinician_bolus_counts\": false,\n"
+                                      "            \"limit_action\": \"stop\"\n"
+                                      "          }\n"));
+        assert_non_null(strstr(first, "\"pca\": {\n"
+                                      "            \"unit\": \"mcg/kg\",\n"
+                                      "            \"demand\": { \"hard_max\": 0.1 },\n"
+                                      "            \"clinician_bolus_counts\": true,\n"
+                                      "            \"limit_action\": \"kvo\"\n"
+                                      "          }\n"));
         free(first);
         free(second);
         drug_library_free(lib);
@@ -729,6 +830,238 @@ static void bolus_and_loading_units_must_be_compatible_amounts(void **state) {
                        "drugs[0].limits.ICU.loading.unit: mg/kg is not compatible with concentrations[0] in units");
         assert_refused(LIBRARY(DRUG("saline", "mL/h", "", "'ICU': {'bolus': {'unit': 'mg'}}")),
                        "drugs[0].limits.ICU.bolus.unit: a bolus in mg needs a concentration");
+}
+
+/* PCA limits of a drug in a care area. */
+
+/* A drug at 1 mg/mL whose only entry, in the ICU, is pca. */
+#define PCA_DRUG_AS(id, pca)                                                                    \
+        DRUG(id, "mg/h", "{'amount': 1, 'amount_unit': 'mg', 'volume_ml': 1}", "'ICU': {'pca': {" pca "}}")
+#define PCA_DRUG(pca) PCA_DRUG_AS("m", pca)
+#define PCA_MINIMAL "'unit': 'mg', 'demand': {'hard_max': 2}"
+
+static void pca_limits_import_with_every_key(void **state) {
+        struct drug_library *lib = assert_imports(LIBRARY(DRUG(
+                "m", "mg/h", "{'amount': 1, 'amount_unit': 'mg', 'volume_ml': 1}",
+                "'ICU': {'pca': {'unit': 'mg', 'demand': {'soft_max': 1.5, 'hard_max': 2}, "
+                "'lockout_min': {'hard_min': 5, 'soft_min': 8}, 'doses_per_hour': {'hard_max': 6}, "
+                "'limit': {'window_h': 4, 'soft_max': 20, 'hard_max': 30}, 'basal': {'hard_max': 1}, "
+                "'clinician_bolus_counts': false, 'limit_action': 'stop'}}, 'Med-Surg': {}")));
+        const struct pca_limits *pca = &drug_limits_for(&lib->drugs[0], "ICU")->pca;
+        char unit[DOSE_UNIT_STRING_MAX];
+
+        assert_true(pca->allowed);
+        assert_string_equal(dose_unit_to_string(&pca->unit, unit, sizeof unit), "mg");
+        assert_limits_equal(&pca->demand, &(struct dose_limits) { NAN, NAN, 1.5, 2 });
+        assert_limits_equal(&pca->lockout_min, &(struct dose_limits) { 5, 8, NAN, NAN });
+        assert_limits_equal(&pca->doses_per_hour, &(struct dose_limits) { NAN, NAN, NAN, 6 });
+        assert_limits_equal(&pca->limit, &(struct dose_limits) { NAN, NAN, 20, 30 });
+        assert_true(pca->window_h == 4);
+        assert_true(pca->basal_allowed);
+        assert_limits_equal(&pca->basal, &(struct dose_limits) { NAN, NAN, NAN, 1 });
+        assert_false(pca->clinician_bolus_counts);
+        assert_int_equal(pca->limit_action, PCA_LIMIT_STOP);
+
+        /* No "pca": no PCA of this drug there. */
+        assert_false(drug_limits_for(&lib->drugs[0], "Med-Surg")->pca.allowed);
+        drug_library_free(lib);
+}
+
+static void pca_optional_keys_take_their_defaults(void **state) {
+        struct drug_library *lib = assert_imports(LIBRARY(PCA_DRUG(PCA_MINIMAL)));
+        const struct pca_limits *pca = &lib->drugs[0].limits[0].pca;
+
+        assert_true(pca->allowed);
+        assert_limits_equal(&pca->lockout_min, &DOSE_LIMITS_NONE);
+        assert_limits_equal(&pca->doses_per_hour, &DOSE_LIMITS_NONE);
+        assert_limits_equal(&pca->limit, &DOSE_LIMITS_NONE);
+        assert_true(isnan(pca->window_h));
+        assert_false(pca->basal_allowed);       /* no basal rate without "basal" */
+        assert_true(pca->clinician_bolus_counts);
+        assert_int_equal(pca->limit_action, PCA_LIMIT_KVO);
+        drug_library_free(lib);
+
+        /* "basal": {} allows a basal rate of any size. */
+        lib = assert_imports(LIBRARY(PCA_DRUG(PCA_MINIMAL ", 'basal': {}")));
+        assert_true(lib->drugs[0].limits[0].pca.basal_allowed);
+        assert_limits_equal(&lib->drugs[0].limits[0].pca.basal, &DOSE_LIMITS_NONE);
+        drug_library_free(lib);
+}
+
+static void pca_limits_are_written_in_a_fixed_order_and_read_back_the_same(void **state) {
+        /* Keys in an order of their own, numbers in another spelling. */
+        struct drug_library *lib = assert_imports(LIBRARY(PCA_DRUG(
+                "'limit_action': 'kvo', 'basal': {'hard_max': 1.0}, 'limit': {'hard_max': 30, 'window_h': 4.0}, "
+                "'clinician_bolus_counts': true, 'doses_per_hour': {'hard_max': 6}, "
+                "'lockout_min': {'soft_min': 8, 'hard_min': 5}, 'demand': {'hard_max': 2, 'soft_max': 1.5}, "
+                "'unit': 'mg'")));
+        struct drug_library *again = NULL;
+        char *first = export(lib);
+
+        assert_non_null(strstr(first, "          \"dose\": {},\n"
+                                      "          \"pca\": {\n"
+                                      "            \"unit\": \"mg\",\n"
+                                      "            \"demand\": { \"soft_max\": 1.5, \"hard_max\": 2 },\n"
+                                      "            \"lockout_min\": { \"hard_min\": 5, \"soft_min\": 8 },\n"
+                                      "            \"doses_per_hour\": { \"hard_max\": 6 },\n"
+                                      "            \"limit\": { \"window_h\": 4, \"hard_max\": 30 },\n"
+                                      "            \"basal\": { \"hard_max\": 1 },\n"
+                                      "            \"clinician_bolus_counts\": true,\n"
+                                      "            \"limit_action\": \"kvo\"\n"
+                                      "          }\n"
+                                      "        }\n"));
+        assert_int_equal(library_from_json(first, strlen(first), &again, NULL), 0);
+        assert_libraries_equal(lib, again);
+        char *second = export(again);
+        assert_string_equal(first, second);
+        free(first);
+        free(second);
+        drug_library_free(lib);
+        drug_library_free(again);
+
+        /* Without "pca" nothing of it is written. */
+        lib = assert_imports(LIBRARY(HEPARIN));
+        first = export(lib);
+        assert_null(strstr(first, "pca"));
+        free(first);
+        drug_library_free(lib);
+}
+
+static void pca_needs_a_unit_and_a_demand_hard_max(void **state) {
+        assert_refused(LIBRARY(PCA_DRUG("")),
+                       "drugs[0].limits.ICU.pca.unit: is required",
+                       "drugs[0].limits.ICU.pca.demand: is required");
+        assert_refused(LIBRARY(PCA_DRUG("'unit': 'mg', 'demand': {'soft_max': 1}")),
+                       "drugs[0].limits.ICU.pca.demand.hard_max: is required");
+        assert_refused(LIBRARY(DRUG("m", "mg/h", "{'amount': 1, 'amount_unit': 'mg', 'volume_ml': 1}",
+                                    "'ICU': {'pca': true}")),
+                       "drugs[0].limits.ICU.pca: must be an object, not a boolean");
+}
+
+static void pca_unit_follows_the_rules_of_a_bolus_unit(void **state) {
+        assert_refused(LIBRARY(PCA_DRUG_AS("a", "'unit': 'mg/h', 'demand': {'hard_max': 2}") ", "
+                               PCA_DRUG_AS("b", "'unit': 'units', 'demand': {'hard_max': 2}") ", "
+                               PCA_DRUG_AS("c", "'unit': 'mgs', 'demand': {'hard_max': 2}") ", "
+                               DRUG("saline", "mL/h", "", "'ICU': {'pca': {" PCA_MINIMAL "}}")),
+                       "drugs[2].limits.ICU.pca.unit: 'mgs' is not an amount unit (allowed: mg, mcg/kg, units, ...: "
+                       "an amount (mL, g, mg, mcg, ng, units, milliunits, mEq, mmol), "
+                       "then /kg or /m2 if weight- or BSA-based)",
+                       "drugs[0].limits.ICU.pca.unit: 'mg/h' is a rate; a PCA dose is an amount such as mg or mcg/kg",
+                       "drugs[1].limits.ICU.pca.unit: units is not compatible with concentrations[0] in mg",
+                       "drugs[3].limits.ICU.pca.unit: a PCA dose in mg needs a concentration");
+        /* mL needs no concentration; mcg/kg comes from one in mg. */
+        drug_library_free(assert_imports(LIBRARY(
+                DRUG("saline", "mL/h", "", "'ICU': {'pca': {'unit': 'mL', 'demand': {'hard_max': 2}}}") ", "
+                PCA_DRUG("'unit': 'mcg/kg', 'demand': {'hard_max': 20}"))));
+}
+
+static void pca_limit_sets_must_be_ordered_and_above_zero(void **state) {
+        assert_refused(LIBRARY(PCA_DRUG("'unit': 'mg', 'demand': {'soft_max': 3, 'hard_max': 2}, "
+                                        "'lockout_min': {'soft_min': 5, 'hard_min': 6}, "
+                                        "'limit': {'window_h': 4, 'hard_max': -1}, 'basal': {'hard_min': 0}")),
+                       "drugs[0].limits.ICU.pca.demand.hard_max: 2 is below soft_max 3",
+                       "drugs[0].limits.ICU.pca.lockout_min.soft_min: 5 is below hard_min 6",
+                       "drugs[0].limits.ICU.pca.limit.hard_max: must be > 0",
+                       "drugs[0].limits.ICU.pca.basal.hard_min: must be > 0 (leave it out for no lower limit)");
+}
+
+static void pca_window_is_required_with_a_cumulative_limit_and_refused_without_one(void **state) {
+        assert_refused(LIBRARY(PCA_DRUG(PCA_MINIMAL ", 'limit': {'hard_max': 30}")),
+                       "drugs[0].limits.ICU.pca.limit.window_h: is required");
+        assert_refused(LIBRARY(PCA_DRUG(PCA_MINIMAL ", 'limit': {}")),
+                       "drugs[0].limits.ICU.pca.limit.window_h: is required");
+        assert_refused(LIBRARY(PCA_DRUG(PCA_MINIMAL ", 'limit': {'window_h': 4}")),
+                       "drugs[0].limits.ICU.pca.limit.window_h: is given without a limit: "
+                       "add hard_max or soft_max, or leave limit out");
+        assert_refused(LIBRARY(PCA_DRUG(PCA_MINIMAL ", 'limit': {'window_h': 12.5, 'soft_max': 30}") ", "
+                               PCA_DRUG_AS("n", PCA_MINIMAL ", 'limit': {'window_h': 0.5, 'hard_max': 30}")),
+                       "drugs[0].limits.ICU.pca.limit.window_h: 12.5 is out of range (1..12 h)",
+                       "drugs[1].limits.ICU.pca.limit.window_h: 0.5 is out of range (1..12 h)");
+        drug_library_free(assert_imports(LIBRARY(
+                PCA_DRUG(PCA_MINIMAL ", 'limit': {'window_h': 1, 'hard_max': 10}") ", "
+                PCA_DRUG_AS("n", PCA_MINIMAL ", 'limit': {'window_h': 12, 'hard_max': 60}"))));
+}
+
+static void pca_lockout_and_doses_per_hour_bounds_have_ranges(void **state) {
+        assert_refused(LIBRARY(PCA_DRUG(PCA_MINIMAL ", 'lockout_min': {'hard_min': 0.5, 'hard_max': 241}, "
+                                        "'doses_per_hour': {'soft_max': 61, 'hard_max': 0}")),
+                       "drugs[0].limits.ICU.pca.lockout_min.hard_min: 0.5 is out of range (1..240 min)",
+                       "drugs[0].limits.ICU.pca.lockout_min.hard_max: 241 is out of range (1..240 min)",
+                       "drugs[0].limits.ICU.pca.doses_per_hour.soft_max: 61 is out of range (1..60 doses per hour)",
+                       "drugs[0].limits.ICU.pca.doses_per_hour.hard_max: must be > 0");
+        drug_library_free(assert_imports(LIBRARY(PCA_DRUG(PCA_MINIMAL ", 'lockout_min': {'hard_min': 1, 'hard_max': 240}, "
+                                                          "'doses_per_hour': {'hard_min': 1, 'hard_max': 60}"))));
+}
+
+static void pca_unknown_keys_and_wrong_values_are_named(void **state) {
+        assert_refused(LIBRARY(PCA_DRUG(PCA_MINIMAL ", 'lockout': {'hard_min': 5}, "
+                                        "'limit': {'window': 4, 'window_h': 4, 'hard_max': 30}, "
+                                        "'basal': {'unit': 'mg/h'}, 'clinician_bolus_counts': 'yes', "
+                                        "'limit_action': 'pause'")),
+                       "drugs[0].limits.ICU.pca.lockout: unknown key (expected one of: unit, demand, lockout_min, "
+                       "doses_per_hour, limit, basal, clinician_bolus_counts, limit_action)",
+                       "drugs[0].limits.ICU.pca.limit.window: unknown key (expected one of: window_h, hard_min, "
+                       "soft_min, soft_max, hard_max)",
+                       "drugs[0].limits.ICU.pca.basal.unit: unknown key (expected one of: hard_min, soft_min, "
+                       "soft_max, hard_max)",
+                       "drugs[0].limits.ICU.pca.clinician_bolus_counts: must be true or false, not a string",
+                       "drugs[0].limits.ICU.pca.limit_action: 'pause' is not a limit action (allowed: kvo, stop)");
+        assert_refused(LIBRARY(PCA_DRUG(PCA_MINIMAL ", 'limit': {'window_h': '4h', 'hard_max': 30}")),
+                       "drugs[0].limits.ICU.pca.limit.window_h: must be a number, not a string");
+        assert_refused(LIBRARY(DRUG("m", "mg/h", "{'amount': 1, 'amount_unit': 'mg', 'volume_ml': 1}",
+                                    "'ICU': {'pcaa': {}}")),
+                       "drugs[0].limits.ICU.pcaa: unknown key (expected one of: dose, bolus, loading, pca)");
+}
+
+static void pca_limits_built_in_code_are_checked_by_the_same_paths(void **state) {
+        struct drug_library *lib = awkward_library();
+        struct pca_limits *pca = &lib->drugs[0].limits[1].pca;
+        struct library_errors errs;
+
+        /* Limits of a drug without PCA in an area are not looked at. */
+        lib->drugs[0].limits[0].pca.allowed = false;
+        lib->drugs[0].limits[0].pca.demand = (struct dose_limits) { -1, -1, -1, -1 };
+        lib->drugs[0].limits[0].pca.limit_action = 99;
+        library_errors_reset(&errs);
+        assert_int_equal(drug_library_validate(lib, &errs), 0);
+
+        pca->unit.time = DOSE_TIME_H;
+        pca->demand.hard_max = NAN;
+        pca->window_h = NAN;
+        pca->limit_action = _PCA_LIMIT_ACTION_MAX;
+        pca->basal = (struct dose_limits) { NAN, NAN, 2, 1 };
+        assert_int_equal(drug_library_validate(lib, &errs), -EINVAL);
+        assert_int_equal(errs.n, 5);
+        assert_string_equal(errs.text[0], "drugs[0].limits.ICU.pca.unit: \"mg/h\" is a rate; "
+                                          "a PCA dose is an amount such as mg or mcg/kg");
+        assert_string_equal(errs.text[1], "drugs[0].limits.ICU.pca.demand.hard_max: is required");
+        assert_string_equal(errs.text[2], "drugs[0].limits.ICU.pca.limit.window_h: is required");
+        assert_string_equal(errs.text[3], "drugs[0].limits.ICU.pca.basal.hard_max: 1 is below soft_max 2");
+        assert_string_equal(errs.text[4], "drugs[0].limits.ICU.pca.limit_action: is not a valid action");
+
+        /* A basal not allowed is not looked at either. */
+        library_errors_reset(&errs);
+        *pca = awkward_library_pca_icu();
+        pca->basal_allowed = false;
+        pca->basal = (struct dose_limits) { -1, -1, -1, -1 };
+        assert_int_equal(drug_library_validate(lib, &errs), 0);
+        drug_library_free(lib);
+}
+
+static void pca_limit_actions_have_one_name_each(void **state) {
+        enum pca_limit_action a = _PCA_LIMIT_ACTION_MAX;
+
+        assert_string_equal(pca_limit_action_to_string(PCA_LIMIT_KVO), "kvo");
+        assert_string_equal(pca_limit_action_to_string(PCA_LIMIT_STOP), "stop");
+        assert_null(pca_limit_action_to_string(_PCA_LIMIT_ACTION_MAX));
+        assert_int_equal(pca_limit_action_from_string("stop", &a), 0);
+        assert_int_equal(a, PCA_LIMIT_STOP);
+        assert_int_equal(pca_limit_action_from_string("kvo", &a), 0);
+        assert_int_equal(a, PCA_LIMIT_KVO);
+        assert_int_equal(pca_limit_action_from_string("KVO", &a), -EINVAL);
+        assert_int_equal(pca_limit_action_from_string("", &a), -EINVAL);
+        assert_int_equal(pca_limit_action_from_string(NULL, &a), -EINVAL);
+        assert_int_equal(a, PCA_LIMIT_KVO);     /* untouched on failure */
 }
 
 /* Occlusion settings of a care area. */
@@ -1219,6 +1552,7 @@ int main(void) {
                 cmocka_unit_test(sample_library_holds_the_documented_example_limits),
                 cmocka_unit_test(sample_file_is_already_in_canonical_form),
                 cmocka_unit_test(sample_library_sets_occlusion_per_care_area),
+                cmocka_unit_test(sample_library_has_a_pca_opioid_with_basal_only_in_the_icu),
                 cmocka_unit_test(export_import_export_is_byte_identical),
                 cmocka_unit_test(library_built_in_code_survives_a_round_trip_exactly),
                 cmocka_unit_test(order_of_keys_and_of_limits_in_the_file_does_not_change_the_export),
@@ -1253,6 +1587,17 @@ int main(void) {
                 cmocka_unit_test(dose_unit_must_be_a_known_rate),
                 cmocka_unit_test(drug_dosed_by_amount_needs_a_concentration_but_a_fluid_does_not),
                 cmocka_unit_test(bolus_and_loading_units_must_be_compatible_amounts),
+                cmocka_unit_test(pca_limits_import_with_every_key),
+                cmocka_unit_test(pca_optional_keys_take_their_defaults),
+                cmocka_unit_test(pca_limits_are_written_in_a_fixed_order_and_read_back_the_same),
+                cmocka_unit_test(pca_needs_a_unit_and_a_demand_hard_max),
+                cmocka_unit_test(pca_unit_follows_the_rules_of_a_bolus_unit),
+                cmocka_unit_test(pca_limit_sets_must_be_ordered_and_above_zero),
+                cmocka_unit_test(pca_window_is_required_with_a_cumulative_limit_and_refused_without_one),
+                cmocka_unit_test(pca_lockout_and_doses_per_hour_bounds_have_ranges),
+                cmocka_unit_test(pca_unknown_keys_and_wrong_values_are_named),
+                cmocka_unit_test(pca_limits_built_in_code_are_checked_by_the_same_paths),
+                cmocka_unit_test(pca_limit_actions_have_one_name_each),
                 cmocka_unit_test(occlusion_settings_import_and_survive_a_round_trip_exactly),
                 cmocka_unit_test(care_area_without_occlusion_settings_is_written_without_them),
                 cmocka_unit_test(occlusion_levels_not_strictly_ascending_are_refused),
