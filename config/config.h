@@ -33,6 +33,7 @@ struct config {
         int64_t max_vtbi_nl;
         int64_t kvo_rate_nl_per_h;      /* default KVO rate; 0 = stop at VTBI */
         int64_t max_kvo_rate_nl_per_h;
+        int64_t pca_bolus_rate_nl_per_h;        /* default speed of PCA demand and loading doses */
         int64_t lease_us;
         int64_t control_period_us;
         int64_t checkpoint_period_us;

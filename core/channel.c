@@ -41,6 +41,7 @@ static const char *const mode_names[_PROGRAM_MODE_MAX] = {
         [PROGRAM_LOADING] = "loading",
         [PROGRAM_INTERMITTENT] = "intermittent",
         [PROGRAM_RAMP] = "ramp",
+        [PROGRAM_PCA] = "pca",
 };
 
 const char *program_mode_to_string(enum program_mode m) {
@@ -146,6 +147,21 @@ static int plan_deliver(struct plan_builder *b, const char *rate_field, const ch
         return 0;
 }
 
+/* PCA without basal: the reservoir waits for demands. Its end is where
+ * the VTBI ends, judged for the mechanism's resolution like a delivery. */
+static int plan_wait(struct plan_builder *b, int64_t volume, struct channel_error *err) {
+        const struct mechanism *m = b->c->mech;
+        int64_t start = b->n ? b->seg[b->n - 1].end_steps : 0;
+        int64_t end = mechanism_nl_to_steps_floor(m, b->total_nl + volume);
+        int64_t diff = mechanism_steps_to_nl(m, end - start) - volume;
+        if (end <= start || (diff < 0 ? -diff : diff) * 100 > volume)
+                return fail(err, "VtbiMl", "VtbiMl %.6g mL cannot be delivered within 1 %%: one pump step is %.6g mL",
+                            ML(volume), (double) m->pl_per_step / 1e9);
+        b->total_nl += volume;
+        b->seg[b->n++] = (struct plan_segment) { .end_steps = end, .wait = true };
+        return 0;
+}
+
 static void plan_hold(struct plan_builder *b, int64_t hold_us) {
         int64_t end = b->n ? b->seg[b->n - 1].end_steps : 0;
         b->seg[b->n++] = (struct plan_segment) { .end_steps = end, .hold_us = hold_us };
@@ -155,6 +171,73 @@ static void plan_hold(struct plan_builder *b, int64_t hold_us) {
  * below any mechanism's resolution. */
 static int64_t rate_for(int64_t volume_nl, int64_t duration_us) {
         return (int64_t) (((long double) volume_nl * US_PER_HOUR) / duration_us + 0.5L);
+}
+
+/* PCA: [loading dose], then basal to the end of the reservoir, or a wait
+ * for demands. The failsafe's own values are checked here only for what
+ * the mechanism and the plan need; their clinical limits are the
+ * library's (safety/pca-check.c). */
+static int build_pca(struct plan_builder *b, const struct program *p, struct channel_error *err) {
+        const struct mechanism *m = b->c->mech;
+        int r = check_volume(b->c, "VtbiMl", p->vtbi_nl, err);
+        if (r < 0)
+                return r;
+        r = check_rate(b->c, "PcaBolusRateMlPerHour", p->pca_bolus_rate_nl_per_h, err);
+        if (r < 0)
+                return r;
+        int64_t steps = mechanism_nl_to_steps_floor(m, p->pca_dose_nl);
+        int64_t diff = p->pca_dose_nl - mechanism_steps_to_nl(m, steps);
+        if (p->pca_dose_nl <= 0 || steps <= 0 || diff * 100 > p->pca_dose_nl)
+                return fail(err, "PcaDoseMl", "PcaDoseMl %.6g mL cannot be delivered within 1 %%: one pump step is %.6g mL",
+                            ML(p->pca_dose_nl), (double) m->pl_per_step / 1e9);
+        if (p->pca_dose_nl >= p->vtbi_nl)
+                return fail(err, "PcaDoseMl", "PcaDoseMl %.6g mL must be less than the reservoir VtbiMl %.6g mL",
+                            ML(p->pca_dose_nl), ML(p->vtbi_nl));
+        if (p->max_doses_per_hour < 1 || p->max_doses_per_hour > 60)
+                return fail(err, "MaxDosesPerHour", "MaxDosesPerHour %u is outside the allowed range: 1 to 60",
+                            p->max_doses_per_hour);
+        if (p->limit_window_us < US_PER_HOUR || p->limit_window_us > 12 * US_PER_HOUR)
+                return fail(err, "LimitWindowSec", "LimitWindowSec %.6g s is outside the allowed range: 3600 to 43200 (1 to 12 h)",
+                            (double) p->limit_window_us / US_PER_SEC);
+        if (p->limit_nl < p->pca_dose_nl)
+                return fail(err, "LimitMl", "LimitMl %.6g mL is less than one dose (PcaDoseMl %.6g mL): no demand could ever be granted",
+                            ML(p->limit_nl), ML(p->pca_dose_nl));
+        /* A dose must be over before the next can be granted, or two
+         * would run as one: the lockout covers the dose's delivery time. */
+        int64_t dose_us = (int64_t) (((__int128) p->pca_dose_nl * US_PER_HOUR + p->pca_bolus_rate_nl_per_h - 1) /
+                                     p->pca_bolus_rate_nl_per_h);
+        if (p->lockout_us < dose_us || p->lockout_us > 240 * US_PER_MIN)
+                return fail(err, "LockoutSec",
+                            "LockoutSec %.6g s is outside the allowed range: from the dose's delivery time (%.6g s at %.6g mL/h) to 14400 s (4 h)",
+                            (double) p->lockout_us / US_PER_SEC, (double) dose_us / US_PER_SEC, ML(p->pca_bolus_rate_nl_per_h));
+        if (p->limit_kvo_nl_per_h < 0 || p->limit_kvo_nl_per_h > b->c->limits.max_kvo_rate_nl_per_h)
+                return fail(err, "LimitKvoRateMlPerHour",
+                            "LimitKvoRateMlPerHour %.6g mL/h is outside the allowed range: 0 (no flow) to %.6g mL/h",
+                            ML(p->limit_kvo_nl_per_h), ML(b->c->limits.max_kvo_rate_nl_per_h));
+        /* The continuous flow alone must leave room for a dose in every
+         * window, or the limit state would be permanent. */
+        int64_t continuous = p->basal_nl_per_h > 0 ? p->basal_nl_per_h : p->limit_kvo_nl_per_h;
+        __int128 reserve = ((__int128) continuous * p->limit_window_us + US_PER_HOUR - 1) / US_PER_HOUR;
+        if (reserve + p->pca_dose_nl > p->limit_nl)
+                return fail(err, "LimitMl",
+                            "LimitMl %.6g mL leaves no room for a dose: the %s rate of %.6g mL/h alone gives %.6g mL in the %.6g h window",
+                            ML(p->limit_nl), p->basal_nl_per_h > 0 ? "basal" : "limit KVO", ML(continuous),
+                            ML((int64_t) reserve), (double) p->limit_window_us / US_PER_HOUR);
+
+        if (p->loading_volume_nl > 0) {
+                if (p->loading_volume_nl >= p->vtbi_nl)
+                        return fail(err, "LoadingDoseMl", "LoadingDoseMl %.6g mL must be less than the reservoir VtbiMl %.6g mL",
+                                    ML(p->loading_volume_nl), ML(p->vtbi_nl));
+                r = plan_deliver(b, "PcaBolusRateMlPerHour", "LoadingDoseMl", p->pca_bolus_rate_nl_per_h,
+                                 p->loading_volume_nl, err);
+                if (r < 0)
+                        return r;
+                b->seg[b->n - 1].bolus = true;
+        }
+        int64_t rest = p->vtbi_nl - MAX(p->loading_volume_nl, INT64_C(0));
+        if (p->basal_nl_per_h > 0)
+                return plan_deliver(b, "BasalRateMlPerHour", "VtbiMl", p->basal_nl_per_h, rest, err);
+        return plan_wait(b, rest, err);
 }
 
 static int build_plan(struct plan_builder *b, const struct program *p, struct channel_error *err) {
@@ -277,6 +360,9 @@ static int build_plan(struct plan_builder *b, const struct program *p, struct ch
                 return 0;
         }
 
+        case PROGRAM_PCA:
+                return build_pca(b, p, err);
+
         default:
                 return fail(err, "Mode", "unknown mode");
         }
@@ -294,6 +380,13 @@ int channel_program(struct channel *c, const struct program *p, struct channel_e
         }
 
         const struct channel_limits *l = &c->limits;
+        struct program pca_prog;
+        if (p->mode == PROGRAM_PCA) {
+                /* The reservoir is the limit: nothing flows after it. */
+                pca_prog = *p;
+                pca_prog.kvo_rate_nl_per_h = 0;
+                p = &pca_prog;
+        }
         if (p->kvo_rate_nl_per_h < 0 || p->kvo_rate_nl_per_h > l->max_kvo_rate_nl_per_h)
                 return fail(err, "KvoRateMlPerHour",
                             "KvoRateMlPerHour %.6g mL/h is outside the allowed range: 0 (no KVO) to %.6g mL/h",
@@ -320,6 +413,7 @@ int channel_program(struct channel *c, const struct program *p, struct channel_e
         c->primary_steps_target = b.seg[b.n - 1].end_steps;
         c->primary_steps = 0;
         c->kvo_steps = 0;
+        c->pca_limited = false;
         c->state = CHANNEL_PROGRAMMED;
         return 0;
 }
@@ -342,7 +436,13 @@ static void enter(struct channel *c, enum channel_state s, int64_t now_us) {
                 const struct plan_segment *seg = &c->plan[c->segment];
                 if (seg->rate_nl_per_h > 0)
                         set_motion(c, true, seg->rate_nl_per_h, now_us, seg->end_steps - c->primary_steps);
-                else {
+                else if (seg->wait) {
+                        /* Waiting for demands: still, or the limit KVO. */
+                        bool kvo = c->pca_limited && c->prog.limit_kvo_nl_per_h > 0;
+                        set_motion(c, kvo, c->prog.limit_kvo_nl_per_h, now_us, seg->end_steps - c->primary_steps);
+                        c->hold_until_us = INT64_MAX;
+                        c->hold_left_us = 0;
+                } else {
                         set_motion(c, false, 0, now_us, 0);
                         c->hold_until_us = now_us + (c->hold_left_us > 0 ? c->hold_left_us : seg->hold_us);
                         c->hold_left_us = 0;
@@ -376,7 +476,7 @@ int channel_pause(struct channel *c, int64_t now_us, enum channel_event *ret_eve
         /* Resume must know which phase to go back to, and how much of a
          * hold was left. */
         c->halted_from = c->state;
-        if (c->state == CHANNEL_RUNNING && c->plan[c->segment].rate_nl_per_h == 0)
+        if (c->state == CHANNEL_RUNNING && c->plan[c->segment].rate_nl_per_h == 0 && !c->plan[c->segment].wait)
                 c->hold_left_us = c->hold_until_us > now_us ? c->hold_until_us - now_us : 1;
         enter(c, CHANNEL_PAUSED, now_us);
         *ret_event = CHANNEL_EVENT_PAUSED;
@@ -411,7 +511,7 @@ int channel_halt(struct channel *c, int64_t now_us, enum channel_event *ret_even
          * as a pause would (halted_from keeps that phase). */
         if (c->state != CHANNEL_PAUSED) {
                 c->halted_from = c->state;
-                if (c->state == CHANNEL_RUNNING && c->plan[c->segment].rate_nl_per_h == 0)
+                if (c->state == CHANNEL_RUNNING && c->plan[c->segment].rate_nl_per_h == 0 && !c->plan[c->segment].wait)
                         c->hold_left_us = c->hold_until_us > now_us ? c->hold_until_us - now_us : 1;
         }
         enter(c, CHANNEL_HALTED, now_us);
@@ -489,7 +589,8 @@ int channel_titrate(struct channel *c, int64_t rate_nl_per_h, int64_t now_us, st
 
 int channel_bolus(struct channel *c, int64_t volume_nl, int64_t rate_nl_per_h, int64_t now_us,
                   struct channel_error *err) {
-        if (c->state != CHANNEL_RUNNING || c->plan[c->segment].rate_nl_per_h == 0 || c->plan[c->segment].bolus ||
+        const struct plan_segment *now_seg = &c->plan[c->segment];
+        if (c->state != CHANNEL_RUNNING || (now_seg->rate_nl_per_h == 0 && !now_seg->wait) || now_seg->bolus ||
             c->n_segments >= PLAN_MAX_SEGMENTS)
                 return -EBUSY;
         int r = check_rate(c, "BolusRateMlPerHour", rate_nl_per_h, err);
@@ -519,8 +620,32 @@ int channel_bolus(struct channel *c, int64_t volume_nl, int64_t rate_nl_per_h, i
         return 0;
 }
 
+int channel_set_pca_limited(struct channel *c, bool limited, int64_t now_us) {
+        if (c->prog.mode != PROGRAM_PCA || c->n_segments == 0)
+                return -EBUSY;
+        if (c->pca_limited == limited)
+                return 0;
+        c->pca_limited = limited;
+        /* Only a channel waiting for demands changes its flow; basal
+         * carries on, and a dose in progress finishes (it was granted). */
+        if (c->state != CHANNEL_RUNNING || !c->plan[c->segment].wait || c->prog.limit_kvo_nl_per_h == 0)
+                return 0;
+        enter(c, CHANNEL_RUNNING, now_us);
+        return 1;
+}
+
+void channel_restart_motion(struct channel *c, int64_t now_us) {
+        if (c->state == CHANNEL_RUNNING || c->state == CHANNEL_KVO)
+                enter(c, c->state, now_us);
+}
+
+int64_t channel_steps_left(const struct channel *c) {
+        return c->n_segments ? c->primary_steps_target - c->primary_steps : 0;
+}
+
 int channel_tick(struct channel *c, int64_t now_us, enum channel_event *ret_event) {
-        if (c->state != CHANNEL_RUNNING || c->plan[c->segment].rate_nl_per_h > 0 || now_us < c->hold_until_us)
+        if (c->state != CHANNEL_RUNNING || c->plan[c->segment].rate_nl_per_h > 0 || c->plan[c->segment].wait ||
+            now_us < c->hold_until_us)
                 return 0;
         /* The next segment starts when the hold ended, not when we looked. */
         return next_segment(c, c->hold_until_us, ret_event);
@@ -561,7 +686,10 @@ uint64_t channel_time_remaining_sec(const struct channel *c) {
                                 left_us += (long double) mechanism_steps_to_nl(c->mech, steps) * US_PER_HOUR /
                                            seg->rate_nl_per_h;
                         done = seg->end_steps;
-                } else if (i == c->segment && c->state == CHANNEL_RUNNING)
+                } else if (seg->wait)
+                        /* Demands set the pace: no time can be promised. */
+                        continue;
+                else if (i == c->segment && c->state == CHANNEL_RUNNING)
                         left_us += c->hold_until_us > c->motion.anchor_us ? c->hold_until_us - c->motion.anchor_us : 0;
                 else if (i == c->segment && c->hold_left_us > 0)
                         left_us += c->hold_left_us;

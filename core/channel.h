@@ -50,6 +50,7 @@ enum program_mode {
         PROGRAM_LOADING,                /* a loading volume at its rate, then the rate to the VTBI */
         PROGRAM_INTERMITTENT,           /* a dose over a duration, every interval, N times */
         PROGRAM_RAMP,                   /* TPN: ramp up, plateau, taper down, VTBI over a duration */
+        PROGRAM_PCA,                    /* patient-controlled analgesia: basal and demand doses */
         _PROGRAM_MODE_MAX,
 };
 
@@ -83,6 +84,19 @@ struct program {
         int64_t ramp_down_us;           /* ramp: time to taper off at the end */
         unsigned n_steps;               /* multistep */
         struct program_step steps[PROGRAM_MAX_STEPS];
+
+        /* pca: vtbi_nl is the reservoir, loading_volume_nl an optional
+         * loading dose at pca_bolus_rate_nl_per_h; no KVO after the
+         * reservoir (kvo_rate_nl_per_h is ignored and stored as 0). The
+         * failsafe (lockout, hourly count, limit) is safety/pca.c's. */
+        int64_t pca_dose_nl;
+        int64_t pca_bolus_rate_nl_per_h;
+        int64_t lockout_us;
+        unsigned max_doses_per_hour;
+        int64_t limit_nl;
+        int64_t limit_window_us;
+        int64_t basal_nl_per_h;         /* 0: none; the channel waits for demands */
+        int64_t limit_kvo_nl_per_h;     /* no basal and the limit reached: this flow (0: none) */
 };
 
 /* The plan a program becomes: deliver segments (a rate until a cumulative
@@ -95,7 +109,8 @@ struct plan_segment {
         int64_t rate_nl_per_h;          /* 0: a hold */
         int64_t end_steps;              /* cumulative primary steps at its end */
         int64_t hold_us;                /* holds only */
-        bool bolus;                     /* a clinician bolus inserted while running */
+        bool bolus;                     /* a dose: a clinician bolus, a PCA demand or loading dose */
+        bool wait;                      /* pca without basal: no flow until a dose, no end in time */
 };
 
 /* Limits that do not change while the daemon runs (from the config). */
@@ -142,6 +157,8 @@ struct channel {
 
         struct channel_motion motion;
         int64_t segment_steps;          /* steps accounted in the current segment */
+
+        bool pca_limited;               /* pca: the cumulative limit is reached */
 };
 
 void channel_init(struct channel *c, unsigned index, const struct mechanism *m,
@@ -170,13 +187,29 @@ int channel_halt(struct channel *c, int64_t now_us, enum channel_event *ret_even
  * generation, so the caller restarts the executor's schedule. */
 int channel_titrate(struct channel *c, int64_t rate_nl_per_h, int64_t now_us, struct channel_error *err);
 
-/* A clinician bolus during a running delivery: volume_nl at
+/* A clinician bolus during a running delivery (or a PCA dose, also while
+ * a PCA program waits for demands): volume_nl at
  * rate_nl_per_h now, then the program carries on. The bolus comes from
  * the same syringe and counts toward the VTBI, so it is capped by what is
  * left of the current segment. -EBUSY when not running a delivery (or the
  * plan is full), -EINVAL with *err for a bad rate or volume. */
 int channel_bolus(struct channel *c, int64_t volume_nl, int64_t rate_nl_per_h, int64_t now_us,
                   struct channel_error *err);
+
+/* PCA: the cumulative limit is reached (or no longer). Without a basal
+ * rate the waiting channel then runs at the program's limit KVO rate (or
+ * stays still). Returns 1 when the motion changed (the caller restarts
+ * the executor), 0 when not, -EBUSY outside a PCA program. */
+int channel_set_pca_limited(struct channel *c, bool limited, int64_t now_us);
+
+/* Start the current motion's schedule afresh from now (same rate, the
+ * budget what is left): after the executor was stopped and every step it
+ * took accounted, so it does not catch up on steps "due" since the old
+ * anchor. Bumps the generation. */
+void channel_restart_motion(struct channel *c, int64_t now_us);
+
+/* Steps left in the reservoir (pca) or the plan: what a dose may take. */
+int64_t channel_steps_left(const struct channel *c);
 
 /* Time-driven transitions (the end of a hold). Returns 1 with *ret_event
  * when one happened, else 0. */

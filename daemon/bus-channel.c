@@ -9,6 +9,9 @@
 #include "common/macros.h"
 #include "common/units.h"
 #include "daemon/bus.h"
+#include "db/db.h"
+#include "safety/pca-check.h"
+#include "safety/pca.h"
 
 
 /* Largest magnitude we convert before the channel judges the value: wide
@@ -20,42 +23,60 @@ enum key_id {
         KEY_MODE, KEY_RATE, KEY_VTBI, KEY_KVO, KEY_DURATION, KEY_LOADING_VOLUME, KEY_LOADING_RATE,
         KEY_DOSE_VOLUME, KEY_INTERVAL, KEY_DOSES, KEY_STEPS,
         KEY_CARE_AREA, KEY_DRUG, KEY_CONCENTRATION, KEY_DOSE_RATE, KEY_DOSE_UNIT, KEY_WEIGHT, KEY_HEIGHT,
-        KEY_CONFIRM, KEY_REASON, KEY_RAMP_UP, KEY_RAMP_DOWN, KEY_OCCLUSION_LIMIT, _KEY_MAX,
+        KEY_CONFIRM, KEY_REASON, KEY_RAMP_UP, KEY_RAMP_DOWN, KEY_OCCLUSION_LIMIT,
+        KEY_PCA_DOSE_ML, KEY_PCA_DOSE, KEY_LOCKOUT, KEY_MAX_DOSES, KEY_LIMIT_ML, KEY_LIMIT_DOSE, KEY_LIMIT_WINDOW,
+        KEY_BASAL_ML, KEY_BASAL_DOSE, KEY_LOADING_DOSE_ML, KEY_LOADING_DOSE, KEY_PCA_BOLUS_RATE, KEY_LIMIT_KVO,
+        KEY_NEW_PATIENT, _KEY_MAX,
 };
 
 /* Every Program key: its D-Bus type, and for each mode whether it is
  * required (R), optional (O) or does not apply (-). A key that does not
  * apply is refused rather than ignored: a clinician who sent it meant
  * something. Mode order: continuous, volume-time, multistep, loading,
- * intermittent, ramp. */
+ * intermittent, ramp, pca. */
 static const struct {
         const char *name;
         const char *type;
         const char modes[_PROGRAM_MODE_MAX + 1];
 } keys[_KEY_MAX] = {
-        [KEY_MODE]           = { "Mode",                 "s",     "OOOOOO" },
-        [KEY_RATE]           = { "RateMlPerHour",        "d",     "O--R--" },   /* continuous: or DoseRate */
-        [KEY_VTBI]           = { "VtbiMl",               "d",     "RR-R-R" },
-        [KEY_KVO]            = { "KvoRateMlPerHour",     "d",     "OOOOOO" },
-        [KEY_DURATION]       = { "DurationSec",          "u",     "-R--RR" },
-        [KEY_LOADING_VOLUME] = { "LoadingVolumeMl",      "d",     "---R--" },
-        [KEY_LOADING_RATE]   = { "LoadingRateMlPerHour", "d",     "---R--" },
-        [KEY_DOSE_VOLUME]    = { "DoseVolumeMl",         "d",     "----R-" },
-        [KEY_INTERVAL]       = { "IntervalSec",          "u",     "----R-" },
-        [KEY_DOSES]          = { "Doses",                "u",     "----R-" },
-        [KEY_STEPS]          = { "Steps",                "a(dd)", "--R---" },
-        [KEY_CARE_AREA]      = { "CareArea",             "s",     "OOOOOO" },
-        [KEY_DRUG]           = { "Drug",                 "s",     "OOOOOO" },
-        [KEY_CONCENTRATION]  = { "Concentration",        "u",     "OOOOOO" },      /* or (dsd), see below */
-        [KEY_DOSE_RATE]      = { "DoseRate",             "d",     "O-----" },
-        [KEY_DOSE_UNIT]      = { "DoseRateUnit",         "s",     "O-----" },
-        [KEY_WEIGHT]         = { "PatientWeightKg",      "d",     "OOOOOO" },
-        [KEY_HEIGHT]         = { "PatientHeightCm",      "d",     "OOOOOO" },
-        [KEY_CONFIRM]        = { "ConfirmSoftLimits",    "b",     "OOOOOO" },
-        [KEY_REASON]         = { "OverrideReason",       "s",     "OOOOOO" },
-        [KEY_RAMP_UP]        = { "RampUpSec",            "u",     "-----R" },
-        [KEY_RAMP_DOWN]      = { "RampDownSec",          "u",     "-----R" },
-        [KEY_OCCLUSION_LIMIT] = { "OcclusionLimitMmHg",  "d",     "OOOOOO" },
+        [KEY_MODE]           = { "Mode",                 "s",     "OOOOOOO" },
+        [KEY_RATE]           = { "RateMlPerHour",        "d",     "O--R---" },   /* continuous: or DoseRate */
+        [KEY_VTBI]           = { "VtbiMl",               "d",     "RR-R-RR" },
+        [KEY_KVO]            = { "KvoRateMlPerHour",     "d",     "OOOOOO-" },
+        [KEY_DURATION]       = { "DurationSec",          "u",     "-R--RR-" },
+        [KEY_LOADING_VOLUME] = { "LoadingVolumeMl",      "d",     "---R---" },
+        [KEY_LOADING_RATE]   = { "LoadingRateMlPerHour", "d",     "---R---" },
+        [KEY_DOSE_VOLUME]    = { "DoseVolumeMl",         "d",     "----R--" },
+        [KEY_INTERVAL]       = { "IntervalSec",          "u",     "----R--" },
+        [KEY_DOSES]          = { "Doses",                "u",     "----R--" },
+        [KEY_STEPS]          = { "Steps",                "a(dd)", "--R----" },
+        [KEY_CARE_AREA]      = { "CareArea",             "s",     "OOOOOOO" },
+        [KEY_DRUG]           = { "Drug",                 "s",     "OOOOOOO" },
+        [KEY_CONCENTRATION]  = { "Concentration",        "u",     "OOOOOOO" },      /* or (dsd), see below */
+        [KEY_DOSE_RATE]      = { "DoseRate",             "d",     "O------" },
+        [KEY_DOSE_UNIT]      = { "DoseRateUnit",         "s",     "O------" },
+        [KEY_WEIGHT]         = { "PatientWeightKg",      "d",     "OOOOOOO" },
+        [KEY_HEIGHT]         = { "PatientHeightCm",      "d",     "OOOOOOO" },
+        [KEY_CONFIRM]        = { "ConfirmSoftLimits",    "b",     "OOOOOOO" },
+        [KEY_REASON]         = { "OverrideReason",       "s",     "OOOOOOO" },
+        [KEY_RAMP_UP]        = { "RampUpSec",            "u",     "-----R-" },
+        [KEY_RAMP_DOWN]      = { "RampDownSec",          "u",     "-----R-" },
+        [KEY_OCCLUSION_LIMIT] = { "OcclusionLimitMmHg",  "d",     "OOOOOOO" },
+        /* pca: each volume in mL, or as an amount in the library's PCA unit */
+        [KEY_PCA_DOSE_ML]    = { "PcaDoseMl",            "d",     "------O" },   /* pca: or PcaDose */
+        [KEY_PCA_DOSE]       = { "PcaDose",              "d",     "------O" },
+        [KEY_LOCKOUT]        = { "LockoutSec",           "u",     "------R" },
+        [KEY_MAX_DOSES]      = { "MaxDosesPerHour",      "u",     "------R" },
+        [KEY_LIMIT_ML]       = { "LimitMl",              "d",     "------O" },   /* pca: or LimitDose */
+        [KEY_LIMIT_DOSE]     = { "LimitDose",            "d",     "------O" },
+        [KEY_LIMIT_WINDOW]   = { "LimitWindowSec",       "u",     "------R" },
+        [KEY_BASAL_ML]       = { "BasalRateMlPerHour",   "d",     "------O" },
+        [KEY_BASAL_DOSE]     = { "BasalDose",            "d",     "------O" },
+        [KEY_LOADING_DOSE_ML] = { "LoadingDoseMl",       "d",     "------O" },
+        [KEY_LOADING_DOSE]   = { "LoadingDose",          "d",     "------O" },
+        [KEY_PCA_BOLUS_RATE] = { "PcaBolusRateMlPerHour", "d",    "------O" },
+        [KEY_LIMIT_KVO]      = { "LimitKvoRateMlPerHour", "d",    "------O" },
+        [KEY_NEW_PATIENT]    = { "NewPatient",           "b",     "------O" },
 };
 
 static int invalid(struct pump_error *perr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -101,14 +122,36 @@ static int read_steps(sd_bus_message *m, struct program *prog, const struct pump
  * the mode, finite and in range, and given once. On error nothing is
  * used: the caller does not touch the channel. Returns a negative errno
  * from sd-bus for a message that is not a{sv} at all. */
+/* A PCA volume: mL (converted here) or an amount in the library's unit
+ * (converted by the pump, which knows the concentration). */
+static int pca_volume(const char *name, double d, bool amount, struct pca_volume *ret, const struct pump *pump,
+                      struct pump_error *perr) {
+        if (!isfinite(d) || d <= 0)
+                return invalid(perr, "%s must be a finite number above 0, not %g", name, d);
+        if (amount) {
+                ret->as_amount = true;
+                ret->amount = d;
+                return 0;
+        }
+        return ml_to_nl(name, d, &ret->nl, pump, perr);
+}
+
+static void list_keys(char *buf, size_t size) {
+        size_t used = 0;
+        for (unsigned i = 0; i < _KEY_MAX && used < size; i++)
+                used += snprintf(buf + used, size - used, "%s%s", i ? ", " : "", keys[i].name);
+}
+
 static int parse_program(sd_bus_message *m, const struct pump *pump, struct program *prog,
-                         struct ders_request *req, struct pump_error *perr, char *args, size_t args_size) {
+                         struct ders_request *req, struct pca_program *pca, struct pump_error *perr, char *args,
+                         size_t args_size) {
         bool seen[_KEY_MAX] = {};
         size_t used = 0;
         int r;
 
         *prog = (struct program) { .mode = PROGRAM_CONTINUOUS, .kvo_rate_nl_per_h = pump_default_kvo_rate_nl_per_h(pump) };
         *req = (struct ders_request) { .concentration = -1 };
+        *pca = (struct pca_program) { .limit_kvo_nl_per_h = -1 };
         args[0] = 0;
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
         if (r < 0)
@@ -131,11 +174,11 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
                 for (unsigned i = 0; i < _KEY_MAX; i++)
                         if (strcmp(keys[i].name, key) == 0)
                                 k = i;
-                if (k == _KEY_MAX)
-                        return invalid(perr, "Unknown setting \"%.64s\" (allowed: Mode, RateMlPerHour, VtbiMl, KvoRateMlPerHour, "
-                                       "DurationSec, LoadingVolumeMl, LoadingRateMlPerHour, DoseVolumeMl, IntervalSec, Doses, Steps, RampUpSec, "
-                                       "RampDownSec, CareArea, Drug, Concentration, DoseRate, DoseRateUnit, PatientWeightKg, "
-                                       "PatientHeightCm, ConfirmSoftLimits, OverrideReason)", key);
+                if (k == _KEY_MAX) {
+                        char allowed[1024];
+                        list_keys(allowed, sizeof(allowed));
+                        return invalid(perr, "Unknown setting \"%.64s\" (allowed: %s)", key, allowed);
+                }
                 if (seen[k])
                         return invalid(perr, "Setting %s given twice", keys[k].name);
                 seen[k] = true;
@@ -190,8 +233,32 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
                 switch (k) {
                 case KEY_MODE:
                         if (program_mode_from_string(str, &prog->mode) < 0)
-                                return invalid(perr, "Mode \"%.32s\" is not known (allowed: continuous, volume-time, multistep, loading, intermittent, ramp)", str);
+                                return invalid(perr, "Mode \"%.32s\" is not known (allowed: continuous, volume-time, multistep, loading, intermittent, ramp, pca)", str);
                         break;
+                case KEY_PCA_DOSE_ML:
+                case KEY_PCA_DOSE:       r = pca_volume(keys[k].name, d, k == KEY_PCA_DOSE, &pca->dose, pump, perr); break;
+                case KEY_LIMIT_ML:
+                case KEY_LIMIT_DOSE:     r = pca_volume(keys[k].name, d, k == KEY_LIMIT_DOSE, &pca->limit, pump, perr); break;
+                case KEY_BASAL_ML:
+                case KEY_BASAL_DOSE:     r = pca_volume(keys[k].name, d, k == KEY_BASAL_DOSE, &pca->basal, pump, perr); break;
+                case KEY_LOADING_DOSE_ML:
+                case KEY_LOADING_DOSE:   r = pca_volume(keys[k].name, d, k == KEY_LOADING_DOSE, &pca->loading, pump, perr); break;
+                case KEY_LOCKOUT:        pca->lockout_us = (int64_t) u * US_PER_SEC; break;
+                case KEY_MAX_DOSES:      pca->max_doses_per_hour = u; break;
+                case KEY_LIMIT_WINDOW:   pca->window_us = (int64_t) u * US_PER_SEC; break;
+                case KEY_PCA_BOLUS_RATE:
+                        if (!isfinite(d) || d <= 0)
+                                r = invalid(perr, "%s must be a finite number above 0, not %g", keys[k].name, d);
+                        else
+                                r = ml_to_nl(keys[k].name, d, &pca->bolus_rate_nl_per_h, pump, perr);
+                        break;
+                case KEY_LIMIT_KVO:
+                        if (!isfinite(d) || d < 0)
+                                r = invalid(perr, "%s must be a finite number, 0 or more, not %g", keys[k].name, d);
+                        else
+                                r = ml_to_nl(keys[k].name, d, &pca->limit_kvo_nl_per_h, pump, perr);
+                        break;
+                case KEY_NEW_PATIENT:    pca->new_patient = b; break;
                 case KEY_RATE:           r = ml_to_nl(keys[k].name, d, &prog->rate_nl_per_h, pump, perr); break;
                 case KEY_VTBI:           r = ml_to_nl(keys[k].name, d, &prog->vtbi_nl, pump, perr); break;
                 case KEY_KVO:            r = ml_to_nl(keys[k].name, d, &prog->kvo_rate_nl_per_h, pump, perr); break;
@@ -268,6 +335,21 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
         }
         if (prog->mode == PROGRAM_CONTINUOUS && seen[KEY_RATE] == seen[KEY_DOSE_RATE])
                 return invalid(perr, "Continuous mode needs exactly one of RateMlPerHour (mL/h) and DoseRate (in the drug's unit)");
+        if (prog->mode == PROGRAM_PCA) {
+                static const struct { enum key_id ml, amount; bool required; } pairs[] = {
+                        { KEY_PCA_DOSE_ML, KEY_PCA_DOSE, true },
+                        { KEY_LIMIT_ML, KEY_LIMIT_DOSE, true },
+                        { KEY_BASAL_ML, KEY_BASAL_DOSE, false },
+                        { KEY_LOADING_DOSE_ML, KEY_LOADING_DOSE, false },
+                };
+                for (size_t i = 0; i < ELEMENTSOF(pairs); i++) {
+                        bool a = seen[pairs[i].ml], b = seen[pairs[i].amount];
+                        if ((a && b) || (pairs[i].required && !a && !b))
+                                return invalid(perr, "Mode pca needs %s one of %s (mL) and %s (in the library's PCA unit)",
+                                               pairs[i].required ? "exactly" : "at most", keys[pairs[i].ml].name,
+                                               keys[pairs[i].amount].name);
+                }
+        }
         if (seen[KEY_REASON] && !seen[KEY_CONFIRM])
                 return invalid(perr, "OverrideReason goes with ConfirmSoftLimits=true");
         return 0;
@@ -278,9 +360,12 @@ static int method_program(sd_bus_message *m, void *userdata, sd_bus_error *error
         struct pump_error perr = {};
         struct ders_request req;
         struct program prog;
-        char args[512];
+        struct pca_program pca;
+        char args[768];
 
-        int r = parse_program(m, b->pump, &prog, &req, &perr, args, sizeof(args));
+        int r = parse_program(m, b->pump, &prog, &req, &pca, &perr, args, sizeof(args));
+        if (r >= 0 && prog.mode == PROGRAM_PCA)
+                req.pca = &pca;
         if (r < 0 && !perr.name)
                 /* Not even a{sv}: say so by name rather than sd-bus's generic error. */
                 r = invalid(&perr, "Program takes one argument of type a{sv}: %s", strerror(-r));
@@ -453,6 +538,60 @@ static int method_silence_alarms(sd_bus_message *m, void *userdata, sd_bus_error
         return sd_bus_reply_method_return(m, "t", (uint64_t) until_utc_us);
 }
 
+static int method_pca_demand(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct bus_ctx *b = userdata;
+        struct pump_error perr = {};
+        struct pump_demand_result res;
+
+        int r = pump_pca_demand(b->pump, "dbus", bus_sender_uid(m), &res, &perr);
+        if (r < 0)
+                return bus_finish_command(b, m, "Channel.PcaDemand", NULL, r, &perr, error);
+        bus_audit(b, m, "Channel.PcaDemand", NULL, "ok", res.outcome);
+        return sd_bus_reply_method_return(m, "stt", res.outcome, (uint64_t) res.demand_id, (uint64_t) res.next_allowed_sec);
+}
+
+struct demands_reply {
+        sd_bus_message *reply;
+        int r;
+};
+
+static void append_demand(const struct db_pca_demand *e, void *userdata) {
+        struct demands_reply *d = userdata;
+        if (d->r >= 0)
+                d->r = sd_bus_message_append(d->reply, "(ttsssd)", (uint64_t) e->id, (uint64_t) e->utc_us, e->source,
+                                             e->outcome, e->detail ?: "", units_nl_to_ml(e->dose_nl));
+}
+
+#define PCA_DEMANDS_MAX 1000
+
+static int method_get_pca_demands(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct bus_ctx *b = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        uint32_t count;
+
+        int r = sd_bus_message_read(m, "u", &count);
+        if (r < 0)
+                return r;
+        if (count > PCA_DEMANDS_MAX)
+                return sd_bus_error_setf(error, PUMP_ERROR_INVALID_ARGUMENT, "count %u is too many (allowed: 0 to %d)",
+                                         count, PCA_DEMANDS_MAX);
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(ttsssd)");
+        if (r < 0)
+                return r;
+        struct demands_reply d = { .reply = reply };
+        r = pump_pca_demands_recent(b->pump, count, append_demand, &d);
+        if (r < 0)
+                return sd_bus_error_setf(error, PUMP_ERROR_STORAGE, "The PCA history could not be read: %s", strerror(-r));
+        if (d.r < 0)
+                return d.r;
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 /* ---- properties ----------------------------------------------------- */
 
 #define PROP(fn) \
@@ -516,6 +655,31 @@ PROP(prop_occlusion_limit) {
         return sd_bus_message_append(reply, "d", pump_occlusion_limit_mmhg(((struct bus_ctx *) userdata)->pump));
 }
 
+#define PUMP(userdata) (((struct bus_ctx *) (userdata))->pump)
+#define PCA(userdata) pump_pca(PUMP(userdata))
+
+PROP(prop_pca_total) { return sd_bus_message_append(reply, "t", PCA(userdata)->demands_total); }
+PROP(prop_pca_granted) { return sd_bus_message_append(reply, "t", PCA(userdata)->demands_granted); }
+PROP(prop_next_demand) {
+        int64_t now = pump_now_us(PUMP(userdata));
+        int64_t wait_us = pca_next_allowed_us(PCA(userdata), now) - now;
+        return sd_bus_message_append(reply, "t", (uint64_t) ((MAX(wait_us, INT64_C(0)) + US_PER_SEC - 1) / US_PER_SEC));
+}
+PROP(prop_window_volume) {
+        return sd_bus_message_append(reply, "d", units_nl_to_ml(pca_window_volume_nl(PCA(userdata), pump_now_us(PUMP(userdata)))));
+}
+PROP(prop_window_limit) {
+        return sd_bus_message_append(reply, "d", PCA(userdata)->configured ? units_nl_to_ml(PCA(userdata)->params.limit_nl) : 0.0);
+}
+PROP(prop_limit_window) {
+        return sd_bus_message_append(reply, "u", PCA(userdata)->configured ? (uint32_t) (PCA(userdata)->params.window_us / US_PER_SEC) : 0);
+}
+PROP(prop_limit_reached) { return sd_bus_message_append(reply, "b", CH(userdata)->pca_limited); }
+PROP(prop_pca_dose) { return sd_bus_message_append(reply, "d", units_nl_to_ml(CH(userdata)->prog.pca_dose_nl)); }
+PROP(prop_lockout) { return sd_bus_message_append(reply, "u", (uint32_t) (CH(userdata)->prog.lockout_us / US_PER_SEC)); }
+PROP(prop_max_doses) { return sd_bus_message_append(reply, "u", CH(userdata)->prog.max_doses_per_hour); }
+PROP(prop_basal) { return sd_bus_message_append(reply, "d", units_nl_to_ml(CH(userdata)->prog.basal_nl_per_h)); }
+
 static const sd_bus_vtable channel_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("Program", SD_BUS_ARGS("a{sv}", settings), SD_BUS_NO_RESULT,
@@ -532,6 +696,11 @@ static const sd_bus_vtable channel_vtable[] = {
                                 method_acknowledge_alarm, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SilenceAlarms", SD_BUS_NO_ARGS, SD_BUS_RESULT("t", paused_until_usec),
                                 method_silence_alarms, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PcaDemand", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("s", outcome, "t", demand_id, "t", next_allowed_sec),
+                                method_pca_demand, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetPcaDemands", SD_BUS_ARGS("u", count), SD_BUS_RESULT("a(ttsssd)", demands),
+                                method_get_pca_demands, SD_BUS_VTABLE_UNPRIVILEGED),
 
         SD_BUS_PROPERTY("State", "s", prop_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("RateMlPerHour", "d", prop_rate, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -554,11 +723,23 @@ static const sd_bus_vtable channel_vtable[] = {
         SD_BUS_PROPERTY("DoseRate", "d", prop_dose_rate, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("DoseRateUnit", "s", prop_dose_rate_unit, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Concentration", "s", prop_concentration, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PcaDemandsTotal", "t", prop_pca_total, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PcaDemandsGranted", "t", prop_pca_granted, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("NextDemandAllowedSec", "t", prop_next_demand, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("WindowVolumeMl", "d", prop_window_volume, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("WindowLimitMl", "d", prop_window_limit, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LimitWindowSec", "u", prop_limit_window, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PcaLimitReached", "b", prop_limit_reached, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PcaDoseMl", "d", prop_pca_dose, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LockoutSec", "u", prop_lockout, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("MaxDosesPerHour", "u", prop_max_doses, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("BasalRateMlPerHour", "d", prop_basal, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 
         SD_BUS_SIGNAL_WITH_ARGS("AlarmRaised", SD_BUS_ARGS("s", id, "s", condition, "s", priority, "s", message), 0),
         SD_BUS_SIGNAL_WITH_ARGS("AlarmCleared", SD_BUS_ARGS("s", id, "s", condition), 0),
         SD_BUS_SIGNAL_WITH_ARGS("AlarmEscalated", SD_BUS_ARGS("s", id, "s", condition, "s", priority), 0),
         SD_BUS_SIGNAL_WITH_ARGS("InfusionEnded", SD_BUS_ARGS("t", infusion_id, "s", status, "d", volume_ml), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("PcaDemanded", SD_BUS_ARGS("t", demand_id, "s", source, "s", outcome), 0),
         SD_BUS_VTABLE_END,
 };
 

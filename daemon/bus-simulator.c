@@ -116,6 +116,19 @@ static int method_set_door_open(sd_bus_message *m, void *userdata, sd_bus_error 
         return method_set_bool(m, userdata, error, "Simulator.SetDoorOpen", "open", set_door);
 }
 
+/* Not noted as a simulator event: the demand it makes is recorded, with
+ * source "simulator", in the PCA history. */
+static int method_press_pca_button(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct bus_ctx *b = userdata;
+        struct pump_error perr = {};
+        int r = pump_sim_press_pca(b->pump);
+        if (r < 0)
+                perr = (struct pump_error) { .name = PUMP_ERROR_NOT_SUPPORTED };
+        if (r < 0)
+                snprintf(perr.message, sizeof(perr.message), "PressPcaButton needs the sim backend: %s", strerror(-r));
+        return bus_finish_command(b, m, "Simulator.PressPcaButton", NULL, r, &perr, error);
+}
+
 static void stall(struct sim *s, bool stalled) {
         (void) sim_set_motor_gain(s, stalled ? 0.0 : 1.0);
 }
@@ -290,6 +303,7 @@ static const sd_bus_vtable simulator_vtable[] = {
                                 method_set_motor_gain, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("StallMotor", SD_BUS_ARGS("b", stalled), SD_BUS_NO_RESULT,
                                 method_stall_motor, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("PressPcaButton", NULL, NULL, method_press_pca_button, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_PROPERTY("Outputs", "a(sbu)", prop_outputs, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("NowUsec", "t", prop_now, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("TrueDeliveredMl", "d", prop_true_delivered, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

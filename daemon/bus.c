@@ -41,7 +41,8 @@ int bus_finish_command(struct bus_ctx *b, sd_bus_message *m, const char *method,
 }
 
 static const char *const progress_props[] = {
-        "VolumeInfusedMl", "KvoVolumeMl", "TimeRemainingSec", "PressureMmHg", NULL,
+        "VolumeInfusedMl", "KvoVolumeMl", "TimeRemainingSec", "PressureMmHg", "NextDemandAllowedSec", "WindowVolumeMl",
+        NULL,
 };
 
 void bus_emit_progress(struct bus_ctx *b) {
@@ -72,6 +73,10 @@ static void on_changed(void *userdata, unsigned what) {
                                                       "KvoRateMlPerHour", "InfusionId", "Mode", "CareArea", "Drug",
                                                       "DrugName", "DoseRate", "DoseRateUnit", "Concentration",
                                                       "OcclusionLimitMmHg", NULL);
+                (void) sd_bus_emit_properties_changed(b->bus, BUS_PATH_CHANNEL0, BUS_IFACE_CHANNEL,
+                                                      "PcaDemandsTotal", "PcaDemandsGranted", "WindowLimitMl",
+                                                      "LimitWindowSec", "PcaLimitReached", "PcaDoseMl", "LockoutSec",
+                                                      "MaxDosesPerHour", "BasalRateMlPerHour", NULL);
                 bus_emit_progress(b);   /* a state change always carries fresh figures */
         }
         if (what & PUMP_CHANGED_ALARMS)
@@ -112,6 +117,12 @@ static void on_infusion_ended(void *userdata, int64_t id, const char *status, in
         struct bus_ctx *b = userdata;
         (void) sd_bus_emit_signal(b->bus, BUS_PATH_CHANNEL0, BUS_IFACE_CHANNEL, "InfusionEnded", "tsd",
                                   (uint64_t) id, status, units_nl_to_ml(volume_nl));
+}
+
+static void on_pca_demanded(void *userdata, int64_t id, const char *source, const char *outcome) {
+        struct bus_ctx *b = userdata;
+        (void) sd_bus_emit_signal(b->bus, BUS_PATH_CHANNEL0, BUS_IFACE_CHANNEL, "PcaDemanded", "tss", (uint64_t) id,
+                                  source, outcome);
 }
 
 int bus_setup(sd_event *e, struct pump *p, struct bus_ctx **ret) {
@@ -156,6 +167,7 @@ int bus_setup(sd_event *e, struct pump *p, struct bus_ctx **ret) {
                 .alarm_cleared = on_alarm_cleared,
                 .alarm_escalated = on_alarm_escalated,
                 .infusion_ended = on_infusion_ended,
+                .pca_demanded = on_pca_demanded,
         });
 
         /* Take the name last, once everything is in place: a client that

@@ -17,6 +17,7 @@
 #include "safety/alarm-pattern.h"
 #include "safety/gate.h"
 #include "safety/occlusion.h"
+#include "safety/pca.h"
 #include "safety/supervise.h"
 
 /* The detectors and what they remember between ticks. */
@@ -117,6 +118,18 @@ struct pump {
         bool pending_status;            /* an alarm changed since the last notify */
 
         struct pump_supervision sup;
+
+        /* PCA: the failsafe's state, the dose being delivered (its
+         * history row and the step count it began at). */
+        struct pca_state pca;
+        int64_t pca_dose_id;
+        int64_t pca_dose_start_steps;
+        bool pca_history_lost;          /* reload failed: no PCA until restart or a new patient */
+        int64_t default_pca_bolus_nl_per_h;
+        bool sim_pressing;              /* the Simulator is pressing the PCA button */
+
+        /* Delivery samples: the last one's time. */
+        int64_t last_sample_us;
 };
 
 /* pump.c */
@@ -146,6 +159,25 @@ void pump_escalate_alarm(struct pump *p, enum alarm_condition c, enum alarm_prio
 void pump_alarms_tick(struct pump *p);
 /* Drive the outputs to what the alarm set shows now. */
 void pump_update_outputs(struct pump *p);
+
+/* pump-pca.c */
+/* After the database opened: reload the PCA history. */
+void pump_pca_init(struct pump *p);
+/* A program was accepted (any mode): take its PCA settings, or drop them. */
+int pump_pca_program(struct pump *p, const struct program *prog, bool new_patient, bool clinician_counts,
+                     struct pump_error *err);
+/* Start: count the loading dose if the plan begins with one. */
+void pump_pca_started(struct pump *p);
+/* A clinician bolus began in a PCA program. */
+void pump_pca_clinician_bolus(struct pump *p, int64_t volume_nl, int64_t rate_nl_per_h, int64_t uid);
+/* Per tick: end a dose whose segment ended, prune, the limit state. */
+void pump_pca_tick(struct pump *p);
+void pump_pca_update_limit(struct pump *p);
+/* Send PCA button presses to the demand path. */
+void pump_pca_watch_button(struct pump *p);
+
+/* pump.c: a delivery sample now (force: whatever the time since the last). */
+void delivery_sample(struct pump *p, bool force);
 
 /* pump-supervise.c */
 void pump_supervise_init(struct pump *p, const struct config *cfg);

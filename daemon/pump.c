@@ -19,6 +19,7 @@
 #include "db/library-json.h"
 #include "hal/sim.h"
 #include "safety/gate.h"
+#include "safety/pca-check.h"
 
 
 static int64_t clock_us(clockid_t id) {
@@ -77,6 +78,31 @@ int record_event(struct pump *p, const char *kind, const char *from, const char 
         return r;
 }
 
+/* Samples at every change of motion, and this often between them, make
+ * the delivered volume a piecewise linear function of time in the
+ * history: the volume in any window can be computed from it. */
+#define SAMPLE_PERIOD_US (60 * US_PER_SEC)
+
+void delivery_sample(struct pump *p, bool force) {
+        if (p->infusion_id <= 0)
+                return;
+        int64_t now = pump_now_us(p);
+        if (!force && now - p->last_sample_us < SAMPLE_PERIOD_US)
+                return;
+        p->last_sample_us = now;
+        struct db_delivery_sample smp = {
+                .infusion_id = p->infusion_id,
+                .channel = p->ch.index,
+                .utc_us = pump_utc_us(p),
+                .mono_us = now,
+                .volume_nl = channel_volume_nl(&p->ch),
+                .rate_nl_per_h = channel_current_rate_nl_per_h(&p->ch),
+        };
+        int r = db_delivery_sample_add(p->db, &smp);
+        if (r < 0)
+                log_warning_errno(r, "Failed to record a delivery sample: %s, ignoring", db_last_error(p->db));
+}
+
 void checkpoint(struct pump *p, bool force) {
         if (p->infusion_id <= 0)
                 return;
@@ -94,6 +120,7 @@ static void end_infusion(struct pump *p, const char *status) {
         if (p->infusion_id <= 0)
                 return;
         int64_t id = p->infusion_id, vol = channel_volume_nl(&p->ch);
+        delivery_sample(p, true);
         int r = db_infusion_end(p->db, id, status, vol, pump_utc_us(p));
         if (r < 0)
                 log_error_errno(r, "Failed to close infusion %" PRIi64 ": %s", id, db_last_error(p->db));
@@ -217,6 +244,7 @@ void apply_motion(struct pump *p) {
         p->seg_accounted = 0;
         grant(p);
         refresh_virtual_next(p);
+        delivery_sample(p, true);
 }
 
 /* ---- pressure relief ----------------------------------------------- */
@@ -360,10 +388,12 @@ void pump_tick(struct pump *p) {
                         grant(p);
         }
 
+        pump_pca_tick(p);
         pump_supervise(p);
         pump_alarms_tick(p);
 
         checkpoint(p, false);
+        delivery_sample(p, false);
         notify(p, PUMP_CHANGED_PROGRESS);
 }
 
@@ -452,6 +482,47 @@ static int refuse_ders(struct pump *p, const struct ders_request *req, const str
         return pump_set_error(err, ders_error_name(res->outcome), -EINVAL, "%s", res->message);
 }
 
+/* 0.1 mL/h: what CADD-Solis drops to at the limit (CLINICAL.md). */
+#define PCA_LIMIT_KVO_NL_PER_H (NL_PER_ML / 10)
+
+/* Mode=pca: resolve the drug, judge every PCA parameter against the
+ * library, and put the volumes into prog. */
+static int program_pca(struct pump *p, struct program *prog, struct ders_request *req, struct ders_result *res,
+                       struct pca_check_result *pres, bool *ret_clinician_counts, int64_t uid, struct pump_error *err) {
+        struct pca_program *pca = req->pca;
+        if (!pca)
+                return pump_set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL, "Mode pca needs its PCA settings");
+        req->resolve_only = true;
+        ders_check(p->library, req, res);
+        req->resolve_only = false;
+        if (res->outcome != DERS_ACCEPTED)
+                return refuse_ders(p, req, res, uid, err);
+
+        const struct drug_limits *dl = res->drug ? drug_limits_for(res->drug, res->care_area->id) : NULL;
+        pca_check(res->drug, dl, req->care_area, res->concentration, &req->patient, req->confirm_soft_limits,
+                  req->override_reason, pca, pres);
+        if (pres->outcome != DERS_ACCEPTED && pres->outcome != DERS_OVERRIDDEN) {
+                struct ders_result o = { .outcome = pres->outcome, .dose_rate = NAN, .drug = res->drug };
+                snprintf(o.message, sizeof(o.message), "%s", pres->message);
+                return refuse_ders(p, req, &o, uid, err);
+        }
+
+        prog->pca_dose_nl = pca->dose.nl;
+        prog->lockout_us = pca->lockout_us;
+        prog->max_doses_per_hour = pca->max_doses_per_hour;
+        prog->limit_nl = pca->limit.nl;
+        prog->limit_window_us = pca->window_us;
+        prog->basal_nl_per_h = pca->basal.nl;
+        prog->loading_volume_nl = pca->loading.nl;
+        prog->pca_bolus_rate_nl_per_h = pca->bolus_rate_nl_per_h > 0 ? pca->bolus_rate_nl_per_h : p->default_pca_bolus_nl_per_h;
+        if (pca->limit_kvo_nl_per_h >= 0)
+                prog->limit_kvo_nl_per_h = pca->limit_kvo_nl_per_h;
+        else
+                prog->limit_kvo_nl_per_h = dl && dl->pca.limit_action == PCA_LIMIT_STOP ? 0 : PCA_LIMIT_KVO_NL_PER_H;
+        *ret_clinician_counts = dl ? dl->pca.clinician_bolus_counts : true;
+        return 0;
+}
+
 int pump_program(struct pump *p, const struct program *prog_in, const struct ders_request *req_in, int64_t uid,
                  struct pump_error *err) {
         struct ders_request req = req_in ? *req_in : (struct ders_request) { .concentration = -1 };
@@ -467,12 +538,23 @@ int pump_program(struct pump *p, const struct program *prog_in, const struct der
                                  "DoseRate applies to continuous mode; mode %s takes its rates in mL/h, which are checked against the library",
                                  program_mode_to_string(prog.mode));
 
+        bool clinician_counts = true, pca_overridden = false;
+        struct pca_check_result pres = { .outcome = DERS_ACCEPTED };
+        if (prog.mode == PROGRAM_PCA) {
+                r = program_pca(p, &prog, &req, &res, &pres, &clinician_counts, uid, err);
+                if (r < 0)
+                        return r;
+                pca_overridden = pres.outcome == DERS_OVERRIDDEN;
+        }
+
         /* The drug, care area and dose first: a continuous dose becomes
          * the rate the plan is built from. */
         req.rate_nl_per_h = prog.mode == PROGRAM_CONTINUOUS ? prog.rate_nl_per_h : 0;
         if (!req.have_dose && req.drug && prog.mode != PROGRAM_CONTINUOUS)
                 req.rate_nl_per_h = -1;         /* judged per segment below */
-        if (req.rate_nl_per_h >= 0 || req.have_dose || !req.drug) {
+        if (prog.mode == PROGRAM_PCA)
+                ;                               /* judged by program_pca() */
+        else if (req.rate_nl_per_h >= 0 || req.have_dose || !req.drug) {
                 ders_check(p->library, &req, &res);
                 if (res.outcome != DERS_ACCEPTED && res.outcome != DERS_OVERRIDDEN &&
                     !(res.outcome == DERS_INVALID && req.rate_nl_per_h < 0))
@@ -492,7 +574,7 @@ int pump_program(struct pump *p, const struct program *prog_in, const struct der
          * of a loading program is judged here. Intermittent doses are
          * amounts too (not yet checked against per-dose limits). */
         bool overridden = res.outcome == DERS_OVERRIDDEN;
-        if (req.drug && prog.mode != PROGRAM_INTERMITTENT) {
+        if (req.drug && prog.mode != PROGRAM_INTERMITTENT && prog.mode != PROGRAM_PCA) {
                 unsigned first = prog.mode == PROGRAM_LOADING ? probe.n_segments - 1 : 0;
                 for (unsigned i = first; i < probe.n_segments; i++) {
                         if (probe.plan[i].rate_nl_per_h <= 0)
@@ -515,14 +597,27 @@ int pump_program(struct pump *p, const struct program *prog_in, const struct der
                 }
         }
 
+        if (prog.mode == PROGRAM_PCA && p->pca_history_lost && !(req.pca && req.pca->new_patient))
+                return pump_set_error(err, PUMP_ERROR_STORAGE, -EIO,
+                                      "The PCA history could not be read at start-up, so lockout and limits cannot be enforced: "
+                                      "restart the daemon, or program with NewPatient=true for a new patient");
+
         /* Last of the checks, first of the changes: it fails only on a
          * bad limit, and then nothing has changed yet. */
         r = pump_supervise_program(p, req.care_area, req.occlusion_limit_mmhg > 0 ? req.occlusion_limit_mmhg : NAN, err);
         if (r < 0)
                 return r;
         p->ch = probe;
+        if (req.pca && req.pca->new_patient)
+                p->pca_history_lost = false;
+        (void) pump_pca_program(p, &p->ch.prog, req.pca && req.pca->new_patient, clinician_counts, NULL);
         if (overridden)
                 record_limit_event(p, "soft-override", &req, &res, uid);
+        if (pca_overridden) {
+                struct ders_result o = { .dose_rate = NAN, .drug = res.drug };
+                snprintf(o.message, sizeof(o.message), "%s", pres.message);
+                record_limit_event(p, "soft-override", &req, &o, uid);
+        }
 
         struct pump_program_info *info = &p->info;
         *info = (struct pump_program_info) { .dose_rate = NAN };
@@ -707,6 +802,7 @@ int pump_bolus(struct pump *p, int64_t volume_nl, bool have_amount, double amoun
         else
                 snprintf(detail, sizeof(detail), "%.6g mL at %.6g mL/h", units_nl_to_ml(volume_nl), units_nl_to_ml(rate_nl_per_h));
         record_event(p, "bolus", NULL, NULL, detail);
+        pump_pca_clinician_bolus(p, volume_nl, rate_nl_per_h, uid);
         apply_motion(p);
         notify(p, PUMP_CHANGED_STATE | PUMP_CHANGED_PROGRESS);
         return 0;
@@ -864,6 +960,7 @@ int pump_start(struct pump *p, struct pump_error *err) {
                    "Infusion %" PRIi64 " started: %.3f mL/h, VTBI %.3f mL", id,
                    units_nl_to_ml(p->ch.prog.rate_nl_per_h), units_nl_to_ml(p->ch.prog.vtbi_nl));
         apply_motion(p);
+        pump_pca_started(p);
         return 0;
 }
 
@@ -1013,6 +1110,14 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
                           cfg->database_path, strerror(-r));
                 goto fail;
         }
+        if (p->virtual_clock) {
+                /* A virtual day passes in a second of wall time: carry on
+                 * from the newest record so the history stays in order and
+                 * the PCA history keeps its age across a restart. */
+                int64_t latest_utc = 0;
+                if (db_latest_utc_us(p->db, &latest_utc) >= 0 && latest_utc >= p->utc_base_us)
+                        p->utc_base_us = latest_utc + 1;
+        }
         /* Alarm ids never repeat on this pump, across restarts too. */
         r = db_alarm_next_seq(p->db, &p->alarms.next_seq);
         if (r < 0) {
@@ -1029,6 +1134,9 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
         r = load_library(p, err);
         if (r < 0)
                 goto fail;
+        p->default_pca_bolus_nl_per_h = MIN(cfg->pca_bolus_rate_nl_per_h, limits.max_rate_nl_per_h);
+        pump_pca_init(p);
+        pump_pca_watch_button(p);
         p->info.dose_rate = NAN;
         record_event(p, "startup", NULL, "idle", p->virtual_clock ? "virtual clock" : "real clock");
 

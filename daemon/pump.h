@@ -56,6 +56,7 @@ struct pump_observer {
         void (*alarm_cleared)(void *userdata, const struct alarm *a);
         void (*alarm_escalated)(void *userdata, const struct alarm *a);
         void (*infusion_ended)(void *userdata, int64_t infusion_id, const char *status, int64_t volume_nl);
+        void (*pca_demanded)(void *userdata, int64_t demand_id, const char *source, const char *outcome);
 };
 
 /* Build the pump from a loaded config: hardware backend, self-test, the
@@ -155,6 +156,26 @@ bool pump_power(const struct pump *p, struct hal_power_status *ret);
  * faults; what it did is recorded with pump_note_simulator(). */
 struct sim *pump_sim(struct pump *p);
 void pump_note_simulator(struct pump *p, const char *what);
+
+/* A patient's PCA demand from source ("button", "dbus", "simulator"; uid
+ * -1 for the button). Every demand is recorded with its outcome; a denial
+ * is not an error. Returns a negative errno with *err only when the
+ * demand could not be recorded (then no dose was given). */
+struct pump_demand_result {
+        const char *outcome;            /* "granted", "debounced", or a denial reason */
+        int64_t demand_id;
+        int64_t next_allowed_sec;
+};
+int pump_pca_demand(struct pump *p, const char *source, int64_t uid, struct pump_demand_result *ret,
+                    struct pump_error *err);
+struct pca_state;
+const struct pca_state *pump_pca(const struct pump *p);
+struct db_pca_demand;
+int pump_pca_demands_recent(struct pump *p, unsigned count, void (*cb)(const struct db_pca_demand *e, void *userdata),
+                            void *userdata);
+/* The Simulator presses the PCA button: the input handler then records
+ * the demand as the simulator's. */
+int pump_sim_press_pca(struct pump *p);
 
 /* Shutdown: stop the motor, checkpoint the volume. An open infusion stays
  * open in the database, so the next start reports it interrupted. */

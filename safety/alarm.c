@@ -229,6 +229,11 @@ int alarm_escalate(struct alarm_set *s, enum alarm_condition c, enum alarm_prior
  * medium alarm silenced late in its delay would turn high the moment the
  * pause ran out, giving the person no time at all. */
 static int64_t escalation_due_us(const struct alarm *a, int64_t escalate_after_us) {
+        /* The PCA limit is the failsafe working, not a hazard left
+         * unanswered: it informs for as long as the window is full (hours,
+         * maybe) and must not turn into a high alarm at the bedside. */
+        if (a->condition == ALARM_PCA_LIMIT)
+                return INT64_MAX;
         /* Never before the pause ends: a paused alarm has been answered
          * for now, even if a caller passes a nonsensical negative delay. */
         return add_saturated(MAX(a->priority_since_us, a->silenced_until_us), MAX(escalate_after_us, 0));
@@ -241,7 +246,7 @@ size_t alarm_set_escalate_due(struct alarm_set *s, int64_t now_us, int64_t escal
                 struct alarm *a = &s->items[i];
                 if (a->priority != ALARM_PRIORITY_MEDIUM)
                         continue;
-                if (now_us < escalation_due_us(a, escalate_after_us))
+                if (escalation_due_us(a, escalate_after_us) == INT64_MAX || now_us < escalation_due_us(a, escalate_after_us))
                         continue;
                 escalate(a, ALARM_PRIORITY_HIGH, now_us);
                 if (ret_idx)

@@ -12,7 +12,8 @@
  *
  * Escalation: a medium alarm nobody answered (silenced or acknowledged)
  * within the escalation delay becomes high. Silencing restarts its clock
- * when the pause ends. */
+ * when the pause ends. The PCA limit never escalates: it is the failsafe
+ * at work, and may rightly last for hours. */
 
 #include <stdbool.h>
 #include <stddef.h>

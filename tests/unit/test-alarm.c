@@ -329,7 +329,7 @@ static void low_alarms_never_escalate_on_their_own(void **state) {
 static void silence_postpones_escalation_until_the_delay_after_the_pause(void **state) {
         struct alarm_set s;
         alarm_set_init(&s);
-        alarm_raise(&s, ALARM_PCA_LIMIT, T0, 0, "pca", NULL);
+        alarm_raise(&s, ALARM_BATTERY_LOW, T0, 0, "battery", NULL);
 
         int64_t silenced_at = T0 + ESCALATE_AFTER - US_PER_SEC;
         alarm_silence(&s, silenced_at, ALARM_SILENCE_MAX_US);
@@ -344,6 +344,20 @@ static void silence_postpones_escalation_until_the_delay_after_the_pause(void **
 
         assert_int_equal(alarm_set_escalate_due(&s, pause_end + ESCALATE_AFTER, ESCALATE_AFTER, NULL), 1);
         assert_int_equal(s.items[0].priority, ALARM_PRIORITY_HIGH);
+}
+
+/* The PCA limit is the failsafe doing its job, for hours maybe: it stays
+ * medium, unlike any other medium alarm left unanswered. */
+static void the_pca_limit_never_escalates(void **state) {
+        struct alarm_set s;
+        alarm_set_init(&s);
+        alarm_raise(&s, ALARM_PCA_LIMIT, T0, 0, "pca", NULL);
+        alarm_raise(&s, ALARM_BATTERY_LOW, T0, 0, "battery", NULL);
+        assert_int_equal(alarm_set_next_escalation(&s, ESCALATE_AFTER), T0 + ESCALATE_AFTER);
+        assert_int_equal(alarm_set_escalate_due(&s, T0 + 100 * ESCALATE_AFTER, ESCALATE_AFTER, NULL), 1);
+        assert_int_equal(alarm_set_find(&s, ALARM_PCA_LIMIT)->priority, ALARM_PRIORITY_MEDIUM);
+        assert_int_equal(alarm_set_find(&s, ALARM_BATTERY_LOW)->priority, ALARM_PRIORITY_HIGH);
+        assert_int_equal(alarm_set_next_escalation(&s, ESCALATE_AFTER), INT64_MAX);
 }
 
 static void escalate_only_raises_the_priority_of_an_active_alarm(void **state) {
@@ -401,6 +415,7 @@ int main(void) {
                 cmocka_unit_test(an_unanswered_medium_alarm_escalates_after_the_delay_not_before),
                 cmocka_unit_test(low_alarms_never_escalate_on_their_own),
                 cmocka_unit_test(silence_postpones_escalation_until_the_delay_after_the_pause),
+                cmocka_unit_test(the_pca_limit_never_escalates),
                 cmocka_unit_test(escalate_only_raises_the_priority_of_an_active_alarm),
                 cmocka_unit_test(an_escalated_alarm_sounds_through_a_silence),
         };

@@ -464,7 +464,7 @@ static void modes_have_names(void **state) {
                 assert_int_equal(program_mode_from_string(program_mode_to_string(i), &m), 0);
                 assert_int_equal(m, i);
         }
-        assert_int_equal(program_mode_from_string("pca", &m), -EINVAL);
+        assert_int_equal(program_mode_from_string("bolus", &m), -EINVAL);
 }
 
 static void titration_keeps_what_was_delivered_and_runs_the_rest_at_the_new_rate(void **state) {

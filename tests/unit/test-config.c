@@ -127,6 +127,7 @@ static void every_key_is_converted_once_to_integer_units(void **state) {
                 "max_vtbi_ml = 0.001\n"
                 "kvo_rate_ml_per_h = 0.25\n"
                 "max_kvo_rate_ml_per_h = 0.25\n"
+                "pca_bolus_rate_ml_per_h = 1.5\n"
                 "lease_ms = 300\n"
                 "control_period_ms = 12.5\n"
                 "checkpoint_period_ms = 60000\n"
@@ -148,6 +149,7 @@ static void every_key_is_converted_once_to_integer_units(void **state) {
         assert_int_equal(c->geometry.max_step_rate_hz, 20000);
         /* 0.3 is not exact in binary: must land on 300000, not 299999 */
         assert_int_equal(c->max_rate_nl_per_h, 300000);
+        assert_int_equal(c->pca_bolus_rate_nl_per_h, 1500000);
         assert_int_equal(c->max_vtbi_nl, 1000);
         assert_int_equal(c->kvo_rate_nl_per_h, 250000);
         assert_int_equal(c->max_kvo_rate_nl_per_h, 250000);
@@ -271,7 +273,7 @@ static void misspelt_key_is_refused_with_file_line_and_key(void **state) {
 static void keys_are_case_sensitive(void **state) {
         assert_refused(MINIMAL "[limits]\nLease_ms = 500\n",
                        "t.conf:12: Lease_ms: unknown key in [limits] (known: max_rate_ml_per_h, max_vtbi_ml, "
-                       "kvo_rate_ml_per_h, max_kvo_rate_ml_per_h, lease_ms, control_period_ms, "
+                       "kvo_rate_ml_per_h, max_kvo_rate_ml_per_h, pca_bolus_rate_ml_per_h, lease_ms, control_period_ms, "
                        "checkpoint_period_ms)\n");
 }
 
