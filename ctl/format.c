@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/macros.h"
 #include "ctl/format.h"
 
 /* snprintf() into buf, mapping truncation to -ENOBUFS. */
@@ -517,6 +518,53 @@ static bool nonempty(const char *s) {
         return s && *s;
 }
 
+/* "1 mL a demand, lockout 10 min, at most 4 an hour, limit 10 mL in any 4 h[, basal 0.5 mL/h]" */
+static int append_pca_settings(char *buf, size_t size, size_t *pos, const PcaStatus *p) {
+        char dose[FORMAT_NUMBER_MAX], limit[FORMAT_NUMBER_MAX], basal[FORMAT_NUMBER_MAX],
+                lockout[FORMAT_SPAN_MAX], window[FORMAT_SPAN_MAX];
+        int r;
+
+        if ((r = format_plain_number(dose, sizeof dose, p->dose_ml)) < 0 ||
+            (r = format_plain_number(limit, sizeof limit, p->window_limit_ml)) < 0 ||
+            (r = format_plain_number(basal, sizeof basal, p->basal_ml_per_h)) < 0 ||
+            (r = format_span_sec(lockout, sizeof lockout, p->lockout_sec)) < 0 ||
+            (r = format_span_sec(window, sizeof window, p->limit_window_sec)) < 0)
+                return r;
+
+        r = bappend(buf, size, pos, "%s mL a demand, lockout %s, at most %" PRIu32 " an hour, limit %s mL in any %s",
+                    dose, lockout, p->max_doses_per_hour, limit, window);
+        if (r >= 0 && p->basal_ml_per_h > 0)
+                r = bappend(buf, size, pos, ", basal %s mL/h", basal);
+        return r;
+}
+
+/* Mode pca: no rate to show, but what the patient may have. */
+static int append_pca_summary(char *buf, size_t size, size_t *pos, const ProgramSummary *s, const char *vtbi) {
+        bool drug = s->has_library_properties && nonempty(s->drug);
+        int r = 0;
+
+        if (drug) {
+                r = bappend(buf, size, pos, "%s", nonempty(s->drug_name) ? s->drug_name : s->drug);
+                if (r >= 0 && nonempty(s->concentration))
+                        r = bappend(buf, size, pos, " (%s)", s->concentration);
+                if (r >= 0 && nonempty(s->care_area))
+                        r = bappend(buf, size, pos, " in %s", s->care_area);
+                if (r >= 0)
+                        r = bappend(buf, size, pos, ": ");
+        }
+        if (r >= 0)
+                r = append_pca_settings(buf, size, pos, s->pca);
+        if (r >= 0)
+                r = bappend(buf, size, pos, ", VTBI %s mL", vtbi);
+        if (r >= 0 && !drug && s->has_library_properties) {
+                if (nonempty(s->care_area))
+                        r = bappend(buf, size, pos, " in %s", s->care_area);
+                if (r >= 0)
+                        r = bappend(buf, size, pos, " (no library drug)");
+        }
+        return r;
+}
+
 int format_program_summary(char *buf, size_t size, const ProgramSummary *s) {
         char rate[FORMAT_NUMBER_MAX], vtbi[FORMAT_NUMBER_MAX], dose[FORMAT_DOSE_MAX];
         const char *mode = nonempty(s->mode) && strcmp(s->mode, "continuous") != 0 ? s->mode : NULL;
@@ -545,6 +593,9 @@ int format_program_summary(char *buf, size_t size, const ProgramSummary *s) {
                 r = bappend(buf, size, &pos, ": ");
         if (r < 0)
                 return r;
+
+        if (s->pca)
+                return append_pca_summary(buf, size, &pos, s, vtbi);
 
         if (!s->has_library_properties)
                 return bappend(buf, size, &pos, "%s%s mL/h, VTBI %s mL",
@@ -767,5 +818,268 @@ int table_write(FILE *f, const char *const *cells, size_t n_cells, size_t n_colu
                 else
                         fprintf(f, "%*s", (int) (width[col] > w ? width[col] - w : 0) + 2, "");
         }
+        return ferror(f) ? -EIO : 0;
+}
+
+/* ---- PCA ------------------------------------------------------------- */
+
+#define PCA_COLUMNS             5
+
+int format_span_sec(char *buf, size_t size, uint64_t sec) {
+        uint64_t h = sec / 3600, min = sec / 60 % 60, s = sec % 60;
+        size_t pos = 0;
+        int r = 0;
+
+        if (size == 0)
+                return -ENOBUFS;
+        buf[0] = '\0';
+        if (sec == 0)
+                return bprintf(buf, size, "0 s");
+        if (h > 0)
+                r = bappend(buf, size, &pos, "%" PRIu64 " h", h);
+        if (r >= 0 && min > 0)
+                r = bappend(buf, size, &pos, "%s%" PRIu64 " min", pos > 0 ? " " : "", min);
+        if (r >= 0 && s > 0)
+                r = bappend(buf, size, &pos, "%s%" PRIu64 " s", pos > 0 ? " " : "", s);
+        return r;
+}
+
+bool pca_status_is_pca(const PcaStatus *s) {
+        return strcmp(s->mode, "pca") == 0;
+}
+
+bool pca_outcome_granted(const char *outcome) {
+        return outcome && strcmp(outcome, "granted") == 0;
+}
+
+/* Denials that next_allowed_sec does not speak for: why, instead. */
+static const struct {
+        const char *outcome;
+        const char *why;
+} pca_denials[] = {
+        { "cumulative-limit",  "the dose would cross the limit of its window" },
+        { "not-running",       "the channel is not delivering" },
+        { "alarm-active",      "an alarm has halted delivery" },
+        { "reservoir",         "less is left than a dose" },
+        { "bolus-in-progress", "a bolus or the loading dose is being given" },
+};
+
+int format_pca_demand_result(char *buf, size_t size, const char *outcome, uint64_t demand_id,
+                             uint64_t next_allowed_sec) {
+        char next[FORMAT_SPAN_MAX + 16] = "now";
+        bool granted = pca_outcome_granted(outcome);
+        int r;
+
+        outcome = outcome ?: "";
+        if (strcmp(outcome, "debounced") == 0)
+                return bprintf(buf, size, "Debounced: the press merged into demand %" PRIu64 ".", demand_id);
+
+        for (size_t i = 0; i < ELEMENTSOF(pca_denials); i++)
+                if (strcmp(outcome, pca_denials[i].outcome) == 0)
+                        return bprintf(buf, size, "Denied (%s): demand %" PRIu64 "; %s.",
+                                       outcome, demand_id, pca_denials[i].why);
+
+        if (!granted && strcmp(outcome, "lockout") != 0 && strcmp(outcome, "hourly-count") != 0)
+                /* From an infusiond newer than this client. */
+                return bprintf(buf, size, "Denied (%s): demand %" PRIu64 ".", outcome, demand_id);
+
+        if (next_allowed_sec > 0) {
+                strcpy(next, "in ");
+                r = format_span_sec(next + 3, sizeof next - 3, next_allowed_sec);
+                if (r < 0)
+                        return r;
+        }
+        if (granted)
+                return bprintf(buf, size, "Granted: demand %" PRIu64 "; next demand allowed %s.", demand_id, next);
+        return bprintf(buf, size, "Denied (%s): demand %" PRIu64 "; next demand allowed %s.", outcome, demand_id, next);
+}
+
+int format_pca_status_line(char *buf, size_t size, const PcaStatus *s) {
+        char dose[FORMAT_NUMBER_MAX], basal[FORMAT_NUMBER_MAX], volume[FORMAT_NUMBER_MAX], limit[FORMAT_NUMBER_MAX],
+                lockout[FORMAT_SPAN_MAX], window[FORMAT_SPAN_MAX], next[FORMAT_SPAN_MAX];
+        size_t pos = 0;
+        int r;
+
+        if (size == 0)
+                return -ENOBUFS;
+        buf[0] = '\0';
+        if ((r = format_plain_number(dose, sizeof dose, s->dose_ml)) < 0 ||
+            (r = format_plain_number(basal, sizeof basal, s->basal_ml_per_h)) < 0 ||
+            (r = format_plain_number(volume, sizeof volume, s->window_volume_ml)) < 0 ||
+            (r = format_plain_number(limit, sizeof limit, s->window_limit_ml)) < 0 ||
+            (r = format_span_sec(lockout, sizeof lockout, s->lockout_sec)) < 0 ||
+            (r = format_span_sec(window, sizeof window, s->limit_window_sec)) < 0 ||
+            (r = format_span_sec(next, sizeof next, s->next_allowed_sec)) < 0)
+                return r;
+
+        r = bappend(buf, size, &pos, "%s mL, lockout %s, %" PRIu32 "/h", dose, lockout, s->max_doses_per_hour);
+        if (r >= 0 && s->basal_ml_per_h > 0)
+                r = bappend(buf, size, &pos, ", basal %s mL/h", basal);
+        if (r >= 0)
+                r = bappend(buf, size, &pos, ", limit %s of %s mL per %s; demands %" PRIu64 " (%" PRIu64 " granted); ",
+                            volume, limit, window, s->demands_total, s->demands_granted);
+        if (r >= 0)
+                r = s->next_allowed_sec > 0 ? bappend(buf, size, &pos, "next in %s", next)
+                                            : bappend(buf, size, &pos, "next allowed now");
+        if (r >= 0 && s->limit_reached)
+                r = bappend(buf, size, &pos, "; limit reached");
+        return r;
+}
+
+/* Whole percent of limit, rounded down like the progress bar: the window
+ * is not shown as full before it is (PcaLimitReached says when the next
+ * dose no longer fits, which is well before 100 %). */
+static unsigned percent_of(double v, double limit) {
+        double p = v / limit * 100.0;
+
+        if (!(p > 0))
+                return 0;
+        if (p >= UINT_MAX)
+                return UINT_MAX;
+        return (unsigned) floor(p + 1e-9);
+}
+
+static int pca_write_demands(FILE *f, const PcaDemand *d, size_t n) {
+        static const char *const header[PCA_COLUMNS] = { "TIME", "SOURCE", "OUTCOME", "DOSE (mL)", "DETAIL" };
+        enum { CELL_MAX = FORMAT_NUMBER_MAX };
+        _cleanup_(freep) const char **cells = NULL;
+        _cleanup_(freep) char *text = NULL;
+
+        if (n == 0) {
+                fputs("No demands recorded.\n", f);
+                return ferror(f) ? -EIO : 0;
+        }
+        if (n > (SIZE_MAX / sizeof *cells - 1) / PCA_COLUMNS || n > SIZE_MAX / (2 * CELL_MAX))
+                return -ENOMEM;
+        cells = calloc((n + 1) * PCA_COLUMNS, sizeof *cells);
+        text = calloc(n, 2 * CELL_MAX);         /* the clock and the dose of each row */
+        if (!cells || !text)
+                return -ENOMEM;
+
+        memcpy(cells, header, sizeof header);
+        for (size_t i = 0; i < n; i++) {
+                const char **row = cells + (i + 1) * PCA_COLUMNS;
+                char *clock = text + i * 2 * CELL_MAX, *dose = clock + CELL_MAX;
+
+                (void) format_clock_usec(clock, CELL_MAX, d[i].utc_usec);
+                (void) format_volume_ml(dose, CELL_MAX, d[i].dose_ml);
+                row[0] = clock;
+                row[1] = d[i].source ?: "";
+                row[2] = d[i].outcome ?: "";
+                row[3] = dose;
+                row[4] = d[i].detail ?: "";
+        }
+        return table_write(f, cells, (n + 1) * PCA_COLUMNS, PCA_COLUMNS);
+}
+
+static void fputs_one_word(const char *s, FILE *f) {
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                fputc(*p < 0x20 || *p == 0x7f ? ' ' : *p, f);
+}
+
+int pca_write_report(FILE *f, unsigned channel, const PcaStatus *s, const PcaDemand *demands, size_t n) {
+        char a[FORMAT_NUMBER_MAX], b[FORMAT_NUMBER_MAX], span[FORMAT_SPAN_MAX];
+
+        if (pca_status_is_pca(s)) {
+                fprintf(f, "Channel %u: PCA, ", channel);
+                fputs_one_word(s->state[0] ? s->state : "?", f);
+                fputc('\n', f);
+
+                (void) format_plain_number(a, sizeof a, s->dose_ml);
+                fprintf(f, "        PCA dose: %s mL\n", a);
+                (void) format_span_sec(span, sizeof span, s->lockout_sec);
+                fprintf(f, "         Lockout: %s\n", span);
+                fprintf(f, "    Max per hour: %" PRIu32 " doses\n", s->max_doses_per_hour);
+                (void) format_plain_number(a, sizeof a, s->window_limit_ml);
+                (void) format_span_sec(span, sizeof span, s->limit_window_sec);
+                fprintf(f, "           Limit: %s mL in any %s\n", a, span);
+                if (s->basal_ml_per_h > 0) {
+                        (void) format_plain_number(a, sizeof a, s->basal_ml_per_h);
+                        fprintf(f, "      Basal rate: %s mL/h\n", a);
+                } else
+                        fputs("      Basal rate: none\n", f);
+        } else {
+                fprintf(f, "Channel %u is not in PCA mode (", channel);
+                if (s->mode[0]) {
+                        fputs("mode ", f);
+                        fputs_one_word(s->mode, f);
+                } else
+                        fputs("no program", f);
+                fputs("); its PCA history still stands.\n", f);
+        }
+
+        fprintf(f, "         Demands: %" PRIu64 " (%" PRIu64 " granted)\n", s->demands_total, s->demands_granted);
+        if (s->next_allowed_sec > 0) {
+                (void) format_span_sec(span, sizeof span, s->next_allowed_sec);
+                fprintf(f, "     Next demand: allowed in %s\n", span);
+        } else
+                fputs("     Next demand: allowed now\n", f);
+
+        (void) format_plain_number(a, sizeof a, s->window_volume_ml);
+        if (s->window_limit_ml > 0) {
+                (void) format_plain_number(b, sizeof b, s->window_limit_ml);
+                fprintf(f, "   Window volume: %s of %s mL (%u %%)\n", a, b,
+                        percent_of(s->window_volume_ml, s->window_limit_ml));
+        } else
+                fprintf(f, "   Window volume: %s mL\n", a);
+        fprintf(f, "   Limit reached: %s\n", s->limit_reached ? "yes" : "no");
+        fputc('\n', f);
+
+        return pca_write_demands(f, demands, n);
+}
+
+static int json_member_string(FILE *f, const char *sep, const char *key, const char *value) {
+        _cleanup_(freep) char *v = json_quote(value);
+
+        if (!v)
+                return -ENOMEM;
+        fprintf(f, "%s\"%s\":%s", sep, key, v);
+        return 0;
+}
+
+static int json_member_double(FILE *f, const char *sep, const char *key, double value) {
+        char buf[FORMAT_NUMBER_MAX];
+        int r;
+
+        r = format_json_double(buf, sizeof buf, value);
+        if (r < 0)
+                return r;
+        fprintf(f, "%s\"%s\":%s", sep, key, buf);
+        return 0;
+}
+
+int pca_write_json(FILE *f, const PcaStatus *s, const PcaDemand *demands, size_t n) {
+        int r;
+
+        if ((r = json_member_string(f, "{", "mode", s->mode)) < 0 ||
+            (r = json_member_string(f, ",", "state", s->state)) < 0 ||
+            (r = json_member_double(f, ",", "pca_dose_ml", s->dose_ml)) < 0)
+                return r;
+        fprintf(f, ",\"lockout_sec\":%" PRIu32 ",\"max_doses_per_hour\":%" PRIu32,
+                s->lockout_sec, s->max_doses_per_hour);
+        if ((r = json_member_double(f, ",", "window_limit_ml", s->window_limit_ml)) < 0)
+                return r;
+        fprintf(f, ",\"limit_window_sec\":%" PRIu32, s->limit_window_sec);
+        if ((r = json_member_double(f, ",", "basal_rate_ml_per_hour", s->basal_ml_per_h)) < 0)
+                return r;
+        fprintf(f, ",\"pca_demands_total\":%" PRIu64 ",\"pca_demands_granted\":%" PRIu64
+                ",\"next_demand_allowed_sec\":%" PRIu64,
+                s->demands_total, s->demands_granted, s->next_allowed_sec);
+        if ((r = json_member_double(f, ",", "window_volume_ml", s->window_volume_ml)) < 0)
+                return r;
+        fprintf(f, ",\"pca_limit_reached\":%s,\"demands\":[", s->limit_reached ? "true" : "false");
+
+        for (size_t i = 0; i < n; i++) {
+                const PcaDemand *d = &demands[i];
+
+                fprintf(f, "%s{\"id\":%" PRIu64 ",\"utc_usec\":%" PRIu64, i > 0 ? "," : "", d->id, d->utc_usec);
+                if ((r = json_member_string(f, ",", "source", d->source)) < 0 ||
+                    (r = json_member_string(f, ",", "outcome", d->outcome)) < 0 ||
+                    (r = json_member_string(f, ",", "detail", d->detail)) < 0 ||
+                    (r = json_member_double(f, ",", "dose_ml", d->dose_ml)) < 0)
+                        return r;
+                fputc('}', f);
+        }
+        fputs("]}\n", f);
         return ferror(f) ? -EIO : 0;
 }

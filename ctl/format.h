@@ -143,12 +143,16 @@ typedef struct ProgramSummary {
         const char *concentration;      /* Concentration, "25000 units / 500 mL"; "" none */
         double rate_ml_per_h;           /* RateMlPerHour: the first rate of multi-rate modes */
         double vtbi_ml;                 /* VtbiMl */
+        const struct PcaStatus *pca;    /* mode pca: its settings instead of the rate; NULL otherwise */
 } ProgramSummary;
 
 /* One line for after Program, e.g.
  *   "Programmed: Heparin 1000 units/h (25000 units / 500 mL) in ICU = 20.000 mL/h, VTBI 50.000 mL"
  *   "Programmed: 100.000 mL/h, VTBI 10.000 mL (no library drug)"
  *   "Programmed (multistep): starting at 100.000 mL/h, VTBI 30.000 mL in Med-Surg (no library drug)"
+ *   "Programmed (pca): 1 mL a demand, lockout 10 min, at most 4 an hour, limit 10 mL in any 4 h,
+ *    VTBI 50.000 mL in Med-Surg (no library drug)" (pca given; a drug's name and concentration
+ *    come first, as for the other modes, followed by ": ")
  * Without the library properties (an older daemon): the rate and VTBI
  * only, "Programmed: 100.000 mL/h, VTBI 10.000 mL". Strings are used as
  * given: pass them through one_line() first if they come from outside. */
@@ -204,3 +208,85 @@ int format_power(char *buf, size_t size, const PowerStatus *p);
  * The first row is usually the header. n_columns is 1..8, else -EINVAL;
  * -EIO when f reports a write error. */
 int table_write(FILE *f, const char *const *cells, size_t n_cells, size_t n_columns);
+
+/* ---- PCA ------------------------------------------------------------- */
+
+#define FORMAT_SPAN_MAX         64
+#define FORMAT_PCA_LINE_MAX     1024
+
+/* A length of time in whole seconds as a person says it, the parts that
+ * are 0 left out: "45 s", "10 min", "1 min 30 s", "4 h", "1 h 30 min",
+ * "0 s". */
+int format_span_sec(char *buf, size_t size, uint64_t sec);
+
+/* What the channel says of PCA (docs/API.md, "PCA"), from one GetAll.
+ * The settings are those of the PCA program (0 in other modes); the
+ * counters and the window belong to the patient and outlive a program. */
+typedef struct PcaStatus {
+        char mode[32];                  /* Mode: "pca" for a PCA program, "" none */
+        char state[32];                 /* State */
+        double dose_ml;                 /* PcaDoseMl */
+        uint32_t lockout_sec;           /* LockoutSec */
+        uint32_t max_doses_per_hour;    /* MaxDosesPerHour */
+        double window_limit_ml;         /* WindowLimitMl (LimitMl) */
+        uint32_t limit_window_sec;      /* LimitWindowSec */
+        double basal_ml_per_h;          /* BasalRateMlPerHour; 0 none */
+        uint64_t demands_total;         /* PcaDemandsTotal */
+        uint64_t demands_granted;       /* PcaDemandsGranted */
+        uint64_t next_allowed_sec;      /* NextDemandAllowedSec; 0 now */
+        double window_volume_ml;        /* WindowVolumeMl */
+        bool limit_reached;             /* PcaLimitReached */
+} PcaStatus;
+
+/* The channel runs (or holds) a PCA program: Mode is "pca". */
+bool pca_status_is_pca(const PcaStatus *s);
+
+/* One entry of GetPcaDemands, a(ttsssd). */
+typedef struct PcaDemand {
+        uint64_t id;
+        uint64_t utc_usec;
+        char *source;                   /* button, dbus, simulator; loading, clinician for doses */
+        char *outcome;                  /* granted, lockout, hourly-count, ... */
+        char *detail;
+        double dose_ml;
+} PcaDemand;
+
+/* True only for the outcome "granted": what `demand` exits 0 for. */
+bool pca_outcome_granted(const char *outcome);
+
+/* What `demand` says of the reply of PcaDemand:
+ *   "Granted: demand 12; next demand allowed in 10 min."
+ *   "Denied (lockout): demand 13; next demand allowed in 9 min 50 s."
+ *   "Denied (cumulative-limit): demand 14; the dose would cross the limit of its window."
+ *   "Debounced: the press counted as demand 12."
+ * Lockout and hourly count say when the next demand may come; the other
+ * denials say why (next_allowed_sec does not speak for them). An outcome
+ * this client does not know is shown as a denial with its word. */
+int format_pca_demand_result(char *buf, size_t size, const char *outcome, uint64_t demand_id,
+                             uint64_t next_allowed_sec);
+
+/* The line `status` shows after "PCA: " in mode pca:
+ *   "1 mL, lockout 10 min, 4/h, limit 8 of 10 mL per 4 h; demands 12 (5 granted); next in 3 min"
+ * with ", basal 0.5 mL/h" after the hourly count when there is one,
+ * "next allowed now" when the lockout and hourly count allow a demand, and
+ * "; limit reached" at the end in the limit state. */
+int format_pca_status_line(char *buf, size_t size, const PcaStatus *s);
+
+/* `pca`: the settings (or, outside mode pca, that the channel is not in
+ * it), the counters, the next demand, the window against its limit with
+ * a percentage, the limit state, then the demands as a table (TIME local,
+ * SOURCE, OUTCOME, DOSE (mL), DETAIL) in the order given, or "No demands
+ * recorded.". Strings from the daemon have their control characters
+ * shown as spaces. 0, or -EIO / -ENOMEM. */
+int pca_write_report(FILE *f, unsigned channel, const PcaStatus *s, const PcaDemand *demands, size_t n);
+
+/* `pca --json`: one object and a newline, keys in snake_case as `alarms
+ * --json` has them:
+ *   {"mode":"pca","state":"running","pca_dose_ml":1,"lockout_sec":600,
+ *    "max_doses_per_hour":4,"window_limit_ml":10,"limit_window_sec":14400,
+ *    "basal_rate_ml_per_hour":0,"pca_demands_total":2,"pca_demands_granted":1,
+ *    "next_demand_allowed_sec":540,"window_volume_ml":1.4,"pca_limit_reached":false,
+ *    "demands":[{"id":2,"utc_usec":N,"source":"dbus","outcome":"lockout",
+ *                "detail":"","dose_ml":0},...]}
+ * the demands in the order given. 0, or -EIO / -ENOMEM. */
+int pca_write_json(FILE *f, const PcaStatus *s, const PcaDemand *demands, size_t n);

@@ -25,6 +25,7 @@
 #include "ctl/ctl.h"
 #include "ctl/format.h"
 #include "ctl/library.h"
+#include "ctl/pca.h"
 #include "ctl/program.h"
 #include "ctl/simulator.h"
 
@@ -45,6 +46,8 @@
 
 static unsigned arg_channel = 0;
 static bool arg_json = false;
+static unsigned arg_count = PCA_DEMANDS_DEFAULT;                         /* pca --count */
+static bool arg_count_given = false;
 static ProgramRequest arg_program = {};                                 /* parsed by check_program() */
 static SimCommand arg_sim = {};                                         /* parsed by check_sim() */
 static char channel_path[sizeof(ROOT_PATH "/channel/") + 16];
@@ -446,7 +449,7 @@ static void print_program_settings(ChannelStatus *s) {
                 printf("   Concentration: %s\n", one_line(s->concentration));
 }
 
-static void print_status(ChannelStatus *s, const PowerStatus *power) {
+static void print_status(ChannelStatus *s, const PowerStatus *power, sd_bus_message *reply) {
         char rate[FORMAT_NUMBER_MAX + 16], current[FORMAT_NUMBER_MAX + 16], vtbi[FORMAT_NUMBER_MAX + 16],
                 volume[FORMAT_NUMBER_MAX + 16], kvo_volume[FORMAT_NUMBER_MAX + 16],
                 kvo_rate[FORMAT_NUMBER_MAX + 16], pressure[FORMAT_NUMBER_MAX + 16],
@@ -456,6 +459,7 @@ static void print_status(ChannelStatus *s, const PowerStatus *power) {
         printf("Channel %u (%s)\n", arg_channel, channel_path);
         printf("           State: %s\n", has(s, P_STATE) ? one_line(s->state) : "n/a");
         print_program_settings(s);
+        pca_print_status_line(reply);
 
         printf("            Rate: %s", fmt_number(rate, sizeof rate, s, P_RATE, format_rate_ml_per_h,
                                                   s->rate_ml_per_h, "mL/h"));
@@ -781,7 +785,7 @@ static int verb_status(sd_bus *bus, char **args) {
         manager_power_fetch(bus, &power);
 
         if (!arg_json) {
-                print_status(&s, &power);
+                print_status(&s, &power, reply);
                 return EXIT_OK;
         }
 
@@ -887,12 +891,14 @@ static void print_key_hint(const sd_bus_error *error) {
 /* The one line that says what the pump took: the drug, dose and rate as
  * the channel reports them after Program, not as they were typed. */
 static int print_program_summary(sd_bus *bus) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(channel_status_done) ChannelStatus s = {};
         char line[2048];
         ProgramSummary summary;
+        PcaStatus pca;
         int r;
 
-        r = channel_fetch(bus, &s, NULL);
+        r = channel_fetch(bus, &s, &reply);
         if (r != EXIT_OK) {
                 /* Program did succeed: that is what the exit status says. */
                 fprintf(stderr, "infusionctl: The channel was programmed, but reading the program back failed: "
@@ -915,6 +921,7 @@ static int print_program_summary(sd_bus *bus) {
                 .concentration = has(&s, P_CONCENTRATION) ? one_line(s.concentration) : NULL,
                 .rate_ml_per_h = s.rate_ml_per_h,
                 .vtbi_ml = s.vtbi_ml,
+                .pca = pca_status_from_reply(reply, &pca) >= 0 && pca_status_is_pca(&pca) ? &pca : NULL,
         };
         r = format_program_summary(line, sizeof line, &summary);
         /* A truncated line still says the most important part first. */
@@ -986,6 +993,16 @@ static int verb_stop(sd_bus *bus, char **args) {
 
 static int verb_ack(sd_bus *bus, char **args) {
         return call_channel(bus, "AcknowledgeAlarm", "Failed to acknowledge the alarm", "s", args[0]);
+}
+
+/* ---- PCA (ctl/pca.c) ------------------------------------------------- */
+
+static int verb_demand(sd_bus *bus, char **args) {
+        return pca_demand(bus, channel_path, channel_hint());
+}
+
+static int verb_pca(sd_bus *bus, char **args) {
+        return pca_show(bus, channel_path, channel_hint(), arg_channel, arg_json, arg_count);
 }
 
 /* ---- alarms ---------------------------------------------------------- */
@@ -1387,6 +1404,8 @@ static int verb_sim(sd_bus *bus, char **args) {
                                 NULL, "b", (int) c->on);
         case SIM_OUTPUTS:
                 return sim_outputs(bus);
+        case SIM_PRESS_PCA:
+                return sim_call(bus, "PressPcaButton", "Failed to press the PCA button", NULL, "");
         default:
                 abort();
         }
@@ -1423,6 +1442,14 @@ static void help(void) {
                "  ack ID                  Acknowledge the alarm ID (see alarms)\n"
                "  monitor                 Show progress until the infusion is done (kvo or idle)\n"
                "                          or halted by an alarm\n"
+               "  demand                  Ask for a PCA dose, as the patient's button does (the\n"
+               "                          infusiond-patient role); say whether it was granted\n"
+               "                          and when the next demand is allowed. Exits 0 when\n"
+               "                          granted, 1 when denied or debounced (or on an error)\n"
+               "  pca [--json] [--count N]\n"
+               "                          Show the PCA settings, the demands counted, when the\n"
+               "                          next is allowed, the cumulative limit's window, and\n"
+               "                          the newest N demands (default 20, at most 1000)\n"
                "  library                 Show the drug library: version, SHA-256, care areas\n"
                "  library list [--care-area ID]\n"
                "                          List the drugs (id, name, dose unit), all or those\n"
@@ -1450,19 +1477,21 @@ static void help(void) {
                "  sim stall on|off        Stall the motor, or free it\n"
                "  sim outputs             Show the buzzer, LEDs and nurse call: on or off, and\n"
                "                          how many times each changed\n"
+               "  sim press-pca           Press and release the simulated PCA button\n"
                "\n"
                "Options:\n"
                "  -c --channel=N          Channel number (default: 0)\n"
-               "     --json               status, alarms: print one JSON object\n"
+               "     --json               status, alarms, pca: print one JSON object\n"
+               "     --count=N            pca: how many of the newest demands to list\n"
                "  -h --help               Show this help\n"
                "     --version            Show the version\n"
                "\n"
                "Program settings (only those given are sent; the pump says which a mode needs):\n"
                "     --mode=MODE          continuous (the default), volume-time, multistep,\n"
-               "                          loading, intermittent or ramp\n"
+               "                          loading, intermittent, ramp or pca\n"
                "     --rate=R             rate in mL/h (loading: the rate after the loading\n"
                "                          dose)\n"
-               "     --vtbi=V             volume to be infused in mL\n"
+               "     --vtbi=V             volume to be infused in mL (pca: the reservoir)\n"
                "     --kvo=K              keep-vein-open rate in mL/h after the VTBI (0: stop);\n"
                "                          without it, the pump's default\n"
                "     --duration=DUR       volume-time, ramp: time for the whole VTBI;\n"
@@ -1490,6 +1519,26 @@ static void help(void) {
                "                          accept a dose beyond a soft limit; needs --reason\n"
                "     --reason=TEXT        why, recorded with the override\n"
                "\n"
+               "PCA settings (--mode pca; a dose, limit or basal rate in mL, or with a library\n"
+               "drug in its PCA unit, mg or mcg):\n"
+               "     --pca-dose-ml=V, --pca-dose=X\n"
+               "                          each demand's dose\n"
+               "     --lockout=DUR        after a granted demand, none other for this long\n"
+               "     --max-doses-per-hour=N\n"
+               "                          at most N granted demands in any 60 min (1 to 60)\n"
+               "     --limit-ml=V, --limit-dose=X\n"
+               "                          at most this much in any --limit-window\n"
+               "     --limit-window=DUR   the cumulative limit's sliding window (1h to 12h)\n"
+               "     --basal-ml-per-h=R, --basal-dose=X\n"
+               "                          a continuous background rate, per hour\n"
+               "     --loading-dose-ml=V, --loading-dose=X\n"
+               "                          a dose given once at start\n"
+               "     --pca-bolus-rate=R   how fast demand and loading doses run, in mL/h\n"
+               "     --limit-kvo-rate=R   with no basal rate, the flow in mL/h while the limit\n"
+               "                          is reached (0: none)\n"
+               "     --new-patient        forget the channel's PCA history (lockout, window,\n"
+               "                          counts); without it the last 12 h stand\n"
+               "\n"
                "Examples:\n"
                "  infusionctl program --rate 100 --vtbi 10\n"
                "  infusionctl program --drug heparin --care-area ICU --dose 1000 \\\n"
@@ -1500,12 +1549,15 @@ static void help(void) {
                "                      --dose-volume 10 --duration 30m --interval 6h --doses 4\n"
                "  infusionctl program --care-area Med-Surg --mode ramp --vtbi 50 \\\n"
                "                      --duration 12h --ramp-up 1h --ramp-down 1h --kvo 0\n"
+               "  infusionctl program --care-area Med-Surg --mode pca --pca-dose-ml 1 \\\n"
+               "                      --lockout 10m --max-doses-per-hour 4 --limit-ml 10 \\\n"
+               "                      --limit-window 4h --vtbi 50 --new-patient\n"
                "\n"
                "The daemon is reached on the system bus, or at DBUS_SYSTEM_BUS_ADDRESS if set.\n"
                "\n"
-               "Exit status: 0 success, 1 the call failed (or a file could not be used),\n"
-               "2 bad usage, 3 monitor saw the infusion halted by an alarm, 130 monitor was\n"
-               "interrupted.\n");
+               "Exit status: 0 success, 1 the call failed (or a file could not be used, or\n"
+               "demand was not granted), 2 bad usage, 3 monitor saw the infusion halted by an\n"
+               "alarm, 130 monitor was interrupted.\n");
 }
 
 typedef struct Verb {
@@ -1527,6 +1579,8 @@ static const Verb verbs[] = {
         { "alarms",  0, 0, NULL,          verb_alarms },
         { "silence", 0, 0, NULL,          verb_silence },
         { "monitor", 0, 0, NULL,          verb_monitor },
+        { "demand",  0, 0, NULL,          verb_demand },
+        { "pca",     0, 0, NULL,          verb_pca },
         { "library", 0, 2, check_library, verb_library },
         { "sim",     1, 3, check_sim,     verb_sim },
 };
@@ -1534,6 +1588,7 @@ static const Verb verbs[] = {
 enum {
         ARG_VERSION = 0x100,
         ARG_JSON,
+        ARG_COUNT,
         ARG_PROGRAM,            /* ARG_PROGRAM + o for each ProgramOption o */
 };
 
@@ -1544,6 +1599,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "version", no_argument,       NULL, ARG_VERSION },
                 { "channel", required_argument, NULL, 'c' },
                 { "json",    no_argument,       NULL, ARG_JSON },
+                { "count",   required_argument, NULL, ARG_COUNT },
         };
         struct option options[ELEMENTSOF(common_options) + _PROGRAM_OPT_MAX + 1] = {};
         int c, r;
@@ -1571,6 +1627,13 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_JSON:
                         arg_json = true;
+                        break;
+                case ARG_COUNT:
+                        r = parse_unsigned(optarg, &arg_count);
+                        if (r < 0 || arg_count < 1 || arg_count > PCA_DEMANDS_MAX)
+                                return usage_error("--count: '%s' is not a number of demands (1 to %u).",
+                                                   optarg, PCA_DEMANDS_MAX);
+                        arg_count_given = true;
                         break;
                 case '?':
                         /* getopt_long() already said what was wrong. */
@@ -1625,8 +1688,10 @@ int main(int argc, char *argv[]) {
         /* Options that belong to one command are refused elsewhere rather
          * than silently ignored: a dropped --rate must never go unnoticed.
          * --care-area is library list's too; check_library() sees to it. */
-        if (arg_json && verb->run != verb_status && verb->run != verb_alarms)
-                return usage_error("--json is only valid with status and alarms.");
+        if (arg_json && verb->run != verb_status && verb->run != verb_alarms && verb->run != verb_pca)
+                return usage_error("--json is only valid with status, alarms and pca.");
+        if (arg_count_given && verb->run != verb_pca)
+                return usage_error("--count is only valid with pca.");
         stray = program_request_first_given(program, verb->run == verb_library);
         if (stray != _PROGRAM_OPT_MAX && verb->run != verb_program)
                 return usage_error("--%s is only valid with program.", program_options[stray].option);

@@ -36,10 +36,24 @@ const ProgramOptionInfo program_options[_PROGRAM_OPT_MAX] = {
         [PROGRAM_OPT_HEIGHT]              = { "height",              "PatientHeightCm",      PROGRAM_VALUE_DOUBLE,   "cm" },
         [PROGRAM_OPT_CONFIRM_SOFT_LIMITS] = { "confirm-soft-limits", "ConfirmSoftLimits",    PROGRAM_VALUE_FLAG,     NULL },
         [PROGRAM_OPT_REASON]              = { "reason",              "OverrideReason",       PROGRAM_VALUE_STRING,   NULL },
+        [PROGRAM_OPT_PCA_DOSE_ML]         = { "pca-dose-ml",         "PcaDoseMl",            PROGRAM_VALUE_DOUBLE,   "mL" },
+        [PROGRAM_OPT_PCA_DOSE]            = { "pca-dose",            "PcaDose",              PROGRAM_VALUE_DOUBLE,   "the drug's PCA unit" },
+        [PROGRAM_OPT_LOCKOUT]             = { "lockout",             "LockoutSec",           PROGRAM_VALUE_DURATION, NULL },
+        [PROGRAM_OPT_MAX_DOSES_PER_HOUR]  = { "max-doses-per-hour",  "MaxDosesPerHour",      PROGRAM_VALUE_UNSIGNED, NULL },
+        [PROGRAM_OPT_LIMIT_ML]            = { "limit-ml",            "LimitMl",              PROGRAM_VALUE_DOUBLE,   "mL" },
+        [PROGRAM_OPT_LIMIT_DOSE]          = { "limit-dose",          "LimitDose",            PROGRAM_VALUE_DOUBLE,   "the drug's PCA unit" },
+        [PROGRAM_OPT_LIMIT_WINDOW]        = { "limit-window",        "LimitWindowSec",       PROGRAM_VALUE_DURATION, NULL },
+        [PROGRAM_OPT_BASAL_ML_PER_H]      = { "basal-ml-per-h",      "BasalRateMlPerHour",   PROGRAM_VALUE_DOUBLE,   "mL/h" },
+        [PROGRAM_OPT_BASAL_DOSE]          = { "basal-dose",          "BasalDose",            PROGRAM_VALUE_DOUBLE,   "the drug's PCA unit per hour" },
+        [PROGRAM_OPT_LOADING_DOSE_ML]     = { "loading-dose-ml",     "LoadingDoseMl",        PROGRAM_VALUE_DOUBLE,   "mL" },
+        [PROGRAM_OPT_LOADING_DOSE]        = { "loading-dose",        "LoadingDose",          PROGRAM_VALUE_DOUBLE,   "the drug's PCA unit" },
+        [PROGRAM_OPT_PCA_BOLUS_RATE]      = { "pca-bolus-rate",      "PcaBolusRateMlPerHour", PROGRAM_VALUE_DOUBLE,  "mL/h" },
+        [PROGRAM_OPT_LIMIT_KVO_RATE]      = { "limit-kvo-rate",      "LimitKvoRateMlPerHour", PROGRAM_VALUE_DOUBLE,  "mL/h" },
+        [PROGRAM_OPT_NEW_PATIENT]         = { "new-patient",         "NewPatient",           PROGRAM_VALUE_FLAG,     NULL },
 };
 
 const char *const program_modes[] = {
-        "continuous", "volume-time", "multistep", "loading", "intermittent", "ramp", NULL,
+        "continuous", "volume-time", "multistep", "loading", "intermittent", "ramp", "pca", NULL,
 };
 
 static int fail(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -81,6 +95,20 @@ static bool is_mode(const char *s) {
                 if (strcmp(s, program_modes[i]) == 0)
                         return true;
         return false;
+}
+
+/* "continuous, volume-time, ... or pca" */
+static void list_modes(char *buf, size_t size) {
+        size_t pos = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; program_modes[i] && pos < size; i++) {
+                int n = snprintf(buf + pos, size - pos, "%s%s",
+                                 i == 0 ? "" : program_modes[i + 1] ? ", " : " or ", program_modes[i]);
+                if (n < 0)
+                        break;
+                pos += (size_t) n;
+        }
 }
 
 static int parse_number(const ProgramOptionInfo *info, const char *text, double *ret, char *err, size_t err_size) {
@@ -128,11 +156,15 @@ static int parse_one(ProgramRequest *p, ProgramOption o, char *err, size_t err_s
                 return 0;
         }
 
-        case PROGRAM_VALUE_MODE:
-                if (!is_mode(text))
-                        return fail(err, err_size, "--mode: '%s' is not a mode (expected continuous, volume-time, "
-                                    "multistep, loading, intermittent or ramp).", text);
+        case PROGRAM_VALUE_MODE: {
+                char modes[256];
+
+                if (!is_mode(text)) {
+                        list_modes(modes, sizeof modes);
+                        return fail(err, err_size, "--mode: '%s' is not a mode (expected %s).", text, modes);
+                }
                 return 0;
+        }
 
         case PROGRAM_VALUE_STRING:
                 if (*text == '\0')

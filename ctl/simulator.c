@@ -22,6 +22,7 @@ const char *const sim_actions[] = {
         [SIM_MOTOR_GAIN]  = "motor-gain",
         [SIM_STALL]       = "stall",
         [SIM_OUTPUTS]     = "outputs",
+        [SIM_PRESS_PCA]   = "press-pca",
         [_SIM_ACTION_MAX] = NULL,
 };
 
@@ -49,6 +50,7 @@ static const struct {
         [SIM_MOTOR_GAIN]  = { 1, 1, "G" },
         [SIM_STALL]       = { 1, 1, "on|off" },
         [SIM_OUTPUTS]     = { 0, 0, "" },
+        [SIM_PRESS_PCA]   = { 0, 0, "" },
 };
 
 static int fail(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -200,6 +202,7 @@ int sim_command_parse(char *const *args, size_t n_args, SimCommand *ret, char *e
                 break;
 
         case SIM_OUTPUTS:
+        case SIM_PRESS_PCA:
         default:
                 break;
         }

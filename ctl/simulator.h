@@ -22,6 +22,7 @@ typedef enum SimAction {
         SIM_MOTOR_GAIN,         /* motor-gain G              SetMotorGain(d) */
         SIM_STALL,              /* stall on|off              StallMotor(b) */
         SIM_OUTPUTS,            /* outputs                   the Outputs property */
+        SIM_PRESS_PCA,          /* press-pca                 PressPcaButton() */
         _SIM_ACTION_MAX,
 } SimAction;
 

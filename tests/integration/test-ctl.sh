@@ -84,4 +84,44 @@ out=$("$ctl" sim outputs) || fail "sim outputs: $out"
 grep -q "buzzer" <<<"$out" || fail "outputs table: $out"
 "$ctl" resume
 "$ctl" stop
+
+# PCA as the patient meets it: a basic PCA where basic infusions are allowed.
+out=$("$ctl" program --care-area Med-Surg --mode pca --pca-dose-ml 1 --lockout 10m --max-doses-per-hour 4 \
+      --limit-ml 10 --limit-window 4h --vtbi 50 --pca-bolus-rate 120 --new-patient) || fail "program pca: $out"
+grep -q "^Programmed (pca): 1 mL a demand, lockout 10 min, at most 4 an hour, limit 10 mL in any 4 h" <<<"$out" \
+  || fail "program pca said: $out"
+"$ctl" start
+"$ctl" sim advance 1s >/dev/null
+# Granted: exit 0, and when the next may come.
+out=$("$ctl" demand) || fail "first demand not granted (exit $?): $out"
+grep -q "^Granted: demand [0-9]*; next demand allowed in [0-9]" <<<"$out" || fail "demand said: $out"
+# A minute on (past the 250 ms debounce and the 30 s dose, inside the lockout): exit 1.
+"$ctl" sim advance 1m >/dev/null
+rc=0
+out=$("$ctl" demand) || rc=$?
+[ "$rc" = 4 ] || fail "demand in the lockout exited $rc: $out"
+grep -q "^Denied (lockout): demand [0-9]*; next demand allowed in [0-9]" <<<"$out" || fail "demand in lockout said: $out"
+out=$("$ctl" pca) || fail "pca: $out"
+grep -q "Demands: 2 (1 granted)" <<<"$out" || fail "pca counts: $out"
+grep -q "Limit: 10 mL in any 4 h" <<<"$out" || fail "pca limit: $out"
+grep -q "dbus *granted *1.000" <<<"$out" || fail "pca history: $out"
+out=$("$ctl" pca --json) || fail "pca --json: $out"
+python3 -m json.tool <<<"$out" >/dev/null || fail "pca --json is not JSON: $out"
+grep -q '"pca_demands_total":2,"pca_demands_granted":1,' <<<"$out" || fail "pca --json counts: $out"
+# Newest first.
+grep -q '"demands":\[{"id":[0-9]*,"utc_usec":[0-9]*,"source":"dbus","outcome":"lockout"' <<<"$out" \
+  || fail "pca --json demands: $out"
+# The button takes the same path. Pump time stands still between calls:
+# without the advance the press would fall within the 250 ms debounce of
+# the last demand and merge into it.
+"$ctl" sim advance 1s >/dev/null
+"$ctl" sim press-pca || fail "sim press-pca"
+"$ctl" sim advance 1s >/dev/null
+out=$("$ctl" pca) || fail "pca after the button: $out"
+grep -q "Demands: 3 (1 granted)" <<<"$out" || fail "pca counts after the button: $out"
+grep -q "simulator *lockout" <<<"$out" || fail "button press not listed: $out"
+out=$("$ctl" status) || fail "status in pca: $out"
+grep -q "PCA: 1 mL, lockout 10 min, 4/h, limit [0-9.]* of 10 mL per 4 h; demands 3 (1 granted); next in " <<<"$out" \
+  || fail "status PCA line: $out"
+"$ctl" stop
 echo "PASS"

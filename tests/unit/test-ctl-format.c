@@ -758,7 +758,7 @@ static void program_options_refuse_bad_values_with_clear_messages(void **state) 
                              "--step: '1e999:20' is out of range.");
         assert_program_error((const char *const[]) { "mode", "Continuous", NULL },
                              "--mode: 'Continuous' is not a mode (expected continuous, volume-time, multistep, "
-                             "loading, intermittent or ramp).");
+                             "loading, intermittent, ramp or pca).");
         assert_program_error((const char *const[]) { "drug", "", NULL },
                              "--drug: the value must not be empty.");
         assert_program_error((const char *const[]) { "reason", "bad \xff byte", NULL },
@@ -803,6 +803,163 @@ static void daemon_messages_map_keys_to_options(void **state) {
         assert_int_equal(program_option_named_in("", &pos), _PROGRAM_OPT_MAX);
         pos = 0;
         assert_int_equal(program_option_named_in(NULL, &pos), _PROGRAM_OPT_MAX);
+}
+
+static void pca_options_parse_to_their_keys(void **state) {
+        static const struct {
+                ProgramOption o;
+                const char *option;
+                const char *key;
+        } table[] = {
+                { PROGRAM_OPT_PCA_DOSE_ML,        "pca-dose-ml",        "PcaDoseMl" },
+                { PROGRAM_OPT_PCA_DOSE,           "pca-dose",           "PcaDose" },
+                { PROGRAM_OPT_LOCKOUT,            "lockout",            "LockoutSec" },
+                { PROGRAM_OPT_MAX_DOSES_PER_HOUR, "max-doses-per-hour", "MaxDosesPerHour" },
+                { PROGRAM_OPT_LIMIT_ML,           "limit-ml",           "LimitMl" },
+                { PROGRAM_OPT_LIMIT_DOSE,         "limit-dose",         "LimitDose" },
+                { PROGRAM_OPT_LIMIT_WINDOW,       "limit-window",       "LimitWindowSec" },
+                { PROGRAM_OPT_BASAL_ML_PER_H,     "basal-ml-per-h",     "BasalRateMlPerHour" },
+                { PROGRAM_OPT_BASAL_DOSE,         "basal-dose",         "BasalDose" },
+                { PROGRAM_OPT_LOADING_DOSE_ML,    "loading-dose-ml",    "LoadingDoseMl" },
+                { PROGRAM_OPT_LOADING_DOSE,       "loading-dose",       "LoadingDose" },
+                { PROGRAM_OPT_PCA_BOLUS_RATE,     "pca-bolus-rate",     "PcaBolusRateMlPerHour" },
+                { PROGRAM_OPT_LIMIT_KVO_RATE,     "limit-kvo-rate",     "LimitKvoRateMlPerHour" },
+                { PROGRAM_OPT_NEW_PATIENT,        "new-patient",        "NewPatient" },
+        };
+        ProgramRequest p = {};
+        char err[512] = "";
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                assert_string_equal(program_options[table[i].o].option, table[i].option);
+                assert_string_equal(program_options[table[i].o].key, table[i].key);
+        }
+        assert_int_equal(program_options[PROGRAM_OPT_LOCKOUT].type, PROGRAM_VALUE_DURATION);
+        assert_int_equal(program_options[PROGRAM_OPT_LIMIT_WINDOW].type, PROGRAM_VALUE_DURATION);
+        assert_int_equal(program_options[PROGRAM_OPT_MAX_DOSES_PER_HOUR].type, PROGRAM_VALUE_UNSIGNED);
+        assert_int_equal(program_options[PROGRAM_OPT_NEW_PATIENT].type, PROGRAM_VALUE_FLAG);
+        assert_int_equal(program_options[PROGRAM_OPT_PCA_DOSE].type, PROGRAM_VALUE_DOUBLE);
+
+        /* the integration test's PCA, and the rest of the keys */
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_CARE_AREA, "Med-Surg"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_MODE, "pca"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_PCA_DOSE_ML, "1"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_LOCKOUT, "10m"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_MAX_DOSES_PER_HOUR, "4"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_LIMIT_ML, "10"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_LIMIT_WINDOW, "4h"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_VTBI, "50"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_BASAL_ML_PER_H, "0.5"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_LOADING_DOSE_ML, "2.5"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_PCA_BOLUS_RATE, "120"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_LIMIT_KVO_RATE, "0"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_NEW_PATIENT, NULL), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_NEW_PATIENT, NULL), -EEXIST);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_LOCKOUT, "5m"), -EEXIST);
+
+        assert_int_equal(program_request_parse(&p, err, sizeof err), 0);
+        assert_string_equal(p.text[PROGRAM_OPT_MODE], "pca");
+        assert_true(p.number[PROGRAM_OPT_PCA_DOSE_ML] == 1);
+        assert_int_equal(p.whole[PROGRAM_OPT_LOCKOUT], 600);
+        assert_int_equal(p.whole[PROGRAM_OPT_MAX_DOSES_PER_HOUR], 4);
+        assert_true(p.number[PROGRAM_OPT_LIMIT_ML] == 10);
+        assert_int_equal(p.whole[PROGRAM_OPT_LIMIT_WINDOW], 14400);
+        assert_true(p.number[PROGRAM_OPT_BASAL_ML_PER_H] == 0.5);
+        assert_true(p.number[PROGRAM_OPT_LOADING_DOSE_ML] == 2.5);
+        assert_true(p.number[PROGRAM_OPT_PCA_BOLUS_RATE] == 120);
+        assert_true(p.number[PROGRAM_OPT_LIMIT_KVO_RATE] == 0);
+        assert_true(p.given[PROGRAM_OPT_NEW_PATIENT]);
+        /* only the options given are sent: no dose in the PCA unit, no KVO */
+        assert_false(p.given[PROGRAM_OPT_PCA_DOSE]);
+        assert_false(p.given[PROGRAM_OPT_LIMIT_DOSE]);
+        assert_false(p.given[PROGRAM_OPT_BASAL_DOSE]);
+        assert_false(p.given[PROGRAM_OPT_LOADING_DOSE]);
+        assert_false(p.given[PROGRAM_OPT_KVO]);
+        program_request_done(&p);
+
+        /* in the drug's PCA unit; a lockout in plain seconds */
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_PCA_DOSE, "1.5"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_LIMIT_DOSE, "12"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_BASAL_DOSE, "0.25"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_LOADING_DOSE, "2"), 0);
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_LOCKOUT, "480"), 0);
+        assert_int_equal(program_request_parse(&p, err, sizeof err), 0);
+        assert_true(p.number[PROGRAM_OPT_PCA_DOSE] == 1.5);
+        assert_true(p.number[PROGRAM_OPT_LIMIT_DOSE] == 12);
+        assert_true(p.number[PROGRAM_OPT_BASAL_DOSE] == 0.25);
+        assert_true(p.number[PROGRAM_OPT_LOADING_DOSE] == 2);
+        assert_int_equal(p.whole[PROGRAM_OPT_LOCKOUT], 480);
+        assert_false(p.given[PROGRAM_OPT_PCA_DOSE_ML]);
+        assert_int_equal(program_request_first_given(&p, false), PROGRAM_OPT_PCA_DOSE);
+        program_request_done(&p);
+
+        /* --new-patient alone is a setting: program does not ask for more */
+        assert_int_equal(program_request_set(&p, PROGRAM_OPT_NEW_PATIENT, NULL), 0);
+        assert_int_equal(program_request_first_given(&p, false), PROGRAM_OPT_NEW_PATIENT);
+        program_request_done(&p);
+}
+
+static void pca_options_refuse_bad_values_with_clear_messages(void **state) {
+        assert_program_error((const char *const[]) { "mode", "PCA", NULL },
+                             "--mode: 'PCA' is not a mode (expected continuous, volume-time, multistep, "
+                             "loading, intermittent, ramp or pca).");
+        assert_program_error((const char *const[]) { "pca-dose-ml", "1mL", NULL },
+                             "--pca-dose-ml: '1mL' is not a number (in mL, like 100 or 2.5).");
+        assert_program_error((const char *const[]) { "pca-dose", "two", NULL },
+                             "--pca-dose: 'two' is not a number (in the drug's PCA unit, like 100 or 2.5).");
+        assert_program_error((const char *const[]) { "lockout", "10 min", NULL },
+                             "--lockout: '10 min' is not a duration (like 30m, 1h, 90s, or 90 for seconds).");
+        assert_program_error((const char *const[]) { "lockout", "7.5s", NULL },
+                             "--lockout: '7.5s' is not a whole number of seconds.");
+        assert_program_error((const char *const[]) { "max-doses-per-hour", "4.5", NULL },
+                             "--max-doses-per-hour: '4.5' is not a whole number (like 0, 1, 2).");
+        assert_program_error((const char *const[]) { "limit-ml", "1e999", NULL },
+                             "--limit-ml: '1e999' is out of range.");
+        assert_program_error((const char *const[]) { "limit-dose", "", NULL },
+                             "--limit-dose: '' is not a number (in the drug's PCA unit, like 100 or 2.5).");
+        assert_program_error((const char *const[]) { "limit-window", "4 h", NULL },
+                             "--limit-window: '4 h' is not a duration (like 30m, 1h, 90s, or 90 for seconds).");
+        assert_program_error((const char *const[]) { "limit-window", "9999999999h", NULL },
+                             "--limit-window: '9999999999h' is too long.");
+        assert_program_error((const char *const[]) { "basal-ml-per-h", "0,5", NULL },
+                             "--basal-ml-per-h: '0,5' is not a number (in mL/h, like 100 or 2.5).");
+        assert_program_error((const char *const[]) { "basal-dose", "x", NULL },
+                             "--basal-dose: 'x' is not a number (in the drug's PCA unit per hour, like 100 or 2.5).");
+        assert_program_error((const char *const[]) { "loading-dose-ml", "-", NULL },
+                             "--loading-dose-ml: '-' is not a number (in mL, like 100 or 2.5).");
+        assert_program_error((const char *const[]) { "loading-dose", "nan", NULL },
+                             "--loading-dose: 'nan' is not a number (in the drug's PCA unit, like 100 or 2.5).");
+        assert_program_error((const char *const[]) { "pca-bolus-rate", "fast", NULL },
+                             "--pca-bolus-rate: 'fast' is not a number (in mL/h, like 100 or 2.5).");
+        assert_program_error((const char *const[]) { "limit-kvo-rate", "inf", NULL },
+                             "--limit-kvo-rate: 'inf' is not a number (in mL/h, like 100 or 2.5).");
+}
+
+static void daemon_messages_map_pca_keys_to_options(void **state) {
+        const char *m = "PcaDose is not in the library's unit; use PcaDoseMl.";
+        size_t pos = 0;
+
+        /* PcaDose is not PcaDoseMl, nor LimitMl LimitKvoRateMlPerHour */
+        assert_int_equal(program_option_named_in(m, &pos), PROGRAM_OPT_PCA_DOSE);
+        assert_int_equal(program_option_named_in(m, &pos), PROGRAM_OPT_PCA_DOSE_ML);
+        assert_int_equal(program_option_named_in(m, &pos), _PROGRAM_OPT_MAX);
+        pos = 0;
+        assert_int_equal(program_option_named_in("LockoutSec 60 is shorter than the dose takes", &pos),
+                         PROGRAM_OPT_LOCKOUT);
+        pos = 0;
+        assert_int_equal(program_option_named_in("LimitKvoRateMlPerHour 5 is above LimitMl", &pos),
+                         PROGRAM_OPT_LIMIT_KVO_RATE);
+        assert_int_equal(program_option_named_in("LimitKvoRateMlPerHour 5 is above LimitMl", &pos),
+                         PROGRAM_OPT_LIMIT_ML);
+        pos = 0;
+        assert_int_equal(program_option_named_in("LimitWindowSec must be 3600 to 43200", &pos),
+                         PROGRAM_OPT_LIMIT_WINDOW);
+        pos = 0;
+        assert_int_equal(program_option_named_in("MaxDosesPerHour 61 is out of range", &pos),
+                         PROGRAM_OPT_MAX_DOSES_PER_HOUR);
+        pos = 0;
+        assert_int_equal(program_option_named_in("BasalDose needs a Drug", &pos), PROGRAM_OPT_BASAL_DOSE);
+        pos = 0;
+        assert_int_equal(program_option_named_in("setting \"NewPatient\" has type s", &pos), PROGRAM_OPT_NEW_PATIENT);
 }
 
 /* ---- alarms ---- */
@@ -1017,6 +1174,259 @@ static void tables_pad_columns_and_blank_control_characters(void **state) {
 
 /* ---- sim ---- */
 
+/* ---- PCA ---- */
+
+static void spans_read_like_a_person_says_them(void **state) {
+        char buf[FORMAT_SPAN_MAX];
+
+        assert_int_equal(format_span_sec(buf, sizeof buf, 0), 0);
+        assert_string_equal(buf, "0 s");
+        assert_int_equal(format_span_sec(buf, sizeof buf, 45), 0);
+        assert_string_equal(buf, "45 s");
+        assert_int_equal(format_span_sec(buf, sizeof buf, 600), 0);
+        assert_string_equal(buf, "10 min");
+        assert_int_equal(format_span_sec(buf, sizeof buf, 590), 0);
+        assert_string_equal(buf, "9 min 50 s");
+        assert_int_equal(format_span_sec(buf, sizeof buf, 14400), 0);
+        assert_string_equal(buf, "4 h");
+        assert_int_equal(format_span_sec(buf, sizeof buf, 5400), 0);
+        assert_string_equal(buf, "1 h 30 min");
+        assert_int_equal(format_span_sec(buf, sizeof buf, 3605), 0);
+        assert_string_equal(buf, "1 h 5 s");
+        assert_int_equal(format_span_sec(buf, sizeof buf, 90061), 0);
+        assert_string_equal(buf, "25 h 1 min 1 s");
+        assert_int_equal(format_span_sec(buf, sizeof buf, UINT64_MAX), 0);
+        assert_string_equal(buf, "5124095576030431 h 15 s");
+
+        assert_int_equal(format_span_sec(buf, 5, 600), -ENOBUFS);
+        assert_true(strlen(buf) < 5);
+        assert_int_equal(format_span_sec(buf, 0, 600), -ENOBUFS);
+}
+
+static void pca_demand_results_say_the_outcome_and_what_next(void **state) {
+        char buf[FORMAT_PCA_LINE_MAX];
+
+        assert_int_equal(format_pca_demand_result(buf, sizeof buf, "granted", 12, 600), 0);
+        assert_string_equal(buf, "Granted: demand 12; next demand allowed in 10 min.");
+        assert_int_equal(format_pca_demand_result(buf, sizeof buf, "lockout", 13, 590), 0);
+        assert_string_equal(buf, "Denied (lockout): demand 13; next demand allowed in 9 min 50 s.");
+        assert_int_equal(format_pca_demand_result(buf, sizeof buf, "hourly-count", 14, 1200), 0);
+        assert_string_equal(buf, "Denied (hourly-count): demand 14; next demand allowed in 20 min.");
+        assert_int_equal(format_pca_demand_result(buf, sizeof buf, "granted", 1, 0), 0);
+        assert_string_equal(buf, "Granted: demand 1; next demand allowed now.");
+
+        /* denials the lockout and the hourly count do not speak for say why */
+        assert_int_equal(format_pca_demand_result(buf, sizeof buf, "cumulative-limit", 15, 0), 0);
+        assert_string_equal(buf, "Denied (cumulative-limit): demand 15; the dose would cross the limit of its window.");
+        assert_int_equal(format_pca_demand_result(buf, sizeof buf, "not-running", 16, 0), 0);
+        assert_string_equal(buf, "Denied (not-running): demand 16; the channel is not delivering.");
+        assert_int_equal(format_pca_demand_result(buf, sizeof buf, "alarm-active", 17, 0), 0);
+        assert_string_equal(buf, "Denied (alarm-active): demand 17; an alarm has halted delivery.");
+        assert_int_equal(format_pca_demand_result(buf, sizeof buf, "reservoir", 18, 300), 0);
+        assert_string_equal(buf, "Denied (reservoir): demand 18; less is left than a dose.");
+        assert_int_equal(format_pca_demand_result(buf, sizeof buf, "bolus-in-progress", 19, 0), 0);
+        assert_string_equal(buf, "Denied (bolus-in-progress): demand 19; a bolus or the loading dose is being given.");
+
+        assert_int_equal(format_pca_demand_result(buf, sizeof buf, "debounced", 12, 599), 0);
+        assert_string_equal(buf, "Debounced: the press merged into demand 12.");
+        /* a word from a newer infusiond */
+        assert_int_equal(format_pca_demand_result(buf, sizeof buf, "door-open", 20, 60), 0);
+        assert_string_equal(buf, "Denied (door-open): demand 20.");
+        assert_int_equal(format_pca_demand_result(buf, sizeof buf, NULL, 21, 0), 0);
+        assert_string_equal(buf, "Denied (): demand 21.");
+
+        assert_int_equal(format_pca_demand_result(buf, 20, "granted", 12, 600), -ENOBUFS);
+        assert_true(strlen(buf) < 20);
+
+        /* what demand's exit status follows */
+        assert_true(pca_outcome_granted("granted"));
+        assert_false(pca_outcome_granted("lockout"));
+        assert_false(pca_outcome_granted("debounced"));
+        assert_false(pca_outcome_granted("Granted"));
+        assert_false(pca_outcome_granted(NULL));
+}
+
+static PcaStatus sample_pca(void) {
+        return (PcaStatus) {
+                .mode = "pca", .state = "running",
+                .dose_ml = 1, .lockout_sec = 600, .max_doses_per_hour = 4,
+                .window_limit_ml = 10, .limit_window_sec = 14400, .basal_ml_per_h = 0,
+                .demands_total = 12, .demands_granted = 5, .next_allowed_sec = 180,
+                .window_volume_ml = 8, .limit_reached = false,
+        };
+}
+
+static void pca_status_line_has_settings_counts_and_next(void **state) {
+        char buf[FORMAT_PCA_LINE_MAX];
+        PcaStatus s = sample_pca();
+
+        assert_true(pca_status_is_pca(&s));
+        assert_int_equal(format_pca_status_line(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "1 mL, lockout 10 min, 4/h, limit 8 of 10 mL per 4 h; demands 12 (5 granted); next in 3 min");
+
+        s.basal_ml_per_h = 0.5;
+        s.next_allowed_sec = 0;
+        s.window_volume_ml = 9.4;
+        s.limit_reached = true;
+        s.dose_ml = 0.75;
+        s.lockout_sec = 450;
+        assert_int_equal(format_pca_status_line(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "0.75 mL, lockout 7 min 30 s, 4/h, basal 0.5 mL/h, limit 9.4 of 10 mL per 4 h; "
+                            "demands 12 (5 granted); next allowed now; limit reached");
+
+        assert_int_equal(format_pca_status_line(buf, 30, &s), -ENOBUFS);
+        assert_true(strlen(buf) < 30);
+
+        s.mode[0] = '\0';
+        assert_false(pca_status_is_pca(&s));
+        snprintf(s.mode, sizeof s.mode, "continuous");
+        assert_false(pca_status_is_pca(&s));
+}
+
+static void summary_of_a_pca_names_dose_lockout_and_limit(void **state) {
+        char buf[1024];
+        PcaStatus p = sample_pca();
+        ProgramSummary s = {
+                .mode = "pca", .care_area = "Med-Surg", .has_library_properties = true, .drug = "", .drug_name = "",
+                .dose_rate = NAN, .dose_rate_unit = "", .concentration = "", .rate_ml_per_h = 0, .vtbi_ml = 50,
+                .pca = &p,
+        };
+
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed (pca): 1 mL a demand, lockout 10 min, at most 4 an hour, "
+                            "limit 10 mL in any 4 h, VTBI 50.000 mL in Med-Surg (no library drug)");
+
+        p.basal_ml_per_h = 0.5;
+        s = (ProgramSummary) {
+                .mode = "pca", .care_area = "ICU", .has_library_properties = true, .drug = "morphine",
+                .drug_name = "Morphine", .dose_rate = NAN, .dose_rate_unit = "mg/h",
+                .concentration = "1 mg / 1 mL", .rate_ml_per_h = 0.5, .vtbi_ml = 30, .pca = &p,
+        };
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed (pca): Morphine (1 mg / 1 mL) in ICU: 1 mL a demand, lockout 10 min, "
+                            "at most 4 an hour, limit 10 mL in any 4 h, basal 0.5 mL/h, VTBI 30.000 mL");
+
+        /* without pca, mode pca reads as the other modes do */
+        s.pca = NULL;
+        assert_int_equal(format_program_summary(buf, sizeof buf, &s), 0);
+        assert_string_equal(buf, "Programmed (pca): Morphine (1 mg / 1 mL) in ICU = 0.500 mL/h, VTBI 30.000 mL");
+}
+
+static char *capture_pca_report(const PcaStatus *s, const PcaDemand *d, size_t n) {
+        char *out = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&out, &size);
+
+        assert_non_null(f);
+        assert_int_equal(pca_write_report(f, 0, s, d, n), 0);
+        assert_int_equal(fclose(f), 0);
+        return out;
+}
+
+static char *capture_pca_json(const PcaStatus *s, const PcaDemand *d, size_t n) {
+        char *out = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&out, &size);
+
+        assert_non_null(f);
+        assert_int_equal(pca_write_json(f, s, d, n), 0);
+        assert_int_equal(fclose(f), 0);
+        return out;
+}
+
+static const PcaDemand sample_demands[] = {
+        { 3, NOON_USEC + 120 * SEC_USEC, (char *) "simulator", (char *) "lockout", (char *) "", 0 },
+        { 2, NOON_USEC + 60 * SEC_USEC, (char *) "dbus", (char *) "lockout", (char *) "next in\n9 min", 0 },
+        { 1, NOON_USEC, (char *) "dbus", (char *) "granted", (char *) "", 1 },
+};
+
+static void pca_report_shows_settings_window_and_demands(void **state) {
+        PcaStatus s = sample_pca();
+        _cleanup_(freep) char *out = NULL, *none = NULL;
+
+        s.demands_total = 3;
+        s.demands_granted = 1;
+        s.next_allowed_sec = 480;
+        s.window_volume_ml = 1.4;
+        out = capture_pca_report(&s, sample_demands, ELEMENTSOF(sample_demands));
+        assert_string_equal(out,
+                "Channel 0: PCA, running\n"
+                "        PCA dose: 1 mL\n"
+                "         Lockout: 10 min\n"
+                "    Max per hour: 4 doses\n"
+                "           Limit: 10 mL in any 4 h\n"
+                "      Basal rate: none\n"
+                "         Demands: 3 (1 granted)\n"
+                "     Next demand: allowed in 8 min\n"
+                "   Window volume: 1.4 of 10 mL (14 %)\n"
+                "   Limit reached: no\n"
+                "\n"
+                "TIME      SOURCE     OUTCOME  DOSE (mL)  DETAIL\n"
+                "12:02:00  simulator  lockout  0.000      \n"
+                "12:01:00  dbus       lockout  0.000      next in 9 min\n"
+                "12:00:00  dbus       granted  1.000      \n");
+
+        /* outside mode pca: the counters and the history stand, the settings do not */
+        s = (PcaStatus) { .mode = "continuous", .state = "idle", .demands_total = 3, .demands_granted = 1,
+                          .window_volume_ml = 1 };
+        none = capture_pca_report(&s, NULL, 0);
+        assert_string_equal(none,
+                "Channel 0 is not in PCA mode (mode continuous); its PCA history still stands.\n"
+                "         Demands: 3 (1 granted)\n"
+                "     Next demand: allowed now\n"
+                "   Window volume: 1 mL\n"
+                "   Limit reached: no\n"
+                "\n"
+                "No demands recorded.\n");
+        free(none);
+
+        s = (PcaStatus) { .mode = "" };
+        none = capture_pca_report(&s, NULL, 0);
+        assert_non_null(strstr(none, "Channel 0 is not in PCA mode (no program); its PCA history still stands.\n"));
+
+        /* in the limit state, with a basal rate, the window past its limit */
+        free(out);
+        s = sample_pca();
+        s.basal_ml_per_h = 0.25;
+        s.window_volume_ml = 10.5;
+        s.limit_reached = true;
+        out = capture_pca_report(&s, NULL, 0);
+        assert_non_null(strstr(out, "      Basal rate: 0.25 mL/h\n"));
+        assert_non_null(strstr(out, "   Window volume: 10.5 of 10 mL (105 %)\n"));
+        assert_non_null(strstr(out, "   Limit reached: yes\n"));
+}
+
+static void pca_json_is_one_object_with_snake_case_keys(void **state) {
+        PcaStatus s = sample_pca();
+        _cleanup_(freep) char *out = NULL, *none = NULL;
+
+        s.demands_total = 3;
+        s.demands_granted = 1;
+        s.next_allowed_sec = 480;
+        s.window_volume_ml = 1.4;
+        out = capture_pca_json(&s, sample_demands, 2);
+        assert_string_equal(out,
+                "{\"mode\":\"pca\",\"state\":\"running\",\"pca_dose_ml\":1,\"lockout_sec\":600,"
+                "\"max_doses_per_hour\":4,\"window_limit_ml\":10,\"limit_window_sec\":14400,"
+                "\"basal_rate_ml_per_hour\":0,\"pca_demands_total\":3,\"pca_demands_granted\":1,"
+                "\"next_demand_allowed_sec\":480,\"window_volume_ml\":1.4,\"pca_limit_reached\":false,"
+                "\"demands\":["
+                "{\"id\":3,\"utc_usec\":1704110520000000,\"source\":\"simulator\",\"outcome\":\"lockout\","
+                "\"detail\":\"\",\"dose_ml\":0},"
+                "{\"id\":2,\"utc_usec\":1704110460000000,\"source\":\"dbus\",\"outcome\":\"lockout\","
+                "\"detail\":\"next in\\n9 min\",\"dose_ml\":0}"
+                "]}\n");
+
+        s = (PcaStatus) { .mode = "", .limit_reached = true, .window_volume_ml = NAN };
+        none = capture_pca_json(&s, NULL, 0);
+        assert_string_equal(none,
+                "{\"mode\":\"\",\"state\":\"\",\"pca_dose_ml\":0,\"lockout_sec\":0,"
+                "\"max_doses_per_hour\":0,\"window_limit_ml\":0,\"limit_window_sec\":0,"
+                "\"basal_rate_ml_per_hour\":0,\"pca_demands_total\":0,\"pca_demands_granted\":0,"
+                "\"next_demand_allowed_sec\":0,\"window_volume_ml\":null,\"pca_limit_reached\":true,"
+                "\"demands\":[]}\n");
+}
+
 static int parse_sim(const char *const *args, SimCommand *c, char *err, size_t err_size) {
         size_t n = 0;
 
@@ -1110,16 +1520,18 @@ static void sim_commands_parse_their_arguments(void **state) {
 
         c = assert_sim_ok((const char *const[]) { "outputs", NULL });
         assert_int_equal(c.action, SIM_OUTPUTS);
+        c = assert_sim_ok((const char *const[]) { "press-pca", NULL });
+        assert_int_equal(c.action, SIM_PRESS_PCA);
 }
 
 static void sim_commands_refuse_bad_arguments_with_clear_messages(void **state) {
         const char *none[] = { NULL };
 
         assert_sim_error(none, "sim: expected a command (advance, occlude, upstream, air, door, battery, "
-                         "fail-sensor, motor-gain, stall or outputs).");
+                         "fail-sensor, motor-gain, stall, outputs or press-pca).");
         assert_sim_error(SIM("occlusion", "on"),
                          "Unknown sim command 'occlusion' (expected advance, occlude, upstream, air, door, battery, "
-                         "fail-sensor, motor-gain, stall or outputs).");
+                         "fail-sensor, motor-gain, stall, outputs or press-pca).");
 
         assert_sim_error(SIM("advance"), "sim advance: too few arguments (usage: sim advance DURATION).");
         assert_sim_error(SIM("advance", "5 m"),
@@ -1172,6 +1584,7 @@ static void sim_commands_refuse_bad_arguments_with_clear_messages(void **state) 
         assert_sim_error(SIM("motor-gain", "-0.1"), "sim motor-gain: gain -0.1 is out of range (0 to 2; 1 is nominal).");
 
         assert_sim_error(SIM("outputs", "all"), "sim outputs: too many arguments (usage: sim outputs).");
+        assert_sim_error(SIM("press-pca", "twice"), "sim press-pca: too many arguments (usage: sim press-pca).");
 }
 
 static void sim_outputs_table_shows_state_and_changes(void **state) {
@@ -1235,6 +1648,9 @@ int main(void) {
                 cmocka_unit_test(program_options_parse_to_their_keys),
                 cmocka_unit_test(program_options_refuse_bad_values_with_clear_messages),
                 cmocka_unit_test(daemon_messages_map_keys_to_options),
+                cmocka_unit_test(pca_options_parse_to_their_keys),
+                cmocka_unit_test(pca_options_refuse_bad_values_with_clear_messages),
+                cmocka_unit_test(daemon_messages_map_pca_keys_to_options),
                 cmocka_unit_test(alarms_sort_highest_priority_first_then_newest),
                 cmocka_unit_test(alarm_table_has_a_header_and_local_raise_times),
                 cmocka_unit_test(alarm_table_says_when_there_are_none),
@@ -1244,6 +1660,12 @@ int main(void) {
                 cmocka_unit_test(clocks_are_local_wall_time),
                 cmocka_unit_test(power_says_mains_or_battery_and_tolerates_unknowns),
                 cmocka_unit_test(tables_pad_columns_and_blank_control_characters),
+                cmocka_unit_test(spans_read_like_a_person_says_them),
+                cmocka_unit_test(pca_demand_results_say_the_outcome_and_what_next),
+                cmocka_unit_test(pca_status_line_has_settings_counts_and_next),
+                cmocka_unit_test(summary_of_a_pca_names_dose_lockout_and_limit),
+                cmocka_unit_test(pca_report_shows_settings_window_and_demands),
+                cmocka_unit_test(pca_json_is_one_object_with_snake_case_keys),
                 cmocka_unit_test(sim_commands_parse_their_arguments),
                 cmocka_unit_test(sim_commands_refuse_bad_arguments_with_clear_messages),
                 cmocka_unit_test(sim_outputs_table_shows_state_and_changes),
