@@ -1445,7 +1445,7 @@ static void help(void) {
                "  demand                  Ask for a PCA dose, as the patient's button does (the\n"
                "                          infusiond-patient role); say whether it was granted\n"
                "                          and when the next demand is allowed. Exits 0 when\n"
-               "                          granted, 1 when denied or debounced (or on an error)\n"
+               "                          granted, 4 when denied or debounced, 1 on an error\n"
                "  pca [--json] [--count N]\n"
                "                          Show the PCA settings, the demands counted, when the\n"
                "                          next is allowed, the cumulative limit's window, and\n"
