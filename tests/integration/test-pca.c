@@ -459,6 +459,34 @@ static void without_basal_the_limit_keeps_the_vein_open(void **state) {
         assert_string_equal(demand(f, NULL), "granted");
 }
 
+/* Without a library saying otherwise, a clinician bolus counts toward the
+ * limit (docs/API.md): it takes room a demand would have had. */
+static void a_clinician_bolus_counts_toward_the_limit(void **state) {
+        struct fixture *f = *state;
+        char err[128], msg[512];
+
+        /* 1 mL doses, 3 mL an hour, 0.1 mL kept for the limit KVO. */
+        assert_int_equal(program_pca(f, err, 1.0, 600, 4, 3.0, 3600, 0, 50, false), 0);
+        assert_int_equal(call_simple(&f->h, "Start", err, sizeof(err)), 0);
+        advance_s(f, 1);
+        assert_true(fabs(get_double(&f->h, CH_PATH, CH_IFACE, "WindowVolumeMl") - 0.1) < 1e-9);
+        assert_int_equal(CALL_DICT(&f->h, "Bolus", err, msg, 2, "BolusMl", "d", 1.5, "BolusRateMlPerHour", "d", 60.0), 0);
+        advance_s(f, 1);
+        assert_true(fabs(get_double(&f->h, CH_PATH, CH_IFACE, "WindowVolumeMl") - 1.6) < 1e-9);
+        /* While the bolus runs, no demand. */
+        assert_string_equal(demand(f, NULL), "bolus-in-progress");
+        advance_s(f, 120);
+        /* 1.6 + 1 fits under 3; then 2.6 + 1 does not. */
+        assert_string_equal(demand(f, NULL), "granted");
+        advance_s(f, 600);
+        assert_string_equal(demand(f, NULL), "cumulative-limit");
+        assert_int_equal(harness_query_i64(&f->h, "SELECT count(*) FROM pca_demands WHERE source = 'clinician' AND "
+                                                  "counts = 1 AND delivered_nl > 0"), 1);
+        /* The clinician's dose is no patient demand. */
+        assert_int_equal(get_u64(&f->h, CH_PATH, CH_IFACE, "PcaDemandsTotal"), 3);
+        assert_int_equal(get_u64(&f->h, CH_PATH, CH_IFACE, "PcaDemandsGranted"), 1);
+}
+
 /* ---- the library's limits ---------------------------------------------- */
 
 static char *read_file(const char *path) {
@@ -523,6 +551,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(basal_runs_through_lockouts_and_the_limit_and_stops_at_the_reservoir, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(without_basal_the_limit_keeps_the_vein_open, setup, teardown),
+                cmocka_unit_test_setup_teardown(a_clinician_bolus_counts_toward_the_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(pca_beyond_the_library_hard_limits_is_refused, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
