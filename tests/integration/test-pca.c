@@ -538,6 +538,31 @@ static void pca_beyond_the_library_hard_limits_is_refused(void **state) {
          * program stands. */
         assert_true(harness_query_i64(&f->h, "SELECT count(*) FROM limit_events WHERE kind = 'hard-refused'") >= 4);
         assert_true(fabs(get_double(&f->h, CH_PATH, CH_IFACE, "WindowLimitMl") - 12.0) < 1e-9);
+
+        /* Med-Surg allows no basal rate with PCA ... */
+        assert_true(CALL_DICT(&f->h, "Program", err, msg, 10, "Mode", "s", "pca", "CareArea", "s", "Med-Surg", "Drug", "s",
+                              "morphine-pca", "PcaDose", "d", 1.0, "LockoutSec", "u", 600, "MaxDosesPerHour", "u", 4,
+                              "LimitDose", "d", 2.0, "LimitWindowSec", "u", 4 * 3600, "VtbiMl", "d", 50.0,
+                              "BasalDose", "d", 0.5) < 0);
+        assert_string_equal(err, ERR_HARD);
+        assert_non_null(strstr(msg, "BasalDose"));
+        /* ... and says "stop" at the limit: two 1 mg doses fill 2 mg per
+         * 4 h, and then nothing flows (in the ICU the limit KVO would). */
+        assert_int_equal(CALL_DICT(&f->h, "Program", err, msg, 9, "Mode", "s", "pca", "CareArea", "s", "Med-Surg", "Drug",
+                                   "s", "morphine-pca", "PcaDose", "d", 1.0, "LockoutSec", "u", 600, "MaxDosesPerHour", "u", 4,
+                                   "LimitDose", "d", 2.0, "LimitWindowSec", "u", 4 * 3600, "VtbiMl", "d", 50.0), 0);
+        assert_int_equal(call_simple(&f->h, "Start", err, sizeof(err)), 0);
+        advance_s(f, 1);
+        assert_string_equal(demand(f, NULL), "granted");
+        advance_s(f, 600);
+        assert_string_equal(demand(f, NULL), "granted");
+        advance_s(f, 120);
+        assert_true(get_bool(f, "PcaLimitReached"));
+        assert_true(get_double(&f->h, CH_PATH, CH_IFACE, "CurrentRateMlPerHour") == 0);
+        double v = get_double(&f->h, CH_PATH, CH_IFACE, "VolumeInfusedMl");
+        advance_s(f, 1800);
+        assert_true(get_double(&f->h, CH_PATH, CH_IFACE, "VolumeInfusedMl") == v);
+        assert_string_equal(demand(f, NULL), "cumulative-limit");
 #undef MORPHINE
 }
 

@@ -375,7 +375,9 @@ static void sample_library_has_a_pca_opioid_with_basal_only_in_the_icu(void **st
                 assert_limits_equal(&pca->limit, &(struct dose_limits) { NAN, NAN, 20, 30 });
                 assert_true(pca->window_h == 4);
                 assert_true(pca->clinician_bolus_counts);
-                assert_int_equal(pca->limit_action, PCA_LIMIT_KVO);
+                /* Med-Surg stops all flow at the limit: no KVO of an opioid
+                 * on a ward without continuous monitoring. */
+                assert_int_equal(pca->limit_action, i == 0 ? PCA_LIMIT_KVO : PCA_LIMIT_STOP);
                 assert_int_equal(pca->basal_allowed, i == 0);
                 assert_true(l->loading.allowed);
                 assert_string_equal(dose_unit_to_string(&l->loading.unit, unit, sizeof unit), "mg");
