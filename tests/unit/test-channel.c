@@ -562,6 +562,467 @@ static void bolus_runs_first_and_comes_out_of_the_vtbi(void **state) {
         assert_string_equal(err.field, "BolusMl");
 }
 
+/* ---- PCA ---- */
+
+/* 30 mL reservoir; 1 mL doses at 60 mL/h (60 s each), 10 min lockout, 4 an
+ * hour, 10 mL per 4 h; no basal, 0.1 mL/h in the limit state. On this
+ * mechanism 1 mL = 5758 steps, 2 mL = 11516, 30 mL = 172750. */
+#define PCA_DOSE_STEPS 5758
+#define PCA_VTBI_STEPS 172750
+
+static struct program pca_program(void) {
+        return (struct program) {
+                .mode = PROGRAM_PCA,
+                .vtbi_nl = 30 * NL_PER_ML,
+                .pca_dose_nl = NL_PER_ML,
+                .pca_bolus_rate_nl_per_h = 60 * NL_PER_ML,
+                .lockout_us = 10 * US_PER_MIN,
+                .max_doses_per_hour = 4,
+                .limit_nl = 10 * NL_PER_ML,
+                .limit_window_us = 4 * US_PER_HOUR,
+                .limit_kvo_nl_per_h = 100000,
+        };
+}
+
+static void pca_with_basal_gives_the_loading_dose_then_basal_to_the_vtbi(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = pca_program();
+        p.basal_nl_per_h = NL_PER_ML;
+        p.loading_volume_nl = 2 * NL_PER_ML;
+        /* KVO after the reservoir: ignored, even one above the maximum */
+        p.kvo_rate_nl_per_h = 50 * NL_PER_ML;
+        new_channel(&c);
+        assert_int_equal(channel_steps_left(&c), 0);
+        assert_int_equal(channel_program(&c, &p, NULL), 0);
+        assert_int_equal(c.prog.kvo_rate_nl_per_h, 0);
+        assert_int_equal(c.prog.vtbi_nl, 30 * NL_PER_ML);
+        assert_int_equal(c.n_segments, 2);
+        assert_true(c.plan[0].bolus);
+        assert_false(c.plan[0].wait);
+        assert_int_equal(c.plan[0].rate_nl_per_h, 60 * NL_PER_ML);
+        assert_int_equal(c.plan[0].end_steps, 11516);
+        assert_false(c.plan[1].bolus);
+        assert_false(c.plan[1].wait);
+        assert_int_equal(c.plan[1].rate_nl_per_h, NL_PER_ML);
+        assert_int_equal(c.plan[1].end_steps, PCA_VTBI_STEPS);
+        assert_int_equal(c.primary_steps_target, PCA_VTBI_STEPS);
+        assert_int_equal(channel_steps_left(&c), PCA_VTBI_STEPS);
+        /* 2 mL at 60 mL/h (120 s), then 28 mL at 1 mL/h (28 h) */
+        assert_in_range(channel_time_remaining_sec(&c), 28 * 3600 + 119, 28 * 3600 + 121);
+
+        assert_int_equal(channel_start(&c, 0, &ev), 0);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 60 * NL_PER_ML);
+        assert_int_equal(channel_motion(&c)->step_budget, 11516);
+        assert_int_equal(channel_account_steps(&c, 11516, 1, &ev), 1);
+        assert_int_equal(ev, CHANNEL_EVENT_SEGMENT_STARTED);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), NL_PER_ML);
+        assert_int_equal(channel_motion(&c)->step_budget, PCA_VTBI_STEPS - 11516);
+        assert_int_equal(channel_steps_left(&c), PCA_VTBI_STEPS - 11516);
+
+        /* basal runs through the limit state */
+        uint64_t gen = channel_motion(&c)->generation;
+        assert_int_equal(channel_set_pca_limited(&c, true, 2), 0);
+        assert_true(c.pca_limited);
+        assert_int_equal(channel_motion(&c)->generation, gen);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), NL_PER_ML);
+
+        /* the end of the basal is the end: no KVO */
+        assert_int_equal(channel_account_steps(&c, PCA_VTBI_STEPS - 11516, 3, &ev), 1);
+        assert_int_equal(ev, CHANNEL_EVENT_VTBI_COMPLETE);
+        assert_int_equal(c.state, CHANNEL_IDLE);
+        assert_false(channel_motion(&c)->active);
+        assert_int_equal(channel_steps_left(&c), 0);
+        assert_true(30 * NL_PER_ML - channel_primary_volume_nl(&c) < 174);
+        assert_int_equal(channel_kvo_volume_nl(&c), 0);
+}
+
+static void pca_without_basal_waits_for_demands(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = pca_program();
+        new_channel(&c);
+        assert_int_equal(channel_program(&c, &p, NULL), 0);
+        assert_int_equal(c.n_segments, 1);
+        assert_true(c.plan[0].wait);
+        assert_false(c.plan[0].bolus);
+        assert_int_equal(c.plan[0].rate_nl_per_h, 0);
+        assert_int_equal(c.plan[0].end_steps, PCA_VTBI_STEPS);
+        assert_int_equal(c.prog.rate_nl_per_h, 0);
+        /* demands set the pace: no time can be promised */
+        assert_int_equal(channel_time_remaining_sec(&c), 0);
+
+        assert_int_equal(channel_start(&c, 0, &ev), 0);
+        assert_int_equal(c.state, CHANNEL_RUNNING);
+        assert_true(channel_infusion_open(&c));
+        assert_false(channel_motion(&c)->active);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 0);
+        assert_int_equal(channel_time_remaining_sec(&c), 0);
+        assert_int_equal(channel_steps_left(&c), PCA_VTBI_STEPS);
+        /* no motion: a step is a fault */
+        assert_int_equal(channel_account_steps(&c, 1, 1, &ev), -ERANGE);
+        /* the wait has no end in time */
+        assert_int_equal(channel_tick(&c, US_PER_HOUR, &ev), 0);
+        assert_int_equal(channel_tick(&c, 1000 * US_PER_HOUR, &ev), 0);
+        assert_int_equal(channel_tick(&c, INT64_MAX, &ev), 0);
+        assert_int_equal(c.state, CHANNEL_RUNNING);
+        assert_true(c.plan[c.segment].wait);
+
+        /* with a loading dose: the dose, then the wait */
+        p.loading_volume_nl = 2 * NL_PER_ML;
+        new_channel(&c);
+        assert_int_equal(channel_program(&c, &p, NULL), 0);
+        assert_int_equal(c.n_segments, 2);
+        assert_true(c.plan[0].bolus);
+        assert_true(c.plan[1].wait);
+        assert_int_equal(c.plan[1].end_steps, PCA_VTBI_STEPS);
+        assert_in_range(channel_time_remaining_sec(&c), 119, 120);
+        channel_start(&c, 0, &ev);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 60 * NL_PER_ML);
+        assert_int_equal(channel_account_steps(&c, 11516, 1, &ev), 1);
+        assert_int_equal(ev, CHANNEL_EVENT_SEGMENT_STARTED);
+        assert_true(c.plan[c.segment].wait);
+        assert_false(channel_motion(&c)->active);
+        assert_int_equal(channel_steps_left(&c), PCA_VTBI_STEPS - 11516);
+        assert_int_equal(channel_tick(&c, 1000 * US_PER_HOUR, &ev), 0);
+}
+
+static void pca_refusals_name_their_field(void **state) {
+        struct {
+                const char *field;
+                const char *text;       /* in the message, or NULL */
+                struct program p;
+        } bad[32];
+        size_t n = 0;
+#define BAD(f, t, stmt)                                 \
+        do {                                            \
+                bad[n].field = (f);                     \
+                bad[n].text = (t);                      \
+                bad[n].p = pca_program();               \
+                struct program *q = &bad[n].p;          \
+                stmt;                                   \
+                n++;                                    \
+        } while (0)
+        BAD("VtbiMl", NULL, q->vtbi_nl = 0);
+        BAD("VtbiMl", NULL, q->vtbi_nl = 61 * NL_PER_ML);
+        BAD("PcaBolusRateMlPerHour", NULL, q->pca_bolus_rate_nl_per_h = 0);
+        BAD("PcaBolusRateMlPerHour", NULL, q->pca_bolus_rate_nl_per_h = 1201 * NL_PER_ML);
+        /* not deliverable within 1 %: 0, 0.58 and 1.73 steps */
+        BAD("PcaDoseMl", "1 %", q->pca_dose_nl = 0);
+        BAD("PcaDoseMl", "1 %", q->pca_dose_nl = 100);
+        BAD("PcaDoseMl", "1 %", q->pca_dose_nl = 300);
+        BAD("PcaDoseMl", "reservoir", q->pca_dose_nl = 30 * NL_PER_ML; q->limit_nl = 40 * NL_PER_ML;
+            q->lockout_us = US_PER_HOUR);
+        BAD("MaxDosesPerHour", NULL, q->max_doses_per_hour = 0);
+        BAD("MaxDosesPerHour", NULL, q->max_doses_per_hour = 61);
+        BAD("LimitWindowSec", NULL, q->limit_window_us = US_PER_HOUR - 1);
+        BAD("LimitWindowSec", NULL, q->limit_window_us = 12 * US_PER_HOUR + 1);
+        BAD("LimitWindowSec", NULL, q->limit_window_us = 0);
+        BAD("LimitMl", "less than one dose", q->limit_nl = NL_PER_ML - 1);
+        /* 1 mL at 60 mL/h takes 60 s */
+        BAD("LockoutSec", NULL, q->lockout_us = 60 * US_PER_SEC - 1);
+        BAD("LockoutSec", NULL, q->lockout_us = 240 * US_PER_MIN + 1);
+        BAD("LimitKvoRateMlPerHour", NULL, q->limit_kvo_nl_per_h = 20 * NL_PER_ML + 1; q->limit_nl = 100 * NL_PER_ML);
+        BAD("LimitKvoRateMlPerHour", NULL, q->limit_kvo_nl_per_h = -1);
+        /* 2.25 mL/h over 4 h is 9 mL: with a 1 mL dose, 10 mL is the
+         * least limit; 1 nL/h more leaves no room */
+        BAD("LimitMl", "limit KVO", q->limit_kvo_nl_per_h = 2250001);
+        BAD("LimitMl", "basal", q->basal_nl_per_h = 2250001);
+        BAD("LimitMl", "basal", q->basal_nl_per_h = 2250000; q->limit_nl -= 1);
+        BAD("BasalRateMlPerHour", NULL, q->basal_nl_per_h = 1201 * NL_PER_ML; q->limit_nl = 10000 * NL_PER_ML);
+        BAD("LoadingDoseMl", "reservoir", q->loading_volume_nl = 30 * NL_PER_ML);
+        BAD("LoadingDoseMl", "reservoir", q->loading_volume_nl = 31 * NL_PER_ML);
+        BAD("LoadingDoseMl", "1 %", q->loading_volume_nl = 300);
+#undef BAD
+        assert_true(n <= sizeof(bad) / sizeof(bad[0]));
+
+        for (size_t i = 0; i < n; i++) {
+                struct channel c;
+                struct channel_error err = {};
+                new_channel(&c);
+                int r = channel_program(&c, &bad[i].p, &err);
+                if (r != -EINVAL || !err.field || strcmp(err.field, bad[i].field) != 0 ||
+                    (bad[i].text && !strstr(err.text, bad[i].text)))
+                        fail_msg("case %zu: expected %s%s%s, got %d %s: %s", i, bad[i].field,
+                                 bad[i].text ? " with " : "", bad[i].text ? bad[i].text : "", r,
+                                 err.field ? err.field : "(null)", err.text);
+                assert_true(strlen(err.text) > 20);
+                assert_int_equal(c.state, CHANNEL_IDLE);
+                assert_int_equal(c.n_segments, 0);
+        }
+
+        /* and the edges are allowed */
+        struct program ok[12];
+        for (size_t i = 0; i < 12; i++)
+                ok[i] = pca_program();
+        ok[0].max_doses_per_hour = 1;
+        ok[1].max_doses_per_hour = 60;
+        ok[2].limit_window_us = US_PER_HOUR;
+        ok[3].limit_window_us = 12 * US_PER_HOUR;
+        ok[4].limit_nl = NL_PER_ML;
+        ok[4].limit_kvo_nl_per_h = 0;
+        ok[5].lockout_us = 60 * US_PER_SEC;
+        ok[6].lockout_us = 240 * US_PER_MIN;
+        ok[7].limit_kvo_nl_per_h = 2250000;
+        ok[8].basal_nl_per_h = 2250000;
+        ok[9].limit_kvo_nl_per_h = 20 * NL_PER_ML;
+        ok[9].limit_nl = 81 * NL_PER_ML;
+        /* basal, not the limit KVO, is the continuous flow then */
+        ok[10].basal_nl_per_h = NL_PER_ML;
+        ok[10].limit_kvo_nl_per_h = 20 * NL_PER_ML;
+        ok[11].loading_volume_nl = 29 * NL_PER_ML;
+        for (size_t i = 0; i < 12; i++) {
+                struct channel c;
+                struct channel_error err = {};
+                new_channel(&c);
+                if (channel_program(&c, &ok[i], &err) != 0)
+                        fail_msg("edge case %zu refused: %s: %s", i, err.field ? err.field : "(null)", err.text);
+        }
+}
+
+/* A demand dose while waiting: the dose, then waiting again. */
+static void pca_dose_while_waiting_returns_to_waiting(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct channel_error err = {};
+        struct program p = pca_program();
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        assert_int_equal(channel_bolus(&c, NL_PER_ML, 60 * NL_PER_ML, 0, &err), -EBUSY);     /* not started */
+        channel_start(&c, 0, &ev);
+        uint64_t gen = channel_motion(&c)->generation;
+
+        assert_int_equal(channel_bolus(&c, NL_PER_ML, 60 * NL_PER_ML, 10, &err), 0);
+        assert_true(channel_motion(&c)->generation > gen);
+        assert_true(channel_motion(&c)->active);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 60 * NL_PER_ML);
+        assert_int_equal(channel_motion(&c)->anchor_us, 10);
+        assert_int_equal(channel_motion(&c)->step_budget, PCA_DOSE_STEPS);
+        assert_true(c.plan[c.segment].bolus);
+        assert_int_equal(c.n_segments, 2);
+        assert_in_range(channel_time_remaining_sec(&c), 59, 60);
+        /* one at a time */
+        assert_int_equal(channel_bolus(&c, NL_PER_ML, 60 * NL_PER_ML, 11, &err), -EBUSY);
+
+        assert_int_equal(channel_account_steps(&c, PCA_DOSE_STEPS - 1, 20, &ev), 0);
+        assert_int_equal(channel_account_steps(&c, 1, 30, &ev), 1);
+        assert_int_equal(ev, CHANNEL_EVENT_SEGMENT_STARTED);
+        assert_int_equal(c.state, CHANNEL_RUNNING);
+        assert_true(c.plan[c.segment].wait);
+        assert_false(channel_motion(&c)->active);
+        assert_int_equal(channel_time_remaining_sec(&c), 0);
+        assert_int_equal(channel_steps_left(&c), PCA_VTBI_STEPS - PCA_DOSE_STEPS);
+        assert_int_equal(channel_tick(&c, 100 * US_PER_HOUR, &ev), 0);
+
+        /* the next dose, likewise */
+        assert_int_equal(channel_bolus(&c, NL_PER_ML, 60 * NL_PER_ML, 40, &err), 0);
+        assert_int_equal(channel_account_steps(&c, PCA_DOSE_STEPS, 50, &ev), 1);
+        assert_true(c.plan[c.segment].wait);
+        assert_int_equal(channel_steps_left(&c), PCA_VTBI_STEPS - 2 * PCA_DOSE_STEPS);
+        assert_int_equal(c.primary_steps_target, PCA_VTBI_STEPS);
+
+        /* no more than the reservoir holds */
+        assert_int_equal(channel_bolus(&c, 29 * NL_PER_ML, 60 * NL_PER_ML, 60, &err), -EINVAL);
+        assert_string_equal(err.field, "BolusMl");
+        assert_true(c.plan[c.segment].wait);
+}
+
+static void pca_limit_state_runs_the_limit_kvo_while_waiting(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = pca_program();
+
+        /* outside PCA: -EBUSY */
+        new_channel(&c);
+        assert_int_equal(channel_set_pca_limited(&c, true, 0), -EBUSY);
+        struct program cont = { .rate_nl_per_h = 10 * NL_PER_ML, .vtbi_nl = 10 * NL_PER_ML };
+        channel_program(&c, &cont, NULL);
+        channel_start(&c, 0, &ev);
+        assert_int_equal(channel_set_pca_limited(&c, true, 1), -EBUSY);
+        assert_false(c.pca_limited);
+
+        /* programmed, not running: noted, nothing moves */
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        assert_int_equal(channel_set_pca_limited(&c, true, 0), 0);
+        assert_true(c.pca_limited);
+        assert_false(channel_motion(&c)->active);
+        /* started in the limit state: the limit KVO from the start */
+        channel_start(&c, 5, &ev);
+        assert_true(channel_motion(&c)->active);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 100000);
+        /* a reprogram starts unlimited */
+        channel_stop(&c, 6, &ev);
+        channel_program(&c, &p, NULL);
+        assert_false(c.pca_limited);
+
+        /* waiting: the limit KVO, and back */
+        channel_start(&c, 0, &ev);
+        uint64_t gen = channel_motion(&c)->generation;
+        assert_int_equal(channel_set_pca_limited(&c, false, 1), 0);         /* no change */
+        assert_int_equal(channel_motion(&c)->generation, gen);
+        assert_int_equal(channel_set_pca_limited(&c, true, 100), 1);
+        assert_true(channel_motion(&c)->generation > gen);
+        assert_true(channel_motion(&c)->active);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 100000);
+        assert_int_equal(channel_motion(&c)->anchor_us, 100);
+        assert_int_equal(channel_motion(&c)->step_budget, PCA_VTBI_STEPS);
+        assert_int_equal(channel_set_pca_limited(&c, true, 101), 0);        /* no change */
+        /* its steps come out of the reservoir */
+        assert_int_equal(channel_account_steps(&c, 100, 200, &ev), 0);
+        assert_int_equal(channel_steps_left(&c), PCA_VTBI_STEPS - 100);
+        assert_int_equal(channel_kvo_volume_nl(&c), 0);
+        assert_int_equal(channel_time_remaining_sec(&c), 0);
+        gen = channel_motion(&c)->generation;
+        assert_int_equal(channel_set_pca_limited(&c, false, 300), 1);
+        assert_true(channel_motion(&c)->generation > gen);
+        assert_false(channel_motion(&c)->active);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 0);
+
+        /* a dose in progress finishes, then the limit KVO */
+        struct channel_error err = {};
+        assert_int_equal(channel_bolus(&c, NL_PER_ML, 60 * NL_PER_ML, 400, &err), 0);
+        gen = channel_motion(&c)->generation;
+        assert_int_equal(channel_set_pca_limited(&c, true, 410), 0);
+        assert_int_equal(channel_motion(&c)->generation, gen);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 60 * NL_PER_ML);
+        assert_int_equal(channel_account_steps(&c, PCA_DOSE_STEPS, 500, &ev), 1);
+        assert_true(c.plan[c.segment].wait);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 100000);
+        assert_int_equal(channel_motion(&c)->step_budget, PCA_VTBI_STEPS - 100 - PCA_DOSE_STEPS);
+
+        /* the limit KVO empties the reservoir: the end, no KVO after it */
+        assert_int_equal(channel_account_steps(&c, PCA_VTBI_STEPS - 100 - PCA_DOSE_STEPS, 600, &ev), 1);
+        assert_int_equal(ev, CHANNEL_EVENT_VTBI_COMPLETE);
+        assert_int_equal(c.state, CHANNEL_IDLE);
+        assert_false(channel_motion(&c)->active);
+        /* not running: 0 */
+        assert_int_equal(channel_set_pca_limited(&c, false, 700), 0);
+
+        /* no limit KVO: the limit state changes no motion */
+        p.limit_kvo_nl_per_h = 0;
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        channel_start(&c, 0, &ev);
+        gen = channel_motion(&c)->generation;
+        assert_int_equal(channel_set_pca_limited(&c, true, 1), 0);
+        assert_true(c.pca_limited);
+        assert_false(channel_motion(&c)->active);
+        assert_int_equal(channel_motion(&c)->generation, gen);
+}
+
+static void pca_pause_resume_while_waiting_comes_back_waiting(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = pca_program();
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        channel_start(&c, 0, &ev);
+
+        assert_int_equal(channel_pause(&c, US_PER_HOUR, &ev), 0);
+        assert_int_equal(c.state, CHANNEL_PAUSED);
+        /* a wait is no hold: nothing left of it to keep (INT64_MAX - now) */
+        assert_int_equal(c.hold_left_us, 0);
+        assert_int_equal(channel_time_remaining_sec(&c), 0);
+        assert_int_equal(channel_resume(&c, 2 * US_PER_HOUR, &ev), 0);
+        assert_int_equal(c.state, CHANNEL_RUNNING);
+        assert_true(c.plan[c.segment].wait);
+        assert_int_equal(c.hold_left_us, 0);
+        assert_int_equal(c.hold_until_us, INT64_MAX);
+        assert_false(channel_motion(&c)->active);
+        assert_int_equal(channel_tick(&c, 1000 * US_PER_HOUR, &ev), 0);
+        assert_int_equal(c.state, CHANNEL_RUNNING);
+
+        /* halted likewise */
+        assert_int_equal(channel_halt(&c, 3 * US_PER_HOUR, &ev), 0);
+        assert_int_equal(c.hold_left_us, 0);
+        assert_int_equal(channel_resume(&c, 4 * US_PER_HOUR, &ev), 0);
+        assert_true(c.plan[c.segment].wait);
+        assert_int_equal(c.hold_until_us, INT64_MAX);
+        assert_int_equal(channel_tick(&c, 1000 * US_PER_HOUR, &ev), 0);
+
+        /* in the limit state: still while paused, the limit KVO again after */
+        assert_int_equal(channel_set_pca_limited(&c, true, 5 * US_PER_HOUR), 1);
+        assert_int_equal(channel_pause(&c, 6 * US_PER_HOUR, &ev), 0);
+        assert_false(channel_motion(&c)->active);
+        assert_int_equal(c.hold_left_us, 0);
+        assert_int_equal(channel_resume(&c, 7 * US_PER_HOUR, &ev), 0);
+        assert_true(channel_motion(&c)->active);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 100000);
+        assert_int_equal(channel_motion(&c)->anchor_us, 7 * US_PER_HOUR);
+        /* paused, the limit state ends: resumed still */
+        assert_int_equal(channel_pause(&c, 8 * US_PER_HOUR, &ev), 0);
+        assert_int_equal(channel_set_pca_limited(&c, false, 9 * US_PER_HOUR), 0);
+        assert_int_equal(channel_resume(&c, 10 * US_PER_HOUR, &ev), 0);
+        assert_false(channel_motion(&c)->active);
+        assert_true(c.plan[c.segment].wait);
+}
+
+/* After the executor was stopped and its steps accounted: the same rate
+ * from a fresh anchor, the budget what is left. */
+static void pca_restart_motion_gives_a_fresh_anchor(void **state) {
+        struct channel c;
+        enum channel_event ev;
+        struct program p = pca_program();
+        p.basal_nl_per_h = NL_PER_ML;
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        channel_start(&c, 0, &ev);
+        assert_int_equal(channel_account_steps(&c, 1000, US_PER_HOUR, &ev), 0);
+        uint64_t gen = channel_motion(&c)->generation;
+        channel_restart_motion(&c, 2 * US_PER_HOUR);
+        assert_true(channel_motion(&c)->generation > gen);
+        assert_true(channel_motion(&c)->active);
+        assert_int_equal(channel_motion(&c)->anchor_us, 2 * US_PER_HOUR);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), NL_PER_ML);
+        assert_int_equal(channel_motion(&c)->step_budget, PCA_VTBI_STEPS - 1000);
+        assert_int_equal(channel_motion(&c)->step_budget, channel_steps_left(&c));
+        /* the budget is all of it again: not one step more */
+        assert_int_equal(channel_account_steps(&c, PCA_VTBI_STEPS - 1000 + 1, 3 * US_PER_HOUR, &ev), -ERANGE);
+        assert_int_equal(channel_account_steps(&c, 500, 3 * US_PER_HOUR, &ev), 0);
+        channel_restart_motion(&c, 4 * US_PER_HOUR);
+        assert_int_equal(channel_motion(&c)->step_budget, PCA_VTBI_STEPS - 1500);
+        assert_int_equal(channel_motion(&c)->step_budget, channel_steps_left(&c));
+
+        /* in a dose: its rate, what is left of it */
+        struct channel_error err = {};
+        assert_int_equal(channel_bolus(&c, NL_PER_ML, 60 * NL_PER_ML, 5 * US_PER_HOUR, &err), 0);
+        assert_int_equal(channel_account_steps(&c, 758, 5 * US_PER_HOUR + 1, &ev), 0);
+        channel_restart_motion(&c, 6 * US_PER_HOUR);
+        assert_int_equal(channel_motion(&c)->anchor_us, 6 * US_PER_HOUR);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 60 * NL_PER_ML);
+        assert_int_equal(channel_motion(&c)->step_budget, PCA_DOSE_STEPS - 758);
+        assert_int_equal(channel_account_steps(&c, PCA_DOSE_STEPS - 758, 6 * US_PER_HOUR + 1, &ev), 1);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), NL_PER_ML);
+
+        /* waiting in the limit state: the limit KVO from now */
+        p.basal_nl_per_h = 0;
+        new_channel(&c);
+        channel_program(&c, &p, NULL);
+        channel_start(&c, 0, &ev);
+        channel_set_pca_limited(&c, true, 10);
+        channel_account_steps(&c, 3, 20, &ev);
+        channel_restart_motion(&c, 30);
+        assert_true(channel_motion(&c)->active);
+        assert_int_equal(channel_motion(&c)->anchor_us, 30);
+        assert_int_equal(channel_current_rate_nl_per_h(&c), 100000);
+        assert_int_equal(channel_motion(&c)->step_budget, PCA_VTBI_STEPS - 3);
+        assert_int_equal(channel_motion(&c)->step_budget, channel_steps_left(&c));
+        /* waiting, not limited: still */
+        channel_set_pca_limited(&c, false, 40);
+        channel_restart_motion(&c, 50);
+        assert_false(channel_motion(&c)->active);
+        assert_int_equal(c.hold_until_us, INT64_MAX);
+
+        /* paused: nothing to restart */
+        channel_pause(&c, 60, &ev);
+        gen = channel_motion(&c)->generation;
+        channel_restart_motion(&c, 70);
+        assert_int_equal(channel_motion(&c)->generation, gen);
+        assert_int_equal(c.state, CHANNEL_PAUSED);
+        assert_false(channel_motion(&c)->active);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(mechanism_step_volume_matches_hand_computation),
@@ -589,6 +1050,13 @@ int main(void) {
                 cmocka_unit_test(titration_is_refused_in_multi_rate_modes),
                 cmocka_unit_test(ramp_steps_up_holds_a_plateau_and_tapers_to_exactly_the_vtbi),
                 cmocka_unit_test(bolus_runs_first_and_comes_out_of_the_vtbi),
+                cmocka_unit_test(pca_with_basal_gives_the_loading_dose_then_basal_to_the_vtbi),
+                cmocka_unit_test(pca_without_basal_waits_for_demands),
+                cmocka_unit_test(pca_refusals_name_their_field),
+                cmocka_unit_test(pca_dose_while_waiting_returns_to_waiting),
+                cmocka_unit_test(pca_limit_state_runs_the_limit_kvo_while_waiting),
+                cmocka_unit_test(pca_pause_resume_while_waiting_comes_back_waiting),
+                cmocka_unit_test(pca_restart_motion_gives_a_fresh_anchor),
         };
         return cmocka_run_group_tests(tests, setup, NULL);
 }
