@@ -55,6 +55,34 @@ static void reload_dose(const struct db_pca_demand *e, void *userdata) {
                 rl->n++;
 }
 
+/* The basal and limit KVO of an ended PCA infusion: in no dose row, yet
+ * in the patient's window. Counted as one dose over the infusion's span,
+ * whole until a window after its end: never less than what a window
+ * could have held of it. */
+static void add_flow(const struct db_pca_flow *fl, void *userdata) {
+        struct pump *p = userdata;
+        if (fl->volume_nl <= 0)
+                return;
+        struct pca_dose d = {
+                .start_us = utc_to_mono(p, fl->started_utc_us),
+                .end_us = utc_to_mono(p, fl->ended_utc_us),
+                .volume_nl = fl->volume_nl,
+                .kind = PCA_DOSE_FLOW,
+                .counts = true,
+        };
+        if (pca_add_dose(&p->pca, &d) < 0)
+                log_warning("PCA history full: the flow of infusion %" PRIi64 " is not counted", fl->infusion_id);
+}
+
+void pump_pca_infusion_ended(struct pump *p, int64_t infusion_id) {
+        if (p->ch.prog.mode != PROGRAM_PCA)
+                return;
+        int r = db_pca_flow_since(p->db, p->ch.index, 0, infusion_id, add_flow, p);
+        if (r < 0)
+                log_error_errno(r, "Failed to count the basal of PCA infusion %" PRIi64 ": %s", infusion_id,
+                                db_last_error(p->db));
+}
+
 void pump_pca_init(struct pump *p) {
         int64_t since_utc = 0, latest_utc = 0;
         int r;
@@ -74,6 +102,8 @@ void pump_pca_init(struct pump *p) {
                 .crash_bound_mono_us = latest_utc > 0 ? utc_to_mono(p, latest_utc) : pump_now_us(p),
         };
         r = db_pca_doses_since(p->db, p->ch.index, MAX(since_utc, pump_utc_us(p) - PCA_HISTORY_US), reload_dose, &rl);
+        if (r >= 0)
+                r = db_pca_flow_since(p->db, p->ch.index, MAX(since_utc, pump_utc_us(p) - PCA_HISTORY_US), 0, add_flow, p);
         if (r < 0) {
                 /* Without its history the failsafe could grant a dose the
                  * patient already had: no PCA until someone looks. */

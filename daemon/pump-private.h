@@ -166,6 +166,8 @@ void pump_pca_init(struct pump *p);
 /* A program was accepted (any mode): take its PCA settings, or drop them. */
 int pump_pca_program(struct pump *p, const struct program *prog, bool new_patient, bool clinician_counts,
                      struct pump_error *err);
+/* A PCA infusion ended (closed in the history): count its basal. */
+void pump_pca_infusion_ended(struct pump *p, int64_t infusion_id);
 /* Start: count the loading dose if the plan begins with one. */
 void pump_pca_started(struct pump *p);
 /* A clinician bolus began in a PCA program. */

@@ -127,6 +127,7 @@ static void end_infusion(struct pump *p, const char *status) {
         log_struct(LOG_NOTICE, MESSAGE_ID_INFUSION_ENDED,
                    "Infusion %" PRIi64 " %s: %.3f mL delivered", id, status, units_nl_to_ml(vol));
         p->infusion_id = 0;
+        pump_pca_infusion_ended(p, id);
         if (p->obs.infusion_ended)
                 p->obs.infusion_ended(p->obs.userdata, id, status, vol);
 }

@@ -38,6 +38,7 @@ enum db_stmt {
         DB_STMT_DELIVERY_SAMPLE_ADD,
         DB_STMT_LATEST_UTC,
         DB_STMT_EVENT_LAST_UTC,
+        DB_STMT_PCA_FLOW_SINCE,
         _DB_STMT_MAX,
 };
 

@@ -223,6 +223,21 @@ int db_pca_demands_recent(struct db *d, unsigned channel, unsigned limit, db_pca
 int db_pca_demand_counts(struct db *d, unsigned channel, int64_t since_utc_us, uint64_t *ret_total,
                          uint64_t *ret_granted);
 
+/* The continuous flow (basal, limit KVO) of each closed PCA infusion on
+ * channel that ended at or after since_utc_us (only_infusion_id > 0: just
+ * that one): its volume less every granted dose recorded for it. The
+ * basal of an earlier program is in no dose row, yet it was in the
+ * patient's window. Oldest first; returns how many. */
+struct db_pca_flow {
+        int64_t infusion_id;
+        int64_t started_utc_us;
+        int64_t ended_utc_us;
+        int64_t volume_nl;              /* >= 0 */
+};
+typedef void (*db_pca_flow_cb)(const struct db_pca_flow *f, void *userdata);
+int db_pca_flow_since(struct db *d, unsigned channel, int64_t since_utc_us, int64_t only_infusion_id, db_pca_flow_cb cb,
+                      void *userdata);
+
 /* Delivery samples (schema 5): the infusion's delivered volume at each
  * change of motion (start, a dose, a pause, an alarm, KVO ...) and once a
  * minute between them. The volume is linear between two samples, so the

@@ -241,3 +241,47 @@ int db_pca_demand_counts(struct db *d, unsigned channel, int64_t since_utc_us, u
         *ret_granted = (uint64_t) sqlite3_column_int64(s, 1);
         return 0;
 }
+
+int db_pca_flow_since(struct db *d, unsigned channel, int64_t since_utc_us, int64_t only_infusion_id, db_pca_flow_cb cb,
+                      void *userdata) {
+        _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
+        struct db_pca_flow rows[64];
+        int r, rc, n = 0;
+
+        if (!d)
+                return -EINVAL;
+        /* A dose cut short counts what it delivered; one the history never
+         * closed, all of it: the flow is then never overstated away. */
+        r = db_statement(d, DB_STMT_PCA_FLOW_SINCE,
+                         "SELECT i.id, i.started_utc_us, i.ended_utc_us, i.volume_nl -"
+                         " coalesce((SELECT sum(coalesce(p.delivered_nl, p.dose_nl)) FROM pca_demands p"
+                         "           WHERE p.infusion_id = i.id AND p.outcome = 'granted'), 0)"
+                         " FROM infusions i WHERE i.mode = 'pca' AND i.channel = ?1 AND i.status != 'active'"
+                         " AND i.ended_utc_us >= ?2 AND (?3 = 0 OR i.id = ?3)"
+                         " ORDER BY i.ended_utc_us DESC, i.id DESC LIMIT 64", &s);
+        if (r < 0)
+                return r;
+        rc = sqlite3_bind_int64(s, 1, channel) ?:
+             sqlite3_bind_int64(s, 2, since_utc_us) ?:
+             sqlite3_bind_int64(s, 3, only_infusion_id);
+        if (rc != SQLITE_OK)
+                return db_fail(d, rc);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < (int) ELEMENTSOF(rows)) {
+                int64_t v = sqlite3_column_int64(s, 3);
+                rows[n++] = (struct db_pca_flow) {
+                        .infusion_id = sqlite3_column_int64(s, 0),
+                        .started_utc_us = sqlite3_column_int64(s, 1),
+                        .ended_utc_us = sqlite3_column_int64(s, 2),
+                        .volume_nl = v > 0 ? v : 0,
+                };
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return db_fail(d, rc);
+        db_resetp(&s);
+        s = NULL;
+        /* Read first, then call back oldest first: a callback may write. */
+        for (int i = n - 1; i >= 0; i--)
+                if (cb)
+                        cb(&rows[i], userdata);
+        return n;
+}

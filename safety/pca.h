@@ -48,6 +48,7 @@ enum pca_dose_kind {
         PCA_DOSE_DEMAND,                /* the patient's: lockout and hourly count */
         PCA_DOSE_LOADING,
         PCA_DOSE_CLINICIAN,
+        PCA_DOSE_FLOW,                  /* basal and limit KVO of an ended program */
 };
 
 struct pca_params {

@@ -487,6 +487,42 @@ static void a_clinician_bolus_counts_toward_the_limit(void **state) {
         assert_int_equal(get_u64(&f->h, CH_PATH, CH_IFACE, "PcaDemandsGranted"), 1);
 }
 
+/* The basal of an earlier program was in the patient's window too: a Stop
+ * and a reprogram without basal, or a restart, must not forget it. */
+static void basal_given_under_an_earlier_program_still_counts(void **state) {
+        struct fixture *f = *state;
+        char err[128], msg[512];
+#define NO_BASAL()                                                                                                   \
+        CALL_DICT(&f->h, "Program", err, msg, 8, "Mode", "s", "pca", "PcaDoseMl", "d", 1.0, "LockoutSec", "u", 600,   \
+                  "MaxDosesPerHour", "u", 4, "LimitMl", "d", 3.0, "LimitWindowSec", "u", 3600, "VtbiMl", "d", 50.0,    \
+                  "LimitKvoRateMlPerHour", "d", 0.0)
+
+        /* 50 min at 1 mL/h: 0.83 mL of basal. */
+        assert_int_equal(program_pca(f, err, 1.0, 600, 4, 3.0, 3600, 1.0, 50, false), 0);
+        assert_int_equal(call_simple(&f->h, "Start", err, sizeof(err)), 0);
+        advance_s(f, 3000);
+        assert_int_equal(call_simple(&f->h, "Stop", err, sizeof(err)), 0);
+        assert_int_equal(NO_BASAL(), 0);
+        assert_int_equal(call_simple(&f->h, "Start", err, sizeof(err)), 0);
+        advance_s(f, 1);
+        /* 0.83 + 1, 0.83 + 2 fit under 3 mL; 0.83 + 3 does not. */
+        assert_string_equal(demand(f, NULL), "granted");
+        advance_s(f, 600);
+        assert_string_equal(demand(f, NULL), "granted");
+        advance_s(f, 600);
+        assert_string_equal(demand(f, NULL), "cumulative-limit");
+
+        /* And after a kill -9, from the history. */
+        assert_true(WIFSIGNALED(harness_kill_daemon(&f->h, SIGKILL)));
+        harness_start_daemon(&f->h);
+        ack_all(f);
+        assert_int_equal(NO_BASAL(), 0);
+        assert_int_equal(call_simple(&f->h, "Start", err, sizeof(err)), 0);
+        advance_s(f, 1);
+        assert_string_equal(demand(f, NULL), "cumulative-limit");
+#undef NO_BASAL
+}
+
 /* ---- the library's limits ---------------------------------------------- */
 
 static char *read_file(const char *path) {
@@ -577,6 +613,7 @@ int main(void) {
                                                 teardown),
                 cmocka_unit_test_setup_teardown(without_basal_the_limit_keeps_the_vein_open, setup, teardown),
                 cmocka_unit_test_setup_teardown(a_clinician_bolus_counts_toward_the_limit, setup, teardown),
+                cmocka_unit_test_setup_teardown(basal_given_under_an_earlier_program_still_counts, setup, teardown),
                 cmocka_unit_test_setup_teardown(pca_beyond_the_library_hard_limits_is_refused, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
