@@ -660,11 +660,7 @@ PROP(prop_occlusion_limit) {
 
 PROP(prop_pca_total) { return sd_bus_message_append(reply, "t", PCA(userdata)->demands_total); }
 PROP(prop_pca_granted) { return sd_bus_message_append(reply, "t", PCA(userdata)->demands_granted); }
-PROP(prop_next_demand) {
-        int64_t now = pump_now_us(PUMP(userdata));
-        int64_t wait_us = pca_next_allowed_us(PCA(userdata), now) - now;
-        return sd_bus_message_append(reply, "t", (uint64_t) ((MAX(wait_us, INT64_C(0)) + US_PER_SEC - 1) / US_PER_SEC));
-}
+PROP(prop_next_demand) { return sd_bus_message_append(reply, "t", (uint64_t) pump_pca_next_allowed_sec(PUMP(userdata))); }
 PROP(prop_window_volume) {
         return sd_bus_message_append(reply, "d", units_nl_to_ml(pca_window_volume_nl(PCA(userdata), pump_now_us(PUMP(userdata)))));
 }

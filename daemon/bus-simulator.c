@@ -122,10 +122,10 @@ static int method_press_pca_button(sd_bus_message *m, void *userdata, sd_bus_err
         struct bus_ctx *b = userdata;
         struct pump_error perr = {};
         int r = pump_sim_press_pca(b->pump);
-        if (r < 0)
-                perr = (struct pump_error) { .name = PUMP_ERROR_NOT_SUPPORTED };
-        if (r < 0)
+        if (r < 0) {
+                perr.name = PUMP_ERROR_NOT_SUPPORTED;
                 snprintf(perr.message, sizeof(perr.message), "PressPcaButton needs the sim backend: %s", strerror(-r));
+        }
         return bus_finish_command(b, m, "Simulator.PressPcaButton", NULL, r, &perr, error);
 }
 

@@ -83,8 +83,8 @@ void pump_pca_infusion_ended(struct pump *p, int64_t infusion_id) {
                                 db_last_error(p->db));
 }
 
-void pump_pca_init(struct pump *p) {
-        int64_t since_utc = 0, latest_utc = 0;
+void pump_pca_init(struct pump *p, int64_t latest_utc) {
+        int64_t since_utc = 0;
         int r;
 
         pca_init(&p->pca);
@@ -95,7 +95,6 @@ void pump_pca_init(struct pump *p) {
         r = db_pca_demand_counts(p->db, p->ch.index, since_utc, &p->pca.demands_total, &p->pca.demands_granted);
         if (r < 0)
                 log_warning_errno(r, "Failed to count PCA demands: %s", db_last_error(p->db));
-        (void) db_latest_utc_us(p->db, &latest_utc);
 
         struct reload rl = {
                 .p = p,
@@ -117,11 +116,10 @@ void pump_pca_init(struct pump *p) {
                          p->pca.demands_granted);
 }
 
-int pump_pca_program(struct pump *p, const struct program *prog, bool new_patient, bool clinician_counts,
-                     struct pump_error *err) {
+void pump_pca_program(struct pump *p, const struct program *prog, bool new_patient, bool clinician_counts) {
         if (prog->mode != PROGRAM_PCA) {
                 pca_unconfigure(&p->pca);
-                return 0;
+                return;
         }
         struct pca_params params = {
                 .dose_nl = prog->pca_dose_nl,
@@ -132,21 +130,17 @@ int pump_pca_program(struct pump *p, const struct program *prog, bool new_patien
                 .continuous_nl_per_h = prog->basal_nl_per_h > 0 ? prog->basal_nl_per_h : prog->limit_kvo_nl_per_h,
                 .clinician_counts = clinician_counts,
         };
-        struct pca_state probe;
-        probe.configured = false;
-        if (pca_configure(&probe, &params) < 0)
-                return pump_set_error(err, PUMP_ERROR_INVALID_ARGUMENT, -EINVAL,
-                                      "The PCA settings cannot be enforced (dose, lockout, hourly count, limit or window out of range)");
-        if (p->pca_history_lost)
-                return pump_set_error(err, PUMP_ERROR_STORAGE, -EIO,
-                                      "The PCA history could not be read at start-up, so lockout and limits cannot be enforced: "
-                                      "restart the daemon, or program with NewPatient=true for a new patient");
         if (new_patient) {
                 pca_forget(&p->pca);
                 record_event(p, "pca-new-patient", NULL, NULL, "PCA history cleared for a new patient");
         }
-        (void) pca_configure(&p->pca, &params);
-        return 0;
+        /* The channel accepted the plan only within these ranges; should
+         * the failsafe still refuse them, it stays unconfigured and every
+         * demand is denied. */
+        if (pca_configure(&p->pca, &params) < 0) {
+                pca_unconfigure(&p->pca);
+                log_error("PCA settings the failsafe cannot enforce: demands will be denied");
+        }
 }
 
 /* The pump's own reasons come first: a demand that cannot be delivered
@@ -169,9 +163,14 @@ static enum pca_verdict judge(const struct pump *p, int64_t now_us) {
         return PCA_GRANTED;
 }
 
+int64_t pump_pca_next_allowed_sec(const struct pump *p) {
+        int64_t now = pump_now_us(p), wait_us = pca_next_allowed_us(&p->pca, now) - now;
+        return (MAX(wait_us, INT64_C(0)) + US_PER_SEC - 1) / US_PER_SEC;
+}
+
 static void denial_detail(const struct pump *p, enum pca_verdict v, int64_t now_us, char *buf, size_t size) {
         const struct pca_params *pp = &p->pca.params;
-        int64_t next_s = (pca_next_allowed_us(&p->pca, now_us) - now_us + US_PER_SEC - 1) / US_PER_SEC;
+        int64_t next_s = pump_pca_next_allowed_sec(p);
         switch (v) {
         case PCA_DENIED_LOCKOUT:
                 snprintf(buf, size, "within the %" PRIi64 " s lockout; next in %" PRIi64 " s", pp->lockout_us / US_PER_SEC, next_s);
@@ -258,7 +257,7 @@ int pump_pca_demand(struct pump *p, const char *source, int64_t uid, struct pump
 
         *ret = (struct pump_demand_result) { .outcome = "debounced", .demand_id = p->pca.last_demand_id };
         if (!pca_press(&p->pca, now)) {
-                ret->next_allowed_sec = (pca_next_allowed_us(&p->pca, now) - now + US_PER_SEC - 1) / US_PER_SEC;
+                ret->next_allowed_sec = pump_pca_next_allowed_sec(p);
                 return 0;
         }
 
@@ -286,7 +285,6 @@ int pump_pca_demand(struct pump *p, const char *source, int64_t uid, struct pump
                          * the channel: no dose; the basal goes on as it was. */
                         if (id > 0)
                                 (void) db_pca_dose_ended(p->db, id, pump_utc_us(p), 0);
-                        channel_restart_motion(&p->ch, now);
                         apply_motion(p);
                         return pump_set_error(err, id > 0 ? PUMP_ERROR_INVALID_STATE : PUMP_ERROR_STORAGE, r,
                                               "No dose was given: %s", id > 0 ? (cerr.text[0] ? cerr.text : strerror(-r)) :
@@ -297,11 +295,9 @@ int pump_pca_demand(struct pump *p, const char *source, int64_t uid, struct pump
                 pca_count_demand(&p->pca, true, id);
                 log_info("PCA demand %" PRIi64 " (%s) granted: %s", id, source, detail);
         } else {
-                if (settled) {
+                if (settled)
                         /* Settled for a grant that did not hold up. */
-                        channel_restart_motion(&p->ch, now);
                         apply_motion(p);
-                }
                 denial_detail(p, v, now, detail, sizeof(detail));
                 (void) record_dose_row(p, source, pca_verdict_to_string(v), dose, 0, false, uid, detail, &id);
                 pca_count_demand(&p->pca, false, id);
@@ -310,7 +306,7 @@ int pump_pca_demand(struct pump *p, const char *source, int64_t uid, struct pump
 
         ret->outcome = pca_verdict_to_string(v);
         ret->demand_id = id;
-        ret->next_allowed_sec = (pca_next_allowed_us(&p->pca, now) - now + US_PER_SEC - 1) / US_PER_SEC;
+        ret->next_allowed_sec = pump_pca_next_allowed_sec(p);
         if (p->obs.pca_demanded)
                 p->obs.pca_demanded(p->obs.userdata, id, source, ret->outcome);
         pump_pca_update_limit(p);
@@ -318,30 +314,30 @@ int pump_pca_demand(struct pump *p, const char *source, int64_t uid, struct pump
         return 0;
 }
 
-void pump_pca_started(struct pump *p) {
-        if (!is_pca(p) || !p->ch.plan[p->ch.segment].bolus)
-                return;
-        /* The loading dose: the first segment of the plan. */
-        int64_t vol = p->ch.prog.loading_volume_nl, rate = p->ch.prog.pca_bolus_rate_nl_per_h;
+/* A dose the patient did not ask for (loading, clinician): recorded and
+ * counted toward the limit where the library says so, no lockout. */
+static void count_given_dose(struct pump *p, const char *source, enum pca_dose_kind kind, int64_t volume_nl,
+                             int64_t rate_nl_per_h, int64_t uid) {
         bool counts = p->pca.params.clinician_counts;
         char detail[96];
         int64_t id = 0;
-        snprintf(detail, sizeof(detail), "loading dose %.6g mL at %.6g mL/h", units_nl_to_ml(vol), units_nl_to_ml(rate));
-        (void) record_dose_row(p, "loading", "granted", vol, dose_duration_us(vol, rate), counts, -1, detail, &id);
-        start_counted_dose(p, id, vol, PCA_DOSE_LOADING, counts);
+        snprintf(detail, sizeof(detail), "%s %.6g mL at %.6g mL/h%s", kind == PCA_DOSE_LOADING ? "loading dose" : "clinician bolus",
+                 units_nl_to_ml(volume_nl), units_nl_to_ml(rate_nl_per_h), counts ? "" : " (not counted toward the limit)");
+        (void) record_dose_row(p, source, "granted", volume_nl, dose_duration_us(volume_nl, rate_nl_per_h), counts, uid,
+                               detail, &id);
+        start_counted_dose(p, id, volume_nl, kind, counts);
+}
+
+void pump_pca_started(struct pump *p) {
+        /* The loading dose: the first segment of the plan. */
+        if (is_pca(p) && p->ch.plan[p->ch.segment].bolus)
+                count_given_dose(p, "loading", PCA_DOSE_LOADING, p->ch.prog.loading_volume_nl,
+                                 p->ch.prog.pca_bolus_rate_nl_per_h, -1);
 }
 
 void pump_pca_clinician_bolus(struct pump *p, int64_t volume_nl, int64_t rate_nl_per_h, int64_t uid) {
-        if (!is_pca(p))
-                return;
-        bool counts = p->pca.params.clinician_counts;
-        char detail[96];
-        int64_t id = 0;
-        snprintf(detail, sizeof(detail), "clinician bolus %.6g mL at %.6g mL/h%s", units_nl_to_ml(volume_nl),
-                 units_nl_to_ml(rate_nl_per_h), counts ? "" : " (not counted toward the limit)");
-        (void) record_dose_row(p, "clinician", "granted", volume_nl, dose_duration_us(volume_nl, rate_nl_per_h), counts,
-                               uid, detail, &id);
-        start_counted_dose(p, id, volume_nl, PCA_DOSE_CLINICIAN, counts);
+        if (is_pca(p))
+                count_given_dose(p, "clinician", PCA_DOSE_CLINICIAN, volume_nl, rate_nl_per_h, uid);
 }
 
 void pump_pca_update_limit(struct pump *p) {

@@ -98,6 +98,7 @@ struct pump {
          * the steps of the current segment already given to the channel. */
         uint64_t exec_gen;
         int64_t seg_accounted;
+        uint64_t applied_motion_gen;    /* the channel motion last given to the executor */
 
         struct drug_library *library;   /* NULL: none imported yet */
         char library_sha256[65];
@@ -161,11 +162,11 @@ void pump_alarms_tick(struct pump *p);
 void pump_update_outputs(struct pump *p);
 
 /* pump-pca.c */
-/* After the database opened: reload the PCA history. */
-void pump_pca_init(struct pump *p);
+/* After the database opened: reload the PCA history. latest_utc: the
+ * newest record in the file, which no dose of a dead daemon ran past. */
+void pump_pca_init(struct pump *p, int64_t latest_utc);
 /* A program was accepted (any mode): take its PCA settings, or drop them. */
-int pump_pca_program(struct pump *p, const struct program *prog, bool new_patient, bool clinician_counts,
-                     struct pump_error *err);
+void pump_pca_program(struct pump *p, const struct program *prog, bool new_patient, bool clinician_counts);
 /* A PCA infusion ended (closed in the history): count its basal. */
 void pump_pca_infusion_ended(struct pump *p, int64_t infusion_id);
 /* Start: count the loading dose if the plan begins with one. */

@@ -229,7 +229,14 @@ static void grant(struct pump *p) {
 
 /* Start the executor on whatever motion the channel now wants. */
 void apply_motion(struct pump *p) {
+        /* The same motion again (after a settle that changed nothing in
+         * the channel): its schedule starts afresh from now, or the
+         * executor, counting from zero against the old anchor, would catch
+         * up on every step "due" since then in one burst. */
+        if (channel_motion(&p->ch)->active && channel_motion(&p->ch)->generation == p->applied_motion_gen)
+                channel_restart_motion(&p->ch, pump_now_us(p));
         const struct channel_motion *m = channel_motion(&p->ch);
+        p->applied_motion_gen = m->generation;
         /* The channel's anchor: now for a command, the exact end of the
          * previous segment for a plan moving on. */
         struct executor_segment seg = {
@@ -611,7 +618,7 @@ int pump_program(struct pump *p, const struct program *prog_in, const struct der
         p->ch = probe;
         if (req.pca && req.pca->new_patient)
                 p->pca_history_lost = false;
-        (void) pump_pca_program(p, &p->ch.prog, req.pca && req.pca->new_patient, clinician_counts, NULL);
+        pump_pca_program(p, &p->ch.prog, req.pca && req.pca->new_patient, clinician_counts);
         if (overridden)
                 record_limit_event(p, "soft-override", &req, &res, uid);
         if (pca_overridden) {
@@ -1111,14 +1118,13 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
                           cfg->database_path, strerror(-r));
                 goto fail;
         }
-        if (p->virtual_clock) {
-                /* A virtual day passes in a second of wall time: carry on
-                 * from the newest record so the history stays in order and
-                 * the PCA history keeps its age across a restart. */
-                int64_t latest_utc = 0;
-                if (db_latest_utc_us(p->db, &latest_utc) >= 0 && latest_utc >= p->utc_base_us)
-                        p->utc_base_us = latest_utc + 1;
-        }
+        int64_t latest_utc = 0;
+        (void) db_latest_utc_us(p->db, &latest_utc);
+        /* A virtual day passes in a second of wall time: carry on from the
+         * newest record so the history stays in order and the PCA history
+         * keeps its age across a restart. */
+        if (p->virtual_clock && latest_utc >= p->utc_base_us)
+                p->utc_base_us = latest_utc + 1;
         /* Alarm ids never repeat on this pump, across restarts too. */
         r = db_alarm_next_seq(p->db, &p->alarms.next_seq);
         if (r < 0) {
@@ -1136,7 +1142,7 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
         if (r < 0)
                 goto fail;
         p->default_pca_bolus_nl_per_h = MIN(cfg->pca_bolus_rate_nl_per_h, limits.max_rate_nl_per_h);
-        pump_pca_init(p);
+        pump_pca_init(p, latest_utc);
         pump_pca_watch_button(p);
         p->info.dose_rate = NAN;
         record_event(p, "startup", NULL, "idle", p->virtual_clock ? "virtual clock" : "real clock");

@@ -170,6 +170,8 @@ int pump_pca_demand(struct pump *p, const char *source, int64_t uid, struct pump
                     struct pump_error *err);
 struct pca_state;
 const struct pca_state *pump_pca(const struct pump *p);
+/* Seconds until lockout and hourly count next allow a demand (0: now). */
+int64_t pump_pca_next_allowed_sec(const struct pump *p);
 struct db_pca_demand;
 int pump_pca_demands_recent(struct pump *p, unsigned count, void (*cb)(const struct db_pca_demand *e, void *userdata),
                             void *userdata);

@@ -153,64 +153,49 @@ static int demand_rows_report(const struct demand_rows *rows, db_pca_demand_cb c
         return (int) MIN(rows->n, (size_t) INT_MAX);
 }
 
-static int doses_since_collect(struct db *d, unsigned channel, int64_t since_utc_us, struct demand_rows *rows) {
-        _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
-        int r, rc;
+/* Run one of the demand queries: both take the channel and one integer
+ * (a time, a count). Rows are read whole before any callback, so a
+ * callback may write. */
+static int demands_query(struct db *d, enum db_stmt id, const char *sql, unsigned channel, int64_t arg,
+                         db_pca_demand_cb cb, void *userdata) {
+        _cleanup_(demand_rows_done) struct demand_rows rows = {};
+        int r;
+        {
+                _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
+                int rc;
 
-        /* Any source: a loading dose or a clinician bolus is in the window
-         * too; whether it counts toward the limit is the row's counts. */
-        r = db_statement(d, DB_STMT_PCA_DOSES_SINCE,
-                         "SELECT " PCA_DEMAND_COLUMNS " FROM pca_demands"
-                         " WHERE channel = ?1 AND utc_us >= ?2 AND outcome = 'granted'"
-                         " ORDER BY utc_us, id", &s);
-        if (r < 0)
-                return r;
-        rc = sqlite3_bind_int64(s, 1, channel) ?:
-             sqlite3_bind_int64(s, 2, since_utc_us);
-        if (rc != SQLITE_OK)
-                return db_fail(d, rc);
-        return demand_rows_collect(d, s, rows);
+                if (!d)
+                        return -EINVAL;
+                r = db_statement(d, id, sql, &s);
+                if (r < 0)
+                        return r;
+                rc = sqlite3_bind_int64(s, 1, channel) ?:
+                     sqlite3_bind_int64(s, 2, arg);
+                if (rc != SQLITE_OK)
+                        return db_fail(d, rc);
+                r = demand_rows_collect(d, s, &rows);
+                if (r < 0)
+                        return r;
+        }
+        return demand_rows_report(&rows, cb, userdata);
 }
 
 int db_pca_doses_since(struct db *d, unsigned channel, int64_t since_utc_us, db_pca_demand_cb cb, void *userdata) {
-        _cleanup_(demand_rows_done) struct demand_rows rows = {};
-        int r;
-
-        if (!d)
-                return -EINVAL;
-        r = doses_since_collect(d, channel, since_utc_us, &rows);
-        if (r < 0)
-                return r;
-        return demand_rows_report(&rows, cb, userdata);
-}
-
-static int demands_recent_collect(struct db *d, unsigned channel, unsigned limit, struct demand_rows *rows) {
-        _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
-        int r, rc;
-
-        /* Newest by the wall clock, as the windows are; id breaks ties. */
-        r = db_statement(d, DB_STMT_PCA_DEMANDS_RECENT,
-                         "SELECT " PCA_DEMAND_COLUMNS " FROM pca_demands"
-                         " WHERE channel = ?1 ORDER BY utc_us DESC, id DESC LIMIT ?2", &s);
-        if (r < 0)
-                return r;
-        rc = sqlite3_bind_int64(s, 1, channel) ?:
-             sqlite3_bind_int64(s, 2, limit);
-        if (rc != SQLITE_OK)
-                return db_fail(d, rc);
-        return demand_rows_collect(d, s, rows);
+        /* Any source: a loading dose or a clinician bolus is in the window
+         * too; whether it counts toward the limit is the row's counts. */
+        return demands_query(d, DB_STMT_PCA_DOSES_SINCE,
+                             "SELECT " PCA_DEMAND_COLUMNS " FROM pca_demands"
+                             " WHERE channel = ?1 AND utc_us >= ?2 AND outcome = 'granted'"
+                             " ORDER BY utc_us, id",
+                             channel, since_utc_us, cb, userdata);
 }
 
 int db_pca_demands_recent(struct db *d, unsigned channel, unsigned limit, db_pca_demand_cb cb, void *userdata) {
-        _cleanup_(demand_rows_done) struct demand_rows rows = {};
-        int r;
-
-        if (!d)
-                return -EINVAL;
-        r = demands_recent_collect(d, channel, limit, &rows);
-        if (r < 0)
-                return r;
-        return demand_rows_report(&rows, cb, userdata);
+        /* Newest by the wall clock, as the windows are; id breaks ties. */
+        return demands_query(d, DB_STMT_PCA_DEMANDS_RECENT,
+                             "SELECT " PCA_DEMAND_COLUMNS " FROM pca_demands"
+                             " WHERE channel = ?1 ORDER BY utc_us DESC, id DESC LIMIT ?2",
+                             channel, limit, cb, userdata);
 }
 
 int db_pca_demand_counts(struct db *d, unsigned channel, int64_t since_utc_us, uint64_t *ret_total,
