@@ -7,7 +7,9 @@
  * caller logs once. An op a backend cannot do is NULL or returns -ENOSYS.
  *
  * The drive op `step` is called from the motor executor thread in real
- * time: backends must make it fast and free of I/O other than GPIO. */
+ * time: backends must make it fast and free of I/O other than GPIO (and,
+ * for the DC drive, one sysfs PWM duty write when the duty changes: a
+ * small write to a kernel attribute, never to a disk). */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -54,6 +56,16 @@ struct hal_inputs_ops {
         int (*read)(void *ctx, enum hal_input i, bool *ret_active);
         /* Edges are reported to handler (debounced by the backend). */
         int (*set_handler)(void *ctx, hal_input_handler_t handler, void *userdata);
+        /* Backends whose edges arrive as kernel events (NULL for the sim,
+         * which calls the handler itself): the daemon watches
+         * event_fd(i) for POLLIN in its event loop and calls process(i,
+         * now) when it is readable and again at *ret_deadline_us, the
+         * time the debounce settles (INT64_MAX: nothing pending). process
+         * reads the pending edges and calls the handler for each settled
+         * change. event_fd returns -ENODEV for an input not fitted.
+         * now_us is CLOCK_MONOTONIC. */
+        int (*event_fd)(void *ctx, enum hal_input i);
+        int (*process)(void *ctx, enum hal_input i, int64_t now_us, int64_t *ret_deadline_us);
 };
 
 enum hal_output {
