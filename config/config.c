@@ -12,229 +12,22 @@
 #include <string.h>
 
 #include "common/macros.h"
+#include "config/config-keys.h"
+#include "config/parser.h"
 #include "common/units.h"
 #include "core/mechanism.h"
 
-/* Not (yet) in common/macros.h. */
-#define _printf_(a, b) __attribute__((format(printf, a, b)))
 
 static inline void fclosep(FILE **f) {
         if (*f)
                 fclose(*f);
 }
 
-enum section {
-        SECTION_PUMP,
-        SECTION_MECHANISM,
-        SECTION_LIMITS,
-        SECTION_DATABASE,
-        SECTION_ALARMS,
-        SECTION_SIMULATION,
-        _SECTION_MAX,
-        /* Parser states, not sections. */
-        SECTION_NONE = -1,      /* no header seen yet */
-        SECTION_IGNORED = -2,   /* unknown or malformed header, already reported */
-};
+/* The key table lives in keys.c; this file is the parser. */
+#define keys config_keys
+#define section_names config_section_names
 
-static const char *const section_names[_SECTION_MAX] = {
-        [SECTION_PUMP] = "pump",
-        [SECTION_MECHANISM] = "mechanism",
-        [SECTION_LIMITS] = "limits",
-        [SECTION_DATABASE] = "database",
-        [SECTION_ALARMS] = "alarms",
-        [SECTION_SIMULATION] = "simulation",
-};
-
-enum value_kind {
-        VALUE_BACKEND,          /* char *, one of backends_supported[] */
-        VALUE_PATH,             /* char *, not empty */
-        VALUE_CLOCK,            /* enum config_clock */
-        VALUE_INT,              /* int64_t, whole number min..max */
-        VALUE_MICROSTEPS,       /* int64_t, a power of two 1..256 */
-        VALUE_SEED,             /* uint64_t, any */
-        VALUE_ML,               /* int64_t nL (or nL/h) from mL (or mL/h), min..max */
-        VALUE_SCALED,           /* int64_t value * scale (mm -> µm, ms -> µs), min..max */
-        VALUE_DOUBLE,           /* double value * scale, min..max */
-        VALUE_BOOL,             /* bool: yes/no, true/false, on/off, 1/0 */
-};
-
-struct key {
-        enum section section;
-        const char *name;
-        enum value_kind kind;
-        /* Text of the default, parsed exactly like a value from the file so
-         * a default cannot escape the range check. NULL: required. */
-        const char *default_value;
-        double min, max;        /* in the unit the file is written in */
-        const char *unit;       /* that unit, for messages */
-        double scale;           /* file unit -> stored unit */
-        const char *stored_unit;/* for the resolution message */
-        size_t offset;          /* into struct config */
-};
-
-enum key_id {
-        KEY_BACKEND,
-        KEY_LEAD_PITCH,
-        KEY_STEPS_PER_REV,
-        KEY_MICROSTEPS,
-        KEY_SYRINGE_DIAMETER,
-        KEY_SYRINGE_VOLUME,
-        KEY_MAX_STEP_RATE,
-        KEY_MAX_RATE,
-        KEY_MAX_VTBI,
-        KEY_KVO_RATE,
-        KEY_MAX_KVO_RATE, KEY_PCA_BOLUS_RATE,
-        KEY_LEASE,
-        KEY_CONTROL_PERIOD,
-        KEY_CHECKPOINT_PERIOD,
-        KEY_DATABASE_PATH,
-        KEY_ESCALATE_AFTER,
-        KEY_IDLE_ALERT,
-        KEY_IDLE_ALARM,
-        KEY_NEAR_END,
-        KEY_OCCLUSION_LIMIT,
-        KEY_OCCLUSION_TREND,
-        KEY_OCCLUSION_AUTO_RESTARTS,
-        KEY_AIR_BUBBLE,
-        KEY_AIR_ACCUMULATED,
-        KEY_AIR_WINDOW,
-        KEY_ACCURACY_TOLERANCE,
-        KEY_BATTERY_LOW,
-        KEY_BATTERY_DEPLETED,
-        KEY_CLOCK,
-        KEY_SEED,
-        KEY_LINE_COMPLIANCE,
-        KEY_LINE_RESISTANCE,
-        KEY_PATIENT_PRESSURE,
-        KEY_PRESSURE_NOISE,
-        KEY_MOVEMENT_AMPLITUDE,
-        KEY_MOVEMENT_INTERVAL,
-        KEY_POSITION_NOISE,
-        KEY_BATTERY_RUNTIME,
-        KEY_SYRINGE_FILL,
-        _KEY_MAX,
-};
-
-#define FIELD(f) offsetof(struct config, f)
-
-/* The whole file format. sim.conf documents the same table for people. */
-static const struct key keys[_KEY_MAX] = {
-        [KEY_BACKEND] = { SECTION_PUMP, "backend", VALUE_BACKEND, NULL,
-                0, 0, NULL, 1, NULL, FIELD(backend) },
-
-        [KEY_LEAD_PITCH] = { SECTION_MECHANISM, "lead_pitch_mm", VALUE_SCALED, NULL,
-                0.1, 20, "mm", 1000, "µm", FIELD(geometry.lead_pitch_um) },
-        [KEY_STEPS_PER_REV] = { SECTION_MECHANISM, "steps_per_rev", VALUE_INT, NULL,
-                1, 100000, "full steps", 1, NULL, FIELD(geometry.steps_per_rev) },
-        [KEY_MICROSTEPS] = { SECTION_MECHANISM, "microsteps", VALUE_MICROSTEPS, NULL,
-                1, 256, NULL, 1, NULL, FIELD(geometry.microsteps) },
-        [KEY_SYRINGE_DIAMETER] = { SECTION_MECHANISM, "syringe_inner_diameter_mm", VALUE_SCALED, NULL,
-                1, 60, "mm", 1000, "µm", FIELD(geometry.syringe_inner_diameter_um) },
-        [KEY_SYRINGE_VOLUME] = { SECTION_MECHANISM, "syringe_volume_ml", VALUE_ML, NULL,
-                0.5, 1000, "mL", NL_PER_ML, "nL", FIELD(syringe_volume_nl) },
-        [KEY_MAX_STEP_RATE] = { SECTION_MECHANISM, "max_step_rate_hz", VALUE_INT, "5000",
-                1, 100000, "Hz", 1, NULL, FIELD(geometry.max_step_rate_hz) },
-
-        [KEY_MAX_RATE] = { SECTION_LIMITS, "max_rate_ml_per_h", VALUE_ML, "1200",
-                0.01, 9999, "mL/h", NL_PER_ML, "nL/h", FIELD(max_rate_nl_per_h) },
-        [KEY_MAX_VTBI] = { SECTION_LIMITS, "max_vtbi_ml", VALUE_ML, "9999",
-                0.001, 9999, "mL", NL_PER_ML, "nL", FIELD(max_vtbi_nl) },
-        [KEY_KVO_RATE] = { SECTION_LIMITS, "kvo_rate_ml_per_h", VALUE_ML, "1.0",
-                0, 20, "mL/h", NL_PER_ML, "nL/h", FIELD(kvo_rate_nl_per_h) },
-        [KEY_MAX_KVO_RATE] = { SECTION_LIMITS, "max_kvo_rate_ml_per_h", VALUE_ML, "20",
-                0, 50, "mL/h", NL_PER_ML, "nL/h", FIELD(max_kvo_rate_nl_per_h) },
-        [KEY_PCA_BOLUS_RATE] = { SECTION_LIMITS, "pca_bolus_rate_ml_per_h", VALUE_ML, "60",
-                1, 1200, "mL/h", NL_PER_ML, "nL/h", FIELD(pca_bolus_rate_nl_per_h) },
-        [KEY_LEASE] = { SECTION_LIMITS, "lease_ms", VALUE_SCALED, "500",
-                20, 5000, "ms", US_PER_MS, "µs", FIELD(lease_us) },
-        [KEY_CONTROL_PERIOD] = { SECTION_LIMITS, "control_period_ms", VALUE_SCALED, "100",
-                5, 1000, "ms", US_PER_MS, "µs", FIELD(control_period_us) },
-        [KEY_CHECKPOINT_PERIOD] = { SECTION_LIMITS, "checkpoint_period_ms", VALUE_SCALED, "1000",
-                100, 60000, "ms", US_PER_MS, "µs", FIELD(checkpoint_period_us) },
-
-        [KEY_DATABASE_PATH] = { SECTION_DATABASE, "path", VALUE_PATH, NULL,
-                0, 0, NULL, 1, NULL, FIELD(database_path) },
-
-        /* Alarm timing and detector limits; CLINICAL.md gives the figures. */
-        [KEY_ESCALATE_AFTER] = { SECTION_ALARMS, "escalate_after_s", VALUE_SCALED, "120",
-                10, 600, "s", US_PER_SEC, "µs", FIELD(escalate_after_us) },
-        [KEY_IDLE_ALERT] = { SECTION_ALARMS, "idle_alert_s", VALUE_SCALED, "120",
-                10, 3600, "s", US_PER_SEC, "µs", FIELD(idle_alert_us) },
-        [KEY_IDLE_ALARM] = { SECTION_ALARMS, "idle_alarm_s", VALUE_SCALED, "300",
-                20, 7200, "s", US_PER_SEC, "µs", FIELD(idle_alarm_us) },
-        [KEY_NEAR_END] = { SECTION_ALARMS, "near_end_min", VALUE_SCALED, "5",
-                0, 60, "min", US_PER_MIN, "µs", FIELD(near_end_us) },
-        [KEY_OCCLUSION_LIMIT] = { SECTION_ALARMS, "occlusion_limit_mmhg", VALUE_DOUBLE, "300",
-                50, 1000, "mmHg", 1, NULL, FIELD(occlusion_limit_mmhg) },
-        [KEY_OCCLUSION_TREND] = { SECTION_ALARMS, "occlusion_trend", VALUE_BOOL, "yes",
-                0, 0, NULL, 1, NULL, FIELD(occlusion_trend) },
-        [KEY_OCCLUSION_AUTO_RESTARTS] = { SECTION_ALARMS, "occlusion_auto_restarts", VALUE_INT, "0",
-                0, 9, "per 10 min", 1, NULL, FIELD(occlusion_auto_restarts) },
-        [KEY_AIR_BUBBLE] = { SECTION_ALARMS, "air_bubble_ul", VALUE_SCALED, "100",
-                20, 200, "µL", 1000, "nL", FIELD(air_bubble_nl) },
-        [KEY_AIR_ACCUMULATED] = { SECTION_ALARMS, "air_accumulated_ul", VALUE_SCALED, "500",
-                50, 5000, "µL", 1000, "nL", FIELD(air_accumulated_nl) },
-        [KEY_AIR_WINDOW] = { SECTION_ALARMS, "air_window_min", VALUE_SCALED, "15",
-                1, 60, "min", US_PER_MIN, "µs", FIELD(air_window_us) },
-        [KEY_ACCURACY_TOLERANCE] = { SECTION_ALARMS, "accuracy_tolerance_pct", VALUE_DOUBLE, "10",
-                2, 50, "%", 1, NULL, FIELD(accuracy_tolerance_pct) },
-        [KEY_BATTERY_LOW] = { SECTION_ALARMS, "battery_low_min", VALUE_SCALED, "15",
-                2, 120, "min", 60, "s", FIELD(battery_low_s) },
-        [KEY_BATTERY_DEPLETED] = { SECTION_ALARMS, "battery_depleted_min", VALUE_SCALED, "5",
-                1, 60, "min", 60, "s", FIELD(battery_depleted_s) },
-
-        [KEY_CLOCK] = { SECTION_SIMULATION, "clock", VALUE_CLOCK, "real",
-                0, 0, NULL, 1, NULL, FIELD(clock) },
-        [KEY_SEED] = { SECTION_SIMULATION, "seed", VALUE_SEED, "1",
-                0, 0, NULL, 1, NULL, FIELD(seed) },
-        [KEY_LINE_COMPLIANCE] = { SECTION_SIMULATION, "line_compliance_ul_per_mmhg", VALUE_DOUBLE, "1.4",
-                0.01, 100, "µL/mmHg", 1000, NULL, FIELD(line_compliance_nl_per_mmhg) },
-        [KEY_LINE_RESISTANCE] = { SECTION_SIMULATION, "line_resistance_mmhg_per_ml_per_h", VALUE_DOUBLE, "0.3",
-                0.001, 100, "mmHg per mL/h", 1, NULL, FIELD(line_resistance_mmhg_per_ml_per_h) },
-        [KEY_PATIENT_PRESSURE] = { SECTION_SIMULATION, "patient_pressure_mmhg", VALUE_DOUBLE, "8",
-                -50, 300, "mmHg", 1, NULL, FIELD(patient_pressure_mmhg) },
-        [KEY_PRESSURE_NOISE] = { SECTION_SIMULATION, "pressure_noise_mmhg", VALUE_DOUBLE, "0.5",
-                0, 50, "mmHg", 1, NULL, FIELD(pressure_noise_mmhg) },
-        [KEY_MOVEMENT_AMPLITUDE] = { SECTION_SIMULATION, "movement_amplitude_mmhg", VALUE_DOUBLE, "0",
-                0, 100, "mmHg", 1, NULL, FIELD(movement_amplitude_mmhg) },
-        [KEY_MOVEMENT_INTERVAL] = { SECTION_SIMULATION, "movement_mean_interval_s", VALUE_DOUBLE, "120",
-                5, 86400, "s", 1, NULL, FIELD(movement_mean_interval_s) },
-        [KEY_POSITION_NOISE] = { SECTION_SIMULATION, "position_noise_mm", VALUE_DOUBLE, "0.005",
-                0, 1, "mm", 1, NULL, FIELD(position_noise_mm) },
-        [KEY_BATTERY_RUNTIME] = { SECTION_SIMULATION, "battery_runtime_min", VALUE_DOUBLE, "240",
-                10, 2880, "min", 1, NULL, FIELD(battery_runtime_min) },
-        [KEY_SYRINGE_FILL] = { SECTION_SIMULATION, "syringe_fill_ml", VALUE_ML, "0",
-                0, 1000, "mL", NL_PER_ML, "nL", FIELD(syringe_fill_nl) },
-};
-
-static const char *const backends_supported[] = { "sim" };
-/* Named so the message can say "not yet" instead of "unknown". */
-static const char *const backends_planned[] = { "gpiod" };
-
-struct parser {
-        const char *name;       /* what messages call the file */
-        FILE *err;
-        struct config *config;
-        locale_t c_locale;
-
-        /* The source: a FILE, or a string consumed as we go. */
-        FILE *file;
-        const char *text;
-
-        unsigned line;          /* of the line the reader handed out last */
-        int section;            /* enum section, SECTION_NONE or SECTION_IGNORED */
-        bool key_line_pending;  /* last line was "key = value" and the handler has not run */
-        unsigned first_refused_key_line;        /* what libinih will return */
-        unsigned n_errors;
-        bool out_of_memory;
-        int read_errno;         /* from the FILE source, 0 if none */
-
-        unsigned key_line[ELEMENTSOF(keys)];    /* 0: not in the file */
-        bool key_ok[ELEMENTSOF(keys)];          /* parsed (or defaulted) without error */
-};
-
-_printf_(3, 4)
-static void report(struct parser *p, unsigned line, const char *format, ...) {
+void config_report(struct parser *p, unsigned line, const char *format, ...) {
         p->n_errors++;
         if (!p->err)
                 return;
@@ -252,7 +45,7 @@ static void report(struct parser *p, unsigned line, const char *format, ...) {
 }
 
 static void report_syntax_error(struct parser *p, const char *what) {
-        report(p, p->line, "syntax error: %s", what);
+        config_report(p, p->line, "syntax error: %s", what);
 }
 
 /* "a, b, c" into buf. */
@@ -362,6 +155,15 @@ static bool in_list(const char *s, const char *const *list, size_t n) {
         return false;
 }
 
+static int set_string(void *field, const char *value) {
+        char *s = strdup(value);
+        if (!s)
+                return -ENOMEM;
+        free(*(char **) field);
+        *(char **) field = s;
+        return 0;
+}
+
 /* Parse value for key k, store it in p->config. line 0: a default. */
 static int parse_value(struct parser *p, const struct key *k, const char *value, unsigned line) {
         void *field = (uint8_t *) p->config + k->offset;
@@ -371,37 +173,38 @@ static int parse_value(struct parser *p, const struct key *k, const char *value,
         describe_range(k, range, sizeof(range));
 
         switch (k->kind) {
-        case VALUE_BACKEND: {
-                char allowed[64];
+        case VALUE_CHOICE: {
+                const char *const *c;
+                char allowed[128];
 
-                join(allowed, sizeof(allowed), backends_supported, ELEMENTSOF(backends_supported));
-                if (in_list(value, backends_planned, ELEMENTSOF(backends_planned))) {
-                        report(p, line, "%s: \"%s\" is not supported yet (allowed: %s)", k->name, value, allowed);
-                        return -EOPNOTSUPP;
-                }
-                if (!in_list(value, backends_supported, ELEMENTSOF(backends_supported))) {
-                        report(p, line, "%s: \"%s\" is not a known backend (allowed: %s)", k->name, value, allowed);
+                for (c = k->choices; *c; c++)
+                        if (streq(value, *c))
+                                break;
+                if (!*c) {
+                        size_t n = 0;
+                        while (k->choices[n])
+                                n++;
+                        join(allowed, sizeof(allowed), k->choices, n);
+                        config_report(p, line, "%s: \"%s\" is not allowed (allowed: %s)", k->name, value, allowed);
                         return -EINVAL;
                 }
-                char *s = strdup(value);
-                if (!s)
-                        return -ENOMEM;
-                free(*(char **) field);
-                *(char **) field = s;
-                return 0;
+                return set_string(field, value);
         }
+
+        case VALUE_STRING:
+                /* Only a default may be empty: it means "not set". */
+                if (!*value && line > 0) {
+                        config_report(p, line, "%s: empty (required: a name)", k->name);
+                        return -EINVAL;
+                }
+                return set_string(field, value);
 
         case VALUE_PATH: {
                 if (!*value) {
-                        report(p, line, "%s: empty (required: a file name)", k->name);
+                        config_report(p, line, "%s: empty (required: a file name)", k->name);
                         return -EINVAL;
                 }
-                char *s = strdup(value);
-                if (!s)
-                        return -ENOMEM;
-                free(*(char **) field);
-                *(char **) field = s;
-                return 0;
+                return set_string(field, value);
         }
 
         case VALUE_CLOCK:
@@ -410,7 +213,7 @@ static int parse_value(struct parser *p, const struct key *k, const char *value,
                 else if (streq(value, "virtual"))
                         *(enum config_clock *) field = CONFIG_CLOCK_VIRTUAL;
                 else {
-                        report(p, line, "%s: \"%s\" is not allowed (allowed: real, virtual)", k->name, value);
+                        config_report(p, line, "%s: \"%s\" is not allowed (allowed: real, virtual)", k->name, value);
                         return -EINVAL;
                 }
                 return 0;
@@ -418,11 +221,11 @@ static int parse_value(struct parser *p, const struct key *k, const char *value,
         case VALUE_INT:
         case VALUE_MICROSTEPS: {
                 if (!*value) {
-                        report(p, line, "%s: empty (allowed: %s)", k->name, range);
+                        config_report(p, line, "%s: empty (allowed: %s)", k->name, range);
                         return -EINVAL;
                 }
                 if (!is_whole_number(value, true)) {
-                        report(p, line, "%s: \"%s\" is not a whole number (allowed: %s)", k->name, value, range);
+                        config_report(p, line, "%s: \"%s\" is not a whole number (allowed: %s)", k->name, value, range);
                         return -EINVAL;
                 }
                 errno = 0;
@@ -432,7 +235,7 @@ static int parse_value(struct parser *p, const struct key *k, const char *value,
                 if (ok && k->kind == VALUE_MICROSTEPS)
                         ok = (v & (v - 1)) == 0;
                 if (!ok) {
-                        report(p, line, "%s: \"%s\" is %s (allowed: %s)", k->name, value,
+                        config_report(p, line, "%s: \"%s\" is %s (allowed: %s)", k->name, value,
                                k->kind == VALUE_MICROSTEPS ? "not allowed" : "out of range", range);
                         return -ERANGE;
                 }
@@ -442,17 +245,17 @@ static int parse_value(struct parser *p, const struct key *k, const char *value,
 
         case VALUE_SEED: {
                 if (!*value) {
-                        report(p, line, "%s: empty (allowed: %s)", k->name, range);
+                        config_report(p, line, "%s: empty (allowed: %s)", k->name, range);
                         return -EINVAL;
                 }
                 if (!is_whole_number(value, false)) {
-                        report(p, line, "%s: \"%s\" is not a whole number (allowed: %s)", k->name, value, range);
+                        config_report(p, line, "%s: \"%s\" is not a whole number (allowed: %s)", k->name, value, range);
                         return -EINVAL;
                 }
                 errno = 0;
                 unsigned long long v = strtoull(value, NULL, 10);
                 if (errno != 0) {
-                        report(p, line, "%s: \"%s\" is out of range (allowed: %s)", k->name, value, range);
+                        config_report(p, line, "%s: \"%s\" is out of range (allowed: %s)", k->name, value, range);
                         return -ERANGE;
                 }
                 *(uint64_t *) field = v;
@@ -467,7 +270,7 @@ static int parse_value(struct parser *p, const struct key *k, const char *value,
                 else if (in_list(value, no, ELEMENTSOF(no)))
                         *(bool *) field = false;
                 else {
-                        report(p, line, "%s: \"%s\" is not allowed (allowed: %s)", k->name, value, range);
+                        config_report(p, line, "%s: \"%s\" is not allowed (allowed: %s)", k->name, value, range);
                         return -EINVAL;
                 }
                 return 0;
@@ -481,15 +284,15 @@ static int parse_value(struct parser *p, const struct key *k, const char *value,
                 r = parse_decimal(p, value, &d);
                 if (r == -EINVAL) {
                         if (*value)
-                                report(p, line, "%s: \"%s\" is not a number (allowed: %s)", k->name, value, range);
+                                config_report(p, line, "%s: \"%s\" is not a number (allowed: %s)", k->name, value, range);
                         else
-                                report(p, line, "%s: empty (allowed: %s)", k->name, range);
+                                config_report(p, line, "%s: empty (allowed: %s)", k->name, range);
                         return r;
                 }
 
                 if (k->kind == VALUE_DOUBLE) {
                         if (r < 0 || d < k->min || d > k->max) {
-                                report(p, line, "%s: \"%s\" is out of range (allowed: %s)", k->name, value, range);
+                                config_report(p, line, "%s: \"%s\" is out of range (allowed: %s)", k->name, value, range);
                                 return -ERANGE;
                         }
                         *(double *) field = d * k->scale;
@@ -505,11 +308,11 @@ static int parse_value(struct parser *p, const struct key *k, const char *value,
                                 r = scale_to_int(d, k->scale, k->min, k->max, &stored);
                 }
                 if (r < 0) {
-                        report(p, line, "%s: \"%s\" is out of range (allowed: %s)", k->name, value, range);
+                        config_report(p, line, "%s: \"%s\" is out of range (allowed: %s)", k->name, value, range);
                         return -ERANGE;
                 }
                 if (!is_whole_after_scaling(d, k->scale, stored)) {
-                        report(p, line, "%s: \"%s\" is finer than the resolution of 1 %s (allowed: %s)",
+                        config_report(p, line, "%s: \"%s\" is finer than the resolution of 1 %s (allowed: %s)",
                                k->name, value, k->stored_unit, range);
                         return -ERANGE;
                 }
@@ -557,12 +360,14 @@ static void scan_section_header(struct parser *p, char *header) {
         for (int s = 0; s < _SECTION_MAX; s++)
                 if (streq(name, section_names[s])) {
                         p->section = s;
+                        if (p->section_line[s] == 0)
+                                p->section_line[s] = p->line;
                         return;
                 }
 
-        char known[128];
+        char known[512];
         join(known, sizeof(known), section_names, _SECTION_MAX);
-        report(p, p->line, "[%s]: unknown section (known: %s)", name, known);
+        config_report(p, p->line, "[%s]: unknown section (known: %s)", name, known);
         p->section = SECTION_IGNORED;
 }
 
@@ -667,7 +472,7 @@ static int handler(void *userdata, const char *section_unused, const char *name,
                 return 1;
         if (p->section == SECTION_NONE) {
                 join(known, sizeof(known), section_names, _SECTION_MAX);
-                report(p, p->line, "%s: outside any section (sections: %s)", name, known);
+                config_report(p, p->line, "%s: outside any section (sections: %s)", name, known);
                 return 1;
         }
 
@@ -680,13 +485,13 @@ static int handler(void *userdata, const char *section_unused, const char *name,
                 }
         if (!k) {
                 known_keys(p->section, known, sizeof(known));
-                report(p, p->line, "%s: unknown key in [%s] (known: %s)",
+                config_report(p, p->line, "%s: unknown key in [%s] (known: %s)",
                        name, section_names[p->section], known);
                 return 1;
         }
 
         if (p->key_line[i] > 0) {
-                report(p, p->line, "%s: duplicate (first set on line %u)", name, p->key_line[i]);
+                config_report(p, p->line, "%s: duplicate (first set on line %u)", name, p->key_line[i]);
                 p->key_ok[i] = false;
                 return 1;
         }
@@ -699,14 +504,18 @@ static int handler(void *userdata, const char *section_unused, const char *name,
         return 1;
 }
 
-static void check_missing_and_apply_defaults(struct parser *p) {
+static void apply_defaults(struct parser *p, bool pump_section) {
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
                 const struct key *k = &keys[i];
 
-                if (p->key_line[i] > 0)
+                if (p->key_line[i] > 0 || (k->section == SECTION_PUMP) != pump_section)
                         continue;
                 if (!k->default_value) {
-                        report(p, 0, "[%s] %s: missing (required)", section_names[k->section], k->name);
+                        /* A hardware section's keys are needed only when
+                         * the section is: config_section_in_use() says. */
+                        if (!config_section_in_use(p, k->section))
+                                continue;
+                        config_report(p, 0, "[%s] %s: missing (required)", section_names[k->section], k->name);
                         continue;
                 }
                 int r = parse_value(p, k, k->default_value, 0);
@@ -714,6 +523,13 @@ static void check_missing_and_apply_defaults(struct parser *p) {
                         p->out_of_memory = true;
                 p->key_ok[i] = r >= 0;
         }
+}
+
+static void check_missing_and_apply_defaults(struct parser *p) {
+        /* [pump] first: which devices are in use decides what else is required. */
+        apply_defaults(p, true);
+        config_resolve_devices(p);
+        apply_defaults(p, false);
 }
 
 /* A key's line for a message about two keys: the one that was written in
@@ -731,7 +547,7 @@ static void check_across_keys(struct parser *p) {
 
         if (p->key_ok[KEY_KVO_RATE] && p->key_ok[KEY_MAX_KVO_RATE] &&
             c->kvo_rate_nl_per_h > c->max_kvo_rate_nl_per_h)
-                report(p, line_of_pair(p, KEY_KVO_RATE, KEY_MAX_KVO_RATE),
+                config_report(p, line_of_pair(p, KEY_KVO_RATE, KEY_MAX_KVO_RATE),
                        "%s: kvo_rate_ml_per_h (%g mL/h) is above max_kvo_rate_ml_per_h (%g mL/h)",
                        name_of_pair(p, KEY_KVO_RATE, KEY_MAX_KVO_RATE),
                        units_nl_to_ml(c->kvo_rate_nl_per_h), units_nl_to_ml(c->max_kvo_rate_nl_per_h));
@@ -740,7 +556,7 @@ static void check_across_keys(struct parser *p) {
          * (a slow database write, a busy bus) never stops the motor. */
         if (p->key_ok[KEY_LEASE] && p->key_ok[KEY_CONTROL_PERIOD] &&
             c->control_period_us * 3 > c->lease_us)
-                report(p, line_of_pair(p, KEY_CONTROL_PERIOD, KEY_LEASE),
+                config_report(p, line_of_pair(p, KEY_CONTROL_PERIOD, KEY_LEASE),
                        "%s: control_period_ms (%g ms) is more than a third of lease_ms (%g ms): "
                        "two missed control ticks would let the lease lapse",
                        name_of_pair(p, KEY_CONTROL_PERIOD, KEY_LEASE),
@@ -748,19 +564,19 @@ static void check_across_keys(struct parser *p) {
 
         /* The alert comes first, then the alarm; low battery before depleted. */
         if (p->key_ok[KEY_IDLE_ALERT] && p->key_ok[KEY_IDLE_ALARM] && c->idle_alarm_us <= c->idle_alert_us)
-                report(p, line_of_pair(p, KEY_IDLE_ALERT, KEY_IDLE_ALARM),
+                config_report(p, line_of_pair(p, KEY_IDLE_ALERT, KEY_IDLE_ALARM),
                        "%s: idle_alarm_s (%g s) must be longer than idle_alert_s (%g s)",
                        name_of_pair(p, KEY_IDLE_ALERT, KEY_IDLE_ALARM),
                        (double) c->idle_alarm_us / US_PER_SEC, (double) c->idle_alert_us / US_PER_SEC);
         if (p->key_ok[KEY_BATTERY_LOW] && p->key_ok[KEY_BATTERY_DEPLETED] &&
             c->battery_depleted_s >= c->battery_low_s)
-                report(p, line_of_pair(p, KEY_BATTERY_DEPLETED, KEY_BATTERY_LOW),
+                config_report(p, line_of_pair(p, KEY_BATTERY_DEPLETED, KEY_BATTERY_LOW),
                        "%s: battery_depleted_min (%g min) must be less than battery_low_min (%g min)",
                        name_of_pair(p, KEY_BATTERY_DEPLETED, KEY_BATTERY_LOW),
                        (double) c->battery_depleted_s / 60, (double) c->battery_low_s / 60);
 
         if (p->key_ok[KEY_SYRINGE_FILL] && p->key_ok[KEY_SYRINGE_VOLUME] && c->syringe_fill_nl > c->syringe_volume_nl)
-                report(p, line_of_pair(p, KEY_SYRINGE_FILL, KEY_SYRINGE_VOLUME),
+                config_report(p, line_of_pair(p, KEY_SYRINGE_FILL, KEY_SYRINGE_VOLUME),
                        "%s: syringe_fill_ml (%g mL) is more than the syringe holds (syringe_volume_ml %g mL)",
                        name_of_pair(p, KEY_SYRINGE_FILL, KEY_SYRINGE_VOLUME),
                        units_nl_to_ml(c->syringe_fill_nl), units_nl_to_ml(c->syringe_volume_nl));
@@ -771,8 +587,10 @@ static void check_across_keys(struct parser *p) {
                         geometry_ok = false;
         struct mechanism m;
         if (geometry_ok && mechanism_from_geometry(&c->geometry, &m) < 0)
-                report(p, 0, "[mechanism]: this geometry moves less than 1 pL per microstep; "
+                config_report(p, 0, "[mechanism]: this geometry moves less than 1 pL per microstep; "
                        "use fewer steps_per_rev or microsteps, or a larger lead_pitch_mm or syringe_inner_diameter_mm");
+
+        config_check_hardware(p);
 }
 
 struct config *config_free(struct config *c) {
@@ -781,6 +599,25 @@ struct config *config_free(struct config *c) {
 
         free(c->path);
         free(c->backend);
+        free(c->drive);
+        free(c->sensors);
+        free(c->inputs);
+        free(c->outputs);
+        free(c->power);
+        free(c->stepper.chip);
+        free(c->stepper.driver);
+        free(c->dc_motor.pwm_chip);
+        free(c->dc_motor.chip);
+        free(c->inputs_chip);
+        free(c->outputs_chip);
+        free(c->buzzer_pwm_chip);
+        for (size_t i = 0; i < ELEMENTSOF(c->sensor); i++) {
+                free(c->sensor[i].device);
+                free(c->sensor[i].channel);
+        }
+        free(c->power_battery);
+        free(c->power_mains);
+        free(c->power_discharge_table);
         free(c->database_path);
         free(c);
         return NULL;
@@ -826,10 +663,10 @@ static int parse(const char *name, FILE *file, const char *text, FILE *err, stru
                 /* The reader should have flagged every line libinih refuses;
                  * if one slipped past it, still never accept the file. */
                 p.line = (unsigned) r;
-                report(&p, p.line, "syntax error");
+                config_report(&p, p.line, "syntax error");
         }
         if (p.read_errno > 0) {
-                report(&p, 0, "cannot read: %s", strerror(p.read_errno));
+                config_report(&p, 0, "cannot read: %s", strerror(p.read_errno));
                 return -p.read_errno;
         }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "core/mechanism.h"
+#include "hal/hal.h"
 
 enum config_clock {
         CONFIG_CLOCK_REAL,
@@ -22,7 +23,14 @@ struct config {
         char *path;                     /* the file it came from */
 
         /* [pump] */
-        char *backend;                  /* "sim" (more backends later) */
+        char *backend;                  /* "sim" or "rig" */
+        /* Each device's backend, resolved from the backend when not set:
+         * sim: the model's; rig: stepper, iio, gpiod, gpiod, sysfs. */
+        char *drive;                    /* "sim", "stepper", "dc-motor" */
+        char *sensors;                  /* "sim", "iio" */
+        char *inputs;                   /* "sim", "gpiod", "none" */
+        char *outputs;                  /* "sim", "gpiod", "none" */
+        char *power;                    /* "sim", "sysfs", "iio", "none" */
 
         /* [mechanism] */
         struct mechanism_geometry geometry;
@@ -68,6 +76,56 @@ struct config {
         double position_noise_mm;
         double battery_runtime_min;
         int64_t syringe_fill_nl;        /* 0: filled to syringe_volume_ml */
+
+        /* [stepper]: drive = stepper */
+        struct config_stepper {
+                char *chip;
+                char *driver;           /* "a4988", "drv8825", "tmc2209" */
+                int64_t step_line, dir_line, enable_line;
+                int64_t ms_line[3];     /* -1: strapped, not wired */
+                bool step_active_low, enable_active_low, dir_forward_high;
+                int64_t step_pulse_us, step_low_us, dir_setup_us;
+        } stepper;
+
+        /* [dc_motor]: drive = dc-motor */
+        struct config_dc_motor {
+                char *pwm_chip;
+                int64_t pwm_channel;
+                int64_t pwm_frequency_hz;
+                double max_duty_pct;
+                double kp_pct_per_count, ki_pct_per_count_s;
+                char *chip;
+                int64_t dir_line;
+                bool dir_forward_high;
+                int64_t encoder_line;
+        } dc_motor;
+
+        /* [inputs] and [outputs]: inputs/outputs = gpiod. line -1: not fitted. */
+        struct config_gpio_line {
+                int64_t line;
+                bool active_low;
+        } input[_HAL_INPUT_MAX], output[_HAL_OUTPUT_MAX];
+        char *inputs_chip, *outputs_chip;
+        int64_t debounce_us;
+        char *buzzer_pwm_chip;          /* "": the buzzer is a GPIO line (or none) */
+        int64_t buzzer_pwm_channel;
+        int64_t buzzer_tone_hz;
+
+        /* [pressure_downstream] ... [battery_voltage]: sensors = iio.
+         * Fitted when the section is in the file. Values in the sensor's
+         * unit: mmHg, mm or V. */
+        struct config_sensor {
+                bool fitted;
+                char *device, *channel;
+                double low_mv, low_value, high_mv, high_value;
+                double plausible_min, plausible_max;
+                double sampling_frequency_hz;
+        } sensor[_HAL_SENSOR_MAX];
+
+        /* [power]: power = sysfs or iio */
+        char *power_battery, *power_mains;      /* "": found by type */
+        double power_runtime_min;
+        char *power_discharge_table;
 };
 
 /* Parse path into *ret. On any error, writes one line per problem to err

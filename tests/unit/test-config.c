@@ -279,13 +279,19 @@ static void keys_are_case_sensitive(void **state) {
 
 static void unknown_section_is_refused_once_at_its_header(void **state) {
         assert_refused(MINIMAL "[limit]\nmax_rate_ml_per_h = 100\nlease_ms = 400\n[alarm]\n",
-                       "t.conf:11: [limit]: unknown section (known: pump, mechanism, limits, database, alarms, simulation)\n"
-                       "t.conf:14: [alarm]: unknown section (known: pump, mechanism, limits, database, alarms, simulation)\n");
+                       "t.conf:11: [limit]: unknown section (known: pump, mechanism, limits, database, alarms, simulation, "
+                       "stepper, dc_motor, inputs, outputs, pressure_downstream, pressure_upstream, "
+                       "plunger_position, battery_voltage, power)\n"
+                       "t.conf:14: [alarm]: unknown section (known: pump, mechanism, limits, database, alarms, simulation, "
+                       "stepper, dc_motor, inputs, outputs, pressure_downstream, pressure_upstream, "
+                       "plunger_position, battery_voltage, power)\n");
 }
 
 static void key_before_any_section_is_refused(void **state) {
         assert_refused("lease_ms = 500\n" MINIMAL,
-                       "t.conf:1: lease_ms: outside any section (sections: pump, mechanism, limits, database, alarms, simulation)\n");
+                       "t.conf:1: lease_ms: outside any section (sections: pump, mechanism, limits, database, alarms, simulation, "
+                       "stepper, dc_motor, inputs, outputs, pressure_downstream, pressure_upstream, "
+                       "plunger_position, battery_voltage, power)\n");
 }
 
 static void bad_number_names_the_allowed_range_and_unit(void **state) {
@@ -426,15 +432,15 @@ static void duplicate_key_is_refused_naming_the_first_line(void **state) {
                        "t.conf:15: lease_ms: duplicate (first set on line 12)\n");
 }
 
-static void gpiod_backend_is_refused_as_not_supported_yet(void **state) {
+static void unknown_backend_is_refused_naming_the_choices(void **state) {
         assert_refused("[pump]\nbackend = gpiod\n[mechanism]\nlead_pitch_mm = 1\nsteps_per_rev = 200\n"
                        "microsteps = 16\nsyringe_inner_diameter_mm = 26.6\nsyringe_volume_ml = 60\n"
                        "[database]\npath = h.db\n",
-                       "t.conf:2: backend: \"gpiod\" is not supported yet (allowed: sim)\n");
+                       "t.conf:2: backend: \"gpiod\" is not allowed (allowed: sim, rig)\n");
         assert_refused("[pump]\nbackend = Sim\n[mechanism]\nlead_pitch_mm = 1\nsteps_per_rev = 200\n"
                        "microsteps = 16\nsyringe_inner_diameter_mm = 26.6\nsyringe_volume_ml = 60\n"
                        "[database]\npath = h.db\n",
-                       "t.conf:2: backend: \"Sim\" is not a known backend (allowed: sim)\n");
+                       "t.conf:2: backend: \"Sim\" is not allowed (allowed: sim, rig)\n");
 }
 
 static void unknown_clock_is_refused_naming_the_choices(void **state) {
@@ -523,12 +529,14 @@ static void every_problem_is_reported_not_just_the_first(void **state) {
                        "control_period_ms = 400\n"
                        "[databse]\n"
                        "path = h.db\n",
-                       "t.conf:2: backend: \"gpiod\" is not supported yet (allowed: sim)\n"
+                       "t.conf:2: backend: \"gpiod\" is not allowed (allowed: sim, rig)\n"
                        "t.conf:4: lead_pich_mm: unknown key in [mechanism] (known: lead_pitch_mm, steps_per_rev, "
                        "microsteps, syringe_inner_diameter_mm, syringe_volume_ml, max_step_rate_hz)\n"
                        "t.conf:5: steps_per_rev: \"0\" is out of range (allowed: 1 to 100000 full steps)\n"
                        "t.conf:10: kvo_rate_ml_per_h: \"30\" is out of range (allowed: 0 to 20 mL/h)\n"
-                       "t.conf:12: [databse]: unknown section (known: pump, mechanism, limits, database, alarms, simulation)\n"
+                       "t.conf:12: [databse]: unknown section (known: pump, mechanism, limits, database, alarms, simulation, "
+                       "stepper, dc_motor, inputs, outputs, pressure_downstream, pressure_upstream, "
+                       "plunger_position, battery_voltage, power)\n"
                        "t.conf: [mechanism] lead_pitch_mm: missing (required)\n"
                        "t.conf: [database] path: missing (required)\n"
                        "t.conf:11: control_period_ms: control_period_ms (400 ms) is more than a third of "
@@ -590,7 +598,7 @@ int main(void) {
                 cmocka_unit_test(missing_required_keys_are_reported_without_a_line),
                 cmocka_unit_test(empty_database_path_is_refused),
                 cmocka_unit_test(duplicate_key_is_refused_naming_the_first_line),
-                cmocka_unit_test(gpiod_backend_is_refused_as_not_supported_yet),
+                cmocka_unit_test(unknown_backend_is_refused_naming_the_choices),
                 cmocka_unit_test(unknown_clock_is_refused_naming_the_choices),
                 cmocka_unit_test(kvo_rate_above_max_kvo_rate_is_refused_naming_both),
                 cmocka_unit_test(control_period_longer_than_a_third_of_the_lease_is_refused),

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/macros.h"
+#include "config/config-keys.h"
+#include "config/parser.h"
+#include "hal/power-sysfs.h"
+
+/* The device keys of [pump] and what each backend implies for "auto". */
+static const struct device_key {
+        int key;
+        const char *rig_default;
+        int sections[4];        /* sections read only with some choice of this key; -1 ends */
+} device_keys[] = {
+        { KEY_DRIVE,   "stepper", { SECTION_STEPPER, SECTION_DC_MOTOR, -1 } },
+        { KEY_SENSORS, "iio",     { SECTION_PRESSURE_DOWNSTREAM, SECTION_PRESSURE_UPSTREAM,
+                                    SECTION_PLUNGER_POSITION, SECTION_BATTERY_VOLTAGE } },
+        { KEY_INPUTS,  "gpiod",   { SECTION_INPUTS, -1 } },
+        { KEY_OUTPUTS, "gpiod",   { SECTION_OUTPUTS, -1 } },
+        { KEY_POWER,   "sysfs",   { SECTION_POWER, -1 } },
+};
+
+static char **device_field(struct config *c, int key) {
+        return (char **) ((uint8_t *) c + config_keys[key].offset);
+}
+
+/* A choice refused already counts as none: what it would need is moot. */
+static const char *device(const struct parser *p, int key) {
+        const char *v = *device_field(p->config, key);
+        return v && p->key_ok[key] ? v : "";
+}
+
+void config_resolve_devices(struct parser *p) {
+        struct config *c = p->config;
+
+        if (!p->key_ok[KEY_BACKEND])
+                return;
+        bool rig = streq(c->backend, "rig");
+
+        for (size_t i = 0; i < ELEMENTSOF(device_keys); i++) {
+                int k = device_keys[i].key;
+                char **field = device_field(c, k);
+
+                if (!p->key_ok[k] || !*field)
+                        continue;
+                if (streq(*field, "auto")) {
+                        char *s = strdup(rig ? device_keys[i].rig_default : "sim");
+                        if (!s) {
+                                p->out_of_memory = true;
+                                return;
+                        }
+                        free(*field);
+                        *field = s;
+                        continue;
+                }
+                if (rig && streq(*field, "sim")) {
+                        config_report(p, p->key_line[k],
+                                      "%s: \"sim\" needs backend = sim (a rig has no model to simulate)",
+                                      config_keys[k].name);
+                        p->key_ok[k] = false;
+                }
+                /* The model's line and sensors follow its own plunger: a
+                 * real motor beside it would leave the model behind. */
+                if (!rig && k == KEY_DRIVE && !streq(*field, "sim")) {
+                        config_report(p, p->key_line[k],
+                                      "drive: \"%s\" needs backend = rig (the sim backend drives its own model)",
+                                      *field);
+                        p->key_ok[k] = false;
+                }
+        }
+}
+
+bool config_section_in_use(const struct parser *p, int section) {
+        switch (section) {
+        case SECTION_STEPPER:
+                return streq(device(p, KEY_DRIVE), "stepper");
+        case SECTION_DC_MOTOR:
+                return streq(device(p, KEY_DRIVE), "dc-motor");
+        case SECTION_INPUTS:
+                return streq(device(p, KEY_INPUTS), "gpiod");
+        case SECTION_OUTPUTS:
+                return streq(device(p, KEY_OUTPUTS), "gpiod");
+        case SECTION_PRESSURE_DOWNSTREAM:
+        case SECTION_PRESSURE_UPSTREAM:
+        case SECTION_PLUNGER_POSITION:
+        case SECTION_BATTERY_VOLTAGE:
+                return streq(device(p, KEY_SENSORS), "iio") && p->section_line[section] > 0;
+        case SECTION_POWER:
+                return streq(device(p, KEY_POWER), "sysfs") || streq(device(p, KEY_POWER), "iio");
+        case SECTION_SIMULATION:
+                return p->key_ok[KEY_BACKEND] && streq(p->config->backend, "sim");
+        default:
+                return true;
+        }
+}
+
+/* Which [pump] key and value a section needs, for the message. */
+static void section_needs(int section, const char **ret_key, const char **ret_value) {
+        *ret_key = "backend";
+        *ret_value = "sim";
+        for (size_t i = 0; i < ELEMENTSOF(device_keys); i++)
+                for (size_t j = 0; j < ELEMENTSOF(device_keys[i].sections) && device_keys[i].sections[j] >= 0; j++)
+                        if (device_keys[i].sections[j] == section) {
+                                *ret_key = config_keys[device_keys[i].key].name;
+                                *ret_value = section == SECTION_DC_MOTOR ? "dc-motor" :
+                                             section == SECTION_POWER ? "sysfs or iio" :
+                                             device_keys[i].rig_default;
+                        }
+}
+
+static void check_unused_sections(struct parser *p) {
+        for (int s = 0; s < _SECTION_MAX; s++) {
+                const char *key, *value;
+
+                if (p->section_line[s] == 0 || config_section_in_use(p, s))
+                        continue;
+                section_needs(s, &key, &value);
+                /* Only report what is certain: a bad [pump] value was reported already. */
+                bool pump_ok = true;
+                for (size_t i = 0; i < ELEMENTSOF(device_keys); i++)
+                        pump_ok = pump_ok && p->key_ok[device_keys[i].key];
+                if (!pump_ok || !p->key_ok[KEY_BACKEND])
+                        continue;
+                config_report(p, p->section_line[s],
+                              "[%s]: not used with this [pump] (it is read only with %s = %s): "
+                              "remove it or change %s",
+                              config_section_names[s], key, value, key);
+        }
+}
+
+/* One GPIO line a device claims, for the "used twice" check. */
+struct claim {
+        const char *chip;
+        int64_t line;
+        int key;
+};
+
+static void claim(struct claim *list, size_t *n, const char *chip, int64_t line, int key) {
+        if (chip && line >= 0)
+                list[(*n)++] = (struct claim) { chip, line, key };
+}
+
+static void check_lines(struct parser *p) {
+        const struct config *c = p->config;
+        struct claim list[32];
+        size_t n = 0;
+
+        if (config_section_in_use(p, SECTION_STEPPER)) {
+                claim(list, &n, c->stepper.chip, c->stepper.step_line, KEY_STEPPER_STEP_LINE);
+                claim(list, &n, c->stepper.chip, c->stepper.dir_line, KEY_STEPPER_DIR_LINE);
+                claim(list, &n, c->stepper.chip, c->stepper.enable_line, KEY_STEPPER_ENABLE_LINE);
+                for (int i = 0; i < 3; i++)
+                        claim(list, &n, c->stepper.chip, c->stepper.ms_line[i], KEY_STEPPER_MS1_LINE + i);
+                /* Wired microstep lines come in order: MS1, then MS2, then MS3. */
+                for (int i = 1; i < 3; i++)
+                        if (c->stepper.ms_line[i] >= 0 && c->stepper.ms_line[i - 1] < 0)
+                                config_report(p, p->key_line[KEY_STEPPER_MS1_LINE + i],
+                                              "%s: set, but %s is not (wire the microstep lines from ms1 up)",
+                                              config_keys[KEY_STEPPER_MS1_LINE + i].name,
+                                              config_keys[KEY_STEPPER_MS1_LINE + i - 1].name);
+        }
+        if (config_section_in_use(p, SECTION_DC_MOTOR)) {
+                claim(list, &n, c->dc_motor.chip, c->dc_motor.dir_line, KEY_DC_DIR_LINE);
+                claim(list, &n, c->dc_motor.chip, c->dc_motor.encoder_line, KEY_DC_ENCODER_LINE);
+        }
+        bool any_input = false, any_output = false;
+        if (config_section_in_use(p, SECTION_INPUTS))
+                for (int i = 0; i < _HAL_INPUT_MAX; i++) {
+                        claim(list, &n, c->inputs_chip, c->input[i].line, KEY_INPUT_LINE_FIRST + 2 * i);
+                        any_input = any_input || c->input[i].line >= 0;
+                }
+        if (config_section_in_use(p, SECTION_OUTPUTS)) {
+                for (int i = 0; i < _HAL_OUTPUT_MAX; i++) {
+                        claim(list, &n, c->outputs_chip, c->output[i].line, KEY_OUTPUT_LINE_FIRST + 2 * i);
+                        any_output = any_output || c->output[i].line >= 0;
+                }
+                if (c->buzzer_pwm_chip && c->buzzer_pwm_chip[0] && c->output[HAL_OUTPUT_BUZZER].line >= 0)
+                        config_report(p, p->key_line[KEY_BUZZER_PWM_CHIP],
+                                      "buzzer_pwm_chip: set, and buzzer_line too (the buzzer is one or the other)");
+                any_output = any_output || (c->buzzer_pwm_chip && c->buzzer_pwm_chip[0]);
+        }
+        if (config_section_in_use(p, SECTION_INPUTS) && !any_input)
+                config_report(p, p->section_line[SECTION_INPUTS] ? p->section_line[SECTION_INPUTS] : 0,
+                              "[inputs]: no line set (set pca_button_line, air_detector_line, door_line "
+                              "or end_stop_line, or inputs = none)");
+        if (config_section_in_use(p, SECTION_OUTPUTS) && !any_output)
+                config_report(p, p->section_line[SECTION_OUTPUTS] ? p->section_line[SECTION_OUTPUTS] : 0,
+                              "[outputs]: no line set (set buzzer_line, led_red_line, led_yellow_line, "
+                              "nurse_call_line or buzzer_pwm_chip, or outputs = none)");
+
+        /* A line driven by two devices, or read as an input while driven,
+         * would be refused by the kernel at start, or worse, not refused. */
+        for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < i; j++)
+                        if (list[i].line == list[j].line && streq(list[i].chip, list[j].chip) &&
+                            p->key_ok[list[i].key] && p->key_ok[list[j].key])
+                                config_report(p, p->key_line[list[i].key] ? p->key_line[list[i].key] : p->key_line[list[j].key],
+                                              "%s: line %" PRIi64 " of %s is also [%s] %s",
+                                              config_keys[list[i].key].name, list[i].line, list[i].chip,
+                                              config_section_names[config_keys[list[j].key].section],
+                                              config_keys[list[j].key].name);
+}
+
+static void check_sensors(struct parser *p) {
+        struct config *c = p->config;
+
+        for (int i = 0; i < _HAL_SENSOR_MAX; i++) {
+                int s = SECTION_PRESSURE_DOWNSTREAM + i;
+                int k0 = KEY_SENSOR_FIRST + i * SENSOR_KEYS;
+                struct config_sensor *cs = &c->sensor[i];
+
+                cs->fitted = config_section_in_use(p, s);
+                if (!cs->fitted)
+                        continue;
+                if (p->key_ok[k0 + SENSOR_KEY_LOW_MV] && p->key_ok[k0 + SENSOR_KEY_HIGH_MV] && cs->low_mv == cs->high_mv)
+                        config_report(p, p->key_line[k0 + SENSOR_KEY_HIGH_MV],
+                                      "high_mv: equal to low_mv (%g mV): two different calibration points are needed",
+                                      cs->high_mv);
+                if (p->key_ok[k0 + SENSOR_KEY_PLAUSIBLE_MIN] && p->key_ok[k0 + SENSOR_KEY_PLAUSIBLE_MAX] &&
+                    cs->plausible_min >= cs->plausible_max) {
+                        unsigned line = p->key_line[k0 + SENSOR_KEY_PLAUSIBLE_MAX] ?: p->key_line[k0 + SENSOR_KEY_PLAUSIBLE_MIN];
+                        config_report(p, line, "%s: %g is not above %s (%g)",
+                                      config_keys[k0 + SENSOR_KEY_PLAUSIBLE_MAX].name, cs->plausible_max,
+                                      config_keys[k0 + SENSOR_KEY_PLAUSIBLE_MIN].name, cs->plausible_min);
+                }
+        }
+
+        /* Occlusion detection is the pump's first duty: no rig without it. */
+        if (streq(device(p, KEY_SENSORS), "iio") && p->section_line[SECTION_PRESSURE_DOWNSTREAM] == 0)
+                config_report(p, 0, "[pressure_downstream]: missing (required with sensors = iio: "
+                              "occlusion detection reads it)");
+}
+
+static void check_power(struct parser *p) {
+        const struct config *c = p->config;
+
+        if (streq(device(p, KEY_POWER), "iio") &&
+            (!streq(device(p, KEY_SENSORS), "iio") || p->section_line[SECTION_BATTERY_VOLTAGE] == 0))
+                config_report(p, p->key_line[KEY_POWER],
+                              "power: \"iio\" reads [battery_voltage], which needs sensors = iio and that section");
+
+        if (config_section_in_use(p, SECTION_POWER) && p->key_ok[KEY_POWER_TABLE] && c->power_discharge_table) {
+                struct power_table t;
+                const char *why = NULL;
+                if (power_table_parse(c->power_discharge_table, &t, &why) < 0)
+                        config_report(p, p->key_line[KEY_POWER_TABLE], "discharge_table: %s (expected: "
+                                      "\"VOLTS:PERCENT ...\", volts falling, from 100 down to 0 %%)",
+                                      why ? why : "not a table");
+        }
+}
+
+void config_check_hardware(struct parser *p) {
+        for (size_t i = 0; i < ELEMENTSOF(device_keys); i++)
+                if (!p->key_ok[device_keys[i].key])
+                        return;
+        if (!p->key_ok[KEY_BACKEND])
+                return;
+
+        check_unused_sections(p);
+        check_lines(p);
+        check_sensors(p);
+        check_power(p);
+}
