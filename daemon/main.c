@@ -14,6 +14,7 @@
 #include "common/units.h"
 #include "config/config.h"
 #include "daemon/bus.h"
+#include "daemon/inputs-watch.h"
 #include "daemon/log.h"
 #include "daemon/pump.h"
 
@@ -24,6 +25,7 @@
 struct daemon {
         struct pump *pump;
         struct bus_ctx *bus;
+        struct inputs_watch *inputs;
         sd_event_source *tick;
         sd_event_source *outputs;       /* buzzer and light pattern changes */
         char last_status[160];
@@ -178,6 +180,12 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 goto finish;
 
+        r = inputs_watch_new(event, pump_hal(d.pump), &d.inputs);
+        if (r < 0) {
+                log_error_errno(r, "Failed to watch the digital inputs: %m");
+                goto finish;
+        }
+
         if (!pump_is_virtual(d.pump)) {
                 bool rt = false;
                 lock_memory();
@@ -205,8 +213,8 @@ int main(int argc, char *argv[]) {
         }
         (void) sd_event_add_post(event, NULL, on_post, &d);
 
-        log_info("infusiond %s ready on %s backend, %s clock, config %s", INFUSIOND_VERSION,
-                 pump_backend(d.pump), pump_is_virtual(d.pump) ? "virtual" : "real", config_path);
+        log_info("infusiond %s ready: self-test passed on %s, %s clock, config %s", INFUSIOND_VERSION,
+                 pump_devices(d.pump), pump_is_virtual(d.pump) ? "virtual" : "real", config_path);
         update_status(&d);
         (void) sd_notify(false, "READY=1");
 
@@ -219,6 +227,7 @@ finish:
         pump_shutdown(d.pump);
         d.tick = sd_event_source_disable_unref(d.tick);
         d.outputs = sd_event_source_disable_unref(d.outputs);
+        d.inputs = inputs_watch_free(d.inputs);
         d.bus = bus_free(d.bus);
         d.pump = pump_free(d.pump);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

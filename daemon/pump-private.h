@@ -82,7 +82,8 @@ struct pump {
         int64_t checkpoint_period_us;
 
         struct hal hal;
-        struct sim *sim;
+        struct sim *sim;                /* NULL on a rig */
+        struct rig *rig;                /* the real devices in use, NULL if none */
         struct executor *ex;
         struct db *db;
 
@@ -137,6 +138,8 @@ struct pump {
 int pump_set_error(struct pump_error *err, const char *name, int r, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 void notify(struct pump *p, unsigned what);
+/* pump-selftest.c: every part answers, or the daemon does not start. */
+int pump_self_test(struct pump *p, struct pump_error *err);
 int record_event(struct pump *p, const char *kind, const char *from, const char *to, const char *detail);
 void checkpoint(struct pump *p, bool force);
 void emit_transition(struct pump *p, enum channel_state from, enum channel_event ev);

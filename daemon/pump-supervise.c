@@ -151,6 +151,14 @@ static void read_sensors(struct pump *p, bool moving, struct readings *ret) {
         for (int i = 0; i < _HAL_SENSOR_MAX; i++) {
                 double v = NAN;
                 int r = p->hal.sensors ? p->hal.sensors->read(p->hal.sensors_ctx, i, &v) : -ENODEV;
+                /* A sensor the rig does not have: its checks stand down.
+                 * Not the downstream pressure: the self-test proved it
+                 * fitted, so its absence now is a failure. */
+                if (r == -ENODEV && i != HAL_SENSOR_PRESSURE_DOWNSTREAM) {
+                        ret->ok[i] = false;
+                        ret->value[i] = NAN;
+                        continue;
+                }
                 /* Only the downstream pressure must move while the motor
                  * does: a frozen plunger reading is a stall, which the
                  * accuracy monitor names, and the battery moves slowly. */

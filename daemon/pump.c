@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "daemon/pump.h"
 #include "daemon/pump-private.h"
+#include "daemon/rig.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -1031,18 +1032,6 @@ static void on_interrupted(const struct db_infusion *inf, void *userdata) {
                     inf->id, units_nl_to_ml(inf->volume_nl), units_nl_to_ml(inf->vtbi_nl));
 }
 
-static int self_test(struct pump *p, struct pump_error *err) {
-        double v;
-        int r = p->hal.sensors ? p->hal.sensors->read(p->hal.sensors_ctx, HAL_SENSOR_PRESSURE_DOWNSTREAM, &v) : -ENODEV;
-        if (r < 0)
-                return pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Self-test failed: downstream pressure sensor: %s",
-                                 strerror(-r));
-        p->pressure_mmhg = v;
-        if (p->hal.drive->enable(p->hal.drive_ctx, false) < 0)
-                return pump_set_error(err, PUMP_ERROR_HARDWARE, -EIO, "Self-test failed: cannot disable the motor driver");
-        return 0;
-}
-
 int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err) {
         _cleanup_(freep) struct pump *p = calloc(1, sizeof(*p));
         int r;
@@ -1081,34 +1070,43 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
                 .max_relief_nl = NL_PER_ML / 2,
         };
 
-        if (strcmp(cfg->backend, "sim") != 0)
-                return pump_set_error(err, PUMP_ERROR_HARDWARE, -EOPNOTSUPP, "Backend \"%s\" is not supported (allowed: sim)",
-                                 cfg->backend);
-        struct sim_params sp = {
-                .mech = p->mech,
-                .syringe_volume_nl = cfg->syringe_fill_nl > 0 ? cfg->syringe_fill_nl : cfg->syringe_volume_nl,
-                .line_compliance_nl_per_mmhg = cfg->line_compliance_nl_per_mmhg,
-                .line_resistance_mmhg_per_ml_per_h = cfg->line_resistance_mmhg_per_ml_per_h,
-                .patient_pressure_mmhg = cfg->patient_pressure_mmhg,
-                .pressure_noise_mmhg = cfg->pressure_noise_mmhg,
-                .seed = cfg->seed,
-                .movement_amplitude_mmhg = cfg->movement_amplitude_mmhg,
-                .movement_mean_interval_s = cfg->movement_mean_interval_s,
-                .position_noise_mm = cfg->position_noise_mm,
-                .battery_runtime_min = cfg->battery_runtime_min,
-        };
-        r = sim_new(&sp, sim_clock, p, &p->sim);
-        if (r < 0)
-                return pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Cannot create the simulated pump: %s", strerror(-r));
-        sim_fill_hal(p->sim, &p->hal);
+        if (streq(cfg->backend, "sim")) {
+                struct sim_params sp = {
+                        .mech = p->mech,
+                        .syringe_volume_nl = cfg->syringe_fill_nl > 0 ? cfg->syringe_fill_nl : cfg->syringe_volume_nl,
+                        .line_compliance_nl_per_mmhg = cfg->line_compliance_nl_per_mmhg,
+                        .line_resistance_mmhg_per_ml_per_h = cfg->line_resistance_mmhg_per_ml_per_h,
+                        .patient_pressure_mmhg = cfg->patient_pressure_mmhg,
+                        .pressure_noise_mmhg = cfg->pressure_noise_mmhg,
+                        .seed = cfg->seed,
+                        .movement_amplitude_mmhg = cfg->movement_amplitude_mmhg,
+                        .movement_mean_interval_s = cfg->movement_mean_interval_s,
+                        .position_noise_mm = cfg->position_noise_mm,
+                        .battery_runtime_min = cfg->battery_runtime_min,
+                };
+                r = sim_new(&sp, sim_clock, p, &p->sim);
+                if (r < 0)
+                        return pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Cannot create the simulated pump: %s",
+                                              strerror(-r));
+                sim_fill_hal(p->sim, &p->hal);
+        } else
+                p->hal.backend = "rig";
+
+        /* The real devices the config names, over the sim's where both. */
+        char why[256];
+        r = rig_open(cfg, &p->hal, &p->rig, why, sizeof(why));
+        if (r < 0) {
+                pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Self-test failed: %s", why);
+                goto fail;
+        }
 
         r = executor_new(p->hal.drive, p->hal.drive_ctx, &p->ex);
         if (r < 0) {
-                p->sim = sim_free(p->sim);
-                return pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Cannot create the motor executor: %s", strerror(-r));
+                pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Cannot create the motor executor: %s", strerror(-r));
+                goto fail;
         }
 
-        r = self_test(p, err);
+        r = pump_self_test(p, err);
         if (r < 0)
                 goto fail;
 
@@ -1153,6 +1151,7 @@ fail:
         p->library = drug_library_free(p->library);
         p->db = db_close(p->db);
         p->ex = executor_free(p->ex);
+        p->rig = rig_close(p->rig);
         p->sim = sim_free(p->sim);
         return r;
 }
@@ -1180,7 +1179,9 @@ void pump_shutdown(struct pump *p) {
 struct pump *pump_free(struct pump *p) {
         if (!p)
                 return NULL;
+        /* The step thread stops before its drive goes away. */
         executor_free(p->ex);
+        rig_close(p->rig);
         drug_library_free(p->library);
         db_close(p->db);
         sim_free(p->sim);
@@ -1193,6 +1194,8 @@ int64_t pump_control_period_us(const struct pump *p) { return p->control_period_
 const struct channel *pump_channel(const struct pump *p) { return &p->ch; }
 const struct alarm_set *pump_alarms(const struct pump *p) { return &p->alarms; }
 const char *pump_backend(const struct pump *p) { return p->hal.backend; }
+const char *pump_devices(const struct pump *p) { return p->rig ? rig_describe(p->rig) : p->hal.backend; }
+const struct hal *pump_hal(const struct pump *p) { return &p->hal; }
 int64_t pump_default_kvo_rate_nl_per_h(const struct pump *p) { return p->default_kvo_nl_per_h; }
 int64_t pump_infusion_id(const struct pump *p) { return p->infusion_id; }
 double pump_pressure_mmhg(const struct pump *p) { return p->pressure_mmhg; }

@@ -187,6 +187,9 @@ void pump_shutdown(struct pump *p);
 const struct channel *pump_channel(const struct pump *p);
 const struct alarm_set *pump_alarms(const struct pump *p);
 const char *pump_backend(const struct pump *p);
+/* Every device's backend, for the start-up log line. */
+const char *pump_devices(const struct pump *p);
+const struct hal *pump_hal(const struct pump *p);
 int64_t pump_default_kvo_rate_nl_per_h(const struct pump *p);
 int64_t pump_infusion_id(const struct pump *p);
 double pump_pressure_mmhg(const struct pump *p);
