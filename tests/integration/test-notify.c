@@ -3,6 +3,8 @@
  * expects (READY=1 once its name is owned, WATCHDOG=1 pings, STOPPING=1),
  * and on the real clock the step thread really steps. */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -98,9 +100,68 @@ static void daemon_notifies_ready_and_watchdog_and_steps_in_real_time(void **sta
         harness_teardown(&h);
 }
 
+/* The Raspberry Pi rig's config where no GPIO chip exists (umockdev's
+ * empty /sys and /dev): the self-test fails at once, names the part, and
+ * the daemon exits non-zero without ever saying READY=1. */
+static void a_rig_without_its_gpio_chip_fails_the_self_test_and_never_says_ready(void **state) {
+        struct harness h;
+        char sock_path[100], log_path[300], seen[8192] = "", config[300];
+        const char *config_dir = getenv("CONFIG_DIR");
+        harness_setup(&h);
+        assert_non_null(config_dir);
+        snprintf(config, sizeof(config), "%s/rpi-stepper.conf", config_dir);
+        snprintf(log_path, sizeof(log_path), "%.200s/rig.log", h.dir);
+
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sock_path, sizeof(sock_path), "%.90s/notify", h.dir);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+
+        int64_t started = now_ms();
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                setenv("NOTIFY_SOCKET", sock_path, 1);
+                int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (log_fd < 0 || dup2(log_fd, STDERR_FILENO) < 0)
+                        _exit(127);
+                execlp("umockdev-run", "umockdev-run", "--", getenv("INFUSIOND"), "--config", config, (char *) NULL);
+                _exit(127);
+        }
+        int status;
+        int64_t deadline = started + 10000;
+        pid_t w;
+        while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < deadline) {
+                struct timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+        if (w == 0)
+                kill(pid, SIGKILL), waitpid(pid, &status, 0);
+        assert_int_equal(w, pid);               /* it exited by itself, */
+        int64_t took_ms = now_ms() - started;
+        assert_true(took_ms < 5000);            /* at once, */
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 1);       /* non-zero, */
+        assert_false(wait_for(fd, "READY=1", 200, seen, sizeof(seen)));        /* never ready */
+
+        char text[2048] = "";
+        FILE *f = fopen(log_path, "re");
+        assert_non_null(f);
+        size_t n = fread(text, 1, sizeof(text) - 1, f);
+        text[n] = 0;
+        fclose(f);
+        printf("# took %" PRIi64 " ms: %s", took_ms, text);
+        assert_non_null(strstr(text, "Self-test failed: stepper: cannot open GPIO chip \"gpiochip0\""));
+        close(fd);
+        harness_teardown(&h);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(daemon_notifies_ready_and_watchdog_and_steps_in_real_time),
+                cmocka_unit_test(a_rig_without_its_gpio_chip_fails_the_self_test_and_never_says_ready),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

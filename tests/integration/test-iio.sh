@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# A real pressure transducer on the sim: the daemon reads an ADS1115
+# through libiio's local backend over umockdev's /sys, while it runs.
+#  1. A pressure that changes shows in PressureMmHg after the calibration.
+#  2. A sensor file that starts failing raises the sensor-failure alarm.
+# The pump model still drives the plunger, in virtual time.
+set -euo pipefail
+infusiond=$1 ctl=$2 bus_conf=$3
+
+work=$(mktemp -d /tmp/infusiond-iio-XXXXXX)
+daemon_pid= bus_pid=
+cleanup() {
+  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
+  [ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- daemon log"; cat "$work/daemon.log"; exit 1; }
+
+dbus-daemon --config-file="$bus_conf" --fork --print-address=3 --print-pid=4 3>"$work/address" 4>"$work/pid"
+bus_pid=$(cat "$work/pid")
+export DBUS_SYSTEM_BUS_ADDRESS=$(head -n1 "$work/address")
+
+# The ADC as the ti-ads1015 driver shows it: raw counts and a scale in
+# mV per count (0.125 at the ±4.096 V range). Values end in \n as in sysfs.
+cat > "$work/ads1115.umockdev" <<'DEV'
+P: /devices/platform/soc/i2c-1/1-0048/iio:device0
+N: iio:device0
+E: DEVNAME=/dev/iio:device0
+E: SUBSYSTEM=iio
+A: name=ads1115\n
+A: in_voltage0_raw=1000\n
+A: in_voltage0_scale=0.125\n
+A: in_voltage0_sampling_frequency=860\n
+DEV
+
+# Calibration: 100 mV is 0 mmHg, 1100 mV is 1000 mmHg, so mmHg = mV - 100.
+cat > "$work/infusiond.conf" <<CONF
+[pump]
+backend = sim
+sensors = iio
+[mechanism]
+lead_pitch_mm = 1.0
+steps_per_rev = 200
+microsteps = 16
+syringe_inner_diameter_mm = 26.6
+syringe_volume_ml = 60
+[database]
+path = $work/history.db
+[simulation]
+clock = virtual
+[pressure_downstream]
+device = ads1115
+channel = voltage0
+low_mv = 100
+low_mmhg = 0
+high_mv = 1100
+high_mmhg = 1000
+sampling_frequency_hz = 128
+CONF
+
+# umockdev-run tells its child where the testbed is: keep it for the test.
+cat > "$work/wrap" <<'WRAP'
+#!/bin/sh
+echo "$UMOCKDEV_DIR" > "$TESTBED_FILE"
+exec "$@"
+WRAP
+chmod +x "$work/wrap"
+TESTBED_FILE=$work/testbed umockdev-run --device "$work/ads1115.umockdev" -- \
+  "$work/wrap" "$infusiond" --config "$work/infusiond.conf" 2>"$work/daemon.log" &
+daemon_pid=$!
+gdbus wait --address "$DBUS_SYSTEM_BUS_ADDRESS" --timeout 20 org.infusiond.pump1 || fail "daemon did not start"
+adc=$(cat "$work/testbed")/sys/devices/platform/soc/i2c-1/1-0048/iio:device0
+grep -q "sensors iio" "$work/daemon.log" || fail "the daemon does not say it reads IIO sensors"
+
+pressure() {
+  busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" get-property org.infusiond.pump1 \
+    /org/infusiond/pump1/channel/0 org.infusiond.pump1.Channel PressureMmHg | awk '{print $2}'
+}
+
+# The backend wrote the ADC's conversion rate from the config (libiio
+# writes the string's NUL too; sysfs would stop at it).
+rate=$(tr -d '\0' < "$adc/in_voltage0_sampling_frequency")
+[ "$rate" = "128" ] || fail "sampling_frequency is $rate, not 128"
+
+# At start: 1000 counts * 0.125 = 125 mV = 25 mmHg.
+p=$(pressure); [ "$p" = "25" ] || fail "PressureMmHg at start is $p, expected 25"
+echo "start: raw 1000 -> $p mmHg"
+
+# The transducer sees more pressure: 2400 counts = 300 mV = 200 mmHg.
+echo 2400 > "$adc/in_voltage0_raw"
+"$ctl" sim advance 1s >/dev/null
+p=$(pressure); [ "$p" = "200" ] || fail "PressureMmHg after raw 2400 is $p, expected 200"
+echo "changed: raw 2400 -> $p mmHg"
+
+# No alarm so far.
+out=$("$ctl" alarms)
+grep -q "sensor-failure" <<<"$out" && fail "sensor failure before any fault: $out"
+
+# The sensor file starts failing (the device went away from the bus):
+# a few failed reads are tolerated, then the alarm.
+rm "$adc/in_voltage0_raw"
+"$ctl" sim advance 2s >/dev/null
+out=$("$ctl" alarms)
+echo "$out"
+grep -q "^sensor-failure-[0-9]* *high .*pressure-downstream: read-error" <<<"$out" ||
+  fail "no high sensor-failure alarm naming the pressure sensor: $out"
+# The last good value stays the last good value; it is not taken for a new one.
+p=$(pressure); [ "$p" = "200" ] || fail "PressureMmHg after the failure is $p"
+
+# Start is refused while the sensor is failed: no delivery without it.
+"$ctl" program --rate 10 --vtbi 1 >/dev/null 2>&1 || true
+if out=$("$ctl" start 2>&1); then fail "Start accepted with a failed pressure sensor: $out"; fi
+echo "start refused: $out"
+echo "iio: OK"
