@@ -258,10 +258,13 @@ static int open_power(struct rig *r, const struct config *cfg, struct hal *h, ch
                         .runtime_min = cfg->power_runtime_min,
                 };
                 k = power_sysfs_new(&pp, &r->power);
+                if (k == -ENODEV)
+                        return fail(err, errsz, k, "power supply: %s%s%s%s not found in /sys/class/power_supply",
+                                    pp.battery ? "battery \"" : "a supply of type Battery",
+                                    pp.battery ? pp.battery : "", pp.battery ? "\"" : "",
+                                    pp.mains ? " or the mains supply named in [power] mains" : "");
                 if (k < 0)
-                        return fail(err, errsz, k, "power supply (%s): %s",
-                                    pp.battery ? pp.battery : "a battery in /sys/class/power_supply",
-                                    k == -ENODEV ? "not found" : strerror(-k));
+                        return fail(err, errsz, k, "power supply: %s", strerror(-k));
                 power_sysfs_fill_hal(r->power, h);
         } else if (streq(cfg->power, "iio")) {
                 struct power_table t;

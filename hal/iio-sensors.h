@@ -44,7 +44,9 @@ struct iio_sensors;
 
 /* Creates the local context and finds each fitted sensor's device and
  * channel. -EINVAL bad params (calibration points equal, plausible range
- * empty), -ENODEV a device or channel not found, -errno from libiio.
+ * empty), -ENODEV a device or channel (with raw and scale) not found,
+ * -EOPNOTSUPP a sampling frequency asked of an ADC without the attribute,
+ * -errno from libiio (-ENOENT: no IIO in the kernel).
  * On failure *ret_failed (if not NULL) is the sensor at fault, or
  * _HAL_SENSOR_MAX for the context itself. */
 int iio_sensors_new(const struct iio_sensors_params *p, struct iio_sensors **ret, enum hal_sensor *ret_failed);

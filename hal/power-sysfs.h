@@ -27,7 +27,8 @@ struct power_sysfs_params {
 
 struct power_sysfs;
 
-/* -ENODEV no battery found; -EINVAL bad params. */
+/* -ENODEV no battery found (a named one missing or not of type Battery),
+ * or a named mains supply missing; -EINVAL bad params. */
 int power_sysfs_new(const struct power_sysfs_params *p, struct power_sysfs **ret);
 struct power_sysfs *power_sysfs_free(struct power_sysfs *ps);
 void power_sysfs_fill_hal(struct power_sysfs *ps, struct hal *h);

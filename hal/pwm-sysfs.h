@@ -21,6 +21,8 @@ struct pwm_sysfs *pwm_sysfs_close(struct pwm_sysfs *p);
 
 /* duty_ns in [0, period_ns], else -ERANGE. Only writes when it changed. */
 int pwm_sysfs_set_duty_ns(struct pwm_sysfs *p, int64_t duty_ns);
+/* period_ns > 0, else -EINVAL. The duty keeps its share of the period
+ * (rounded down). */
 int pwm_sysfs_set_period_ns(struct pwm_sysfs *p, int64_t period_ns);
 int pwm_sysfs_enable(struct pwm_sysfs *p, bool on);
 int64_t pwm_sysfs_period_ns(const struct pwm_sysfs *p);

@@ -88,7 +88,9 @@ p=$(pressure); [ "$p" = "25" ] || fail "PressureMmHg at start is $p, expected 25
 echo "start: raw 1000 -> $p mmHg"
 
 # The transducer sees more pressure: 2400 counts = 300 mV = 200 mmHg.
-echo 2400 > "$adc/in_voltage0_raw"
+# As sysfs does, the new value appears whole: written aside, then renamed
+# (a plain echo would show the daemon an empty file for a moment).
+echo 2400 > "$adc/raw.new" && mv "$adc/raw.new" "$adc/in_voltage0_raw"
 "$ctl" sim advance 1s >/dev/null
 p=$(pressure); [ "$p" = "200" ] || fail "PressureMmHg after raw 2400 is $p, expected 200"
 echo "changed: raw 2400 -> $p mmHg"
