@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/muldiv.h"
 #include "common/macros.h"
 #include "common/units.h"
 
@@ -204,8 +205,8 @@ static int build_pca(struct plan_builder *b, const struct program *p, struct cha
                             ML(p->limit_nl), ML(p->pca_dose_nl));
         /* A dose must be over before the next can be granted, or two
          * would run as one: the lockout covers the dose's delivery time. */
-        int64_t dose_us = (int64_t) (((__int128) p->pca_dose_nl * US_PER_HOUR + p->pca_bolus_rate_nl_per_h - 1) /
-                                     p->pca_bolus_rate_nl_per_h);
+        int64_t dose_us = INT64_MAX;    /* beyond every lockout when it does not fit */
+        (void) muldiv_ceil(p->pca_dose_nl, US_PER_HOUR, p->pca_bolus_rate_nl_per_h, &dose_us);
         if (p->lockout_us < dose_us || p->lockout_us > 240 * US_PER_MIN)
                 return fail(err, "LockoutSec",
                             "LockoutSec %.6g s is outside the allowed range: from the dose's delivery time (%.6g s at %.6g mL/h) to 14400 s (4 h)",
@@ -217,8 +218,9 @@ static int build_pca(struct plan_builder *b, const struct program *p, struct cha
         /* The continuous flow alone must leave room for a dose in every
          * window, or the limit state would be permanent. */
         int64_t continuous = p->basal_nl_per_h > 0 ? p->basal_nl_per_h : p->limit_kvo_nl_per_h;
-        __int128 reserve = ((__int128) continuous * p->limit_window_us + US_PER_HOUR - 1) / US_PER_HOUR;
-        if (reserve + p->pca_dose_nl > p->limit_nl)
+        int64_t reserve = INT64_MAX;
+        (void) muldiv_ceil(continuous, p->limit_window_us, US_PER_HOUR, &reserve);
+        if (reserve > p->limit_nl - p->pca_dose_nl)
                 return fail(err, "LimitMl",
                             "LimitMl %.6g mL leaves no room for a dose: the %s rate of %.6g mL/h alone gives %.6g mL in the %.6g h window",
                             ML(p->limit_nl), p->basal_nl_per_h > 0 ? "basal" : "limit KVO", ML(continuous),

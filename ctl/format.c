@@ -759,10 +759,13 @@ int json_pretty(const char *in, char **ret) {
 /* ---- clocks, power and tables ---------------------------------------- */
 
 int format_clock_usec(char *buf, size_t size, uint64_t usec) {
-        time_t t = (time_t) (usec / UINT64_C(1000000));
+        uint64_t sec = usec / UINT64_C(1000000);
+        time_t t = (time_t) sec;
         struct tm tm;
 
-        if (!localtime_r(&t, &tm))
+        /* armhf's time_t is 32 bits (Debian 12 keeps that ABI, which
+         * libgpiod's events share): past 2038 say so, never a wrong time. */
+        if ((uint64_t) t != sec || !localtime_r(&t, &tm))
                 return bprintf(buf, size, "n/a");
         return bprintf(buf, size, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
 }

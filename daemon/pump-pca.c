@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/muldiv.h"
 #include "common/macros.h"
 #include "common/units.h"
 #include "daemon/log.h"
@@ -226,7 +227,11 @@ static int record_dose_row(struct pump *p, const char *source, const char *outco
 }
 
 static int64_t dose_duration_us(int64_t volume_nl, int64_t rate_nl_per_h) {
-        return rate_nl_per_h > 0 ? (int64_t) (((__int128) volume_nl * US_PER_HOUR + rate_nl_per_h - 1) / rate_nl_per_h) : 0;
+        int64_t us = INT64_MAX;
+        if (rate_nl_per_h <= 0)
+                return 0;
+        (void) muldiv_ceil(volume_nl, US_PER_HOUR, rate_nl_per_h, &us);
+        return us;
 }
 
 static void start_counted_dose(struct pump *p, int64_t id, int64_t volume_nl, enum pca_dose_kind kind, bool counts) {

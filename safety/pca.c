@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/muldiv.h"
 #include "common/macros.h"
 #include "common/units.h"
 
@@ -54,8 +55,9 @@ bool pca_press(struct pca_state *s, int64_t now_us) {
 
 /* The continuous flow over a whole window, rounded up: room kept for it. */
 static int64_t continuous_reserve_nl(const struct pca_params *p) {
-        __int128 v = (__int128) p->continuous_nl_per_h * p->window_us;
-        return (int64_t) ((v + US_PER_HOUR - 1) / US_PER_HOUR);
+        int64_t v = INT64_MAX;  /* no room at all if it does not fit */
+        (void) muldiv_ceil(p->continuous_nl_per_h, p->window_us, US_PER_HOUR, &v);
+        return v;
 }
 
 /* A dose is in force at now while some window ending at or after now can

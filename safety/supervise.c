@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "common/muldiv.h"
 #include "common/units.h"
 
 /* ---- delivery accuracy and motion ----------------------------------- */
@@ -385,8 +386,10 @@ enum syringe_verdict syringe_judge(int64_t remaining_nl, bool end_stop, int64_t 
         /* time_to_empty_us < near_end_us, cross-multiplied to stay in
          * integers: (remaining - empty) * 3.6e9 overflows int64 from
          * 2.5 L, near_end * rate from minutes at litres per hour. */
-        __int128 left_nl = (__int128) remaining_nl - empty_nl;
-        if (left_nl * US_PER_HOUR < (__int128) near_end_us * rate_nl_per_h)
+        int64_t left_nl;
+        if (__builtin_sub_overflow(remaining_nl, empty_nl, &left_nl))
+                left_nl = remaining_nl < 0 ? INT64_MIN : INT64_MAX;
+        if (mul_cmp(left_nl, US_PER_HOUR, near_end_us, rate_nl_per_h) < 0)
                 return SYRINGE_NEAR_END;
         return SYRINGE_OK;
 }

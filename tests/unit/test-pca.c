@@ -13,7 +13,8 @@
 
 #include "common/macros.h"
 #include "common/units.h"
-#include "safety/pca.h"
+#include "common/muldiv.h"
+#include "safety//pca.h"
 #include "test-rng.h"
 
 #define S_US US_PER_SEC
@@ -580,7 +581,8 @@ static void no_window_ever_holds_more_than_the_limit(void **state) {
                         .continuous_nl_per_h = rng_uniform(&r) < 0.4 ? 0 : rand_between(&r, 1, ML_NL),
                         .clinician_counts = true,
                 };
-                int64_t reserve = (int64_t) (((__int128) p.continuous_nl_per_h * p.window_us + H_US - 1) / H_US);
+                int64_t reserve;
+                assert_int_equal(muldiv_ceil(p.continuous_nl_per_h, p.window_us, H_US, &reserve), 0);
                 /* tight limits, and some loose enough for the hourly count */
                 p.limit_nl = reserve + p.dose_nl + rand_between(&r, 0, (rng_uniform(&r) < 0.6 ? 8 : 60) * p.dose_nl);
                 int64_t reprogram_at = rand_between(&r, 3 * H_US, 9 * H_US);
@@ -612,7 +614,8 @@ static void no_window_ever_holds_more_than_the_limit(void **state) {
                                 if (v == PCA_GRANTED) {
                                         /* 1 to 100 mL/h, log-uniform: seconds to hours */
                                         int64_t rate = (int64_t) (ML_NL * exp(rng_uniform(&r) * log(100.0)));
-                                        int64_t dur = (int64_t) (((__int128) p.dose_nl * H_US + rate - 1) / rate);
+                                        int64_t dur;
+                                        assert_int_equal(muldiv_ceil(p.dose_nl, H_US, rate, &dur), 0);
                                         assert_true(n < PROP_MAX_GIVEN);
                                         g[n] = (struct given) { t, t + dur, p.dose_nl };
                                         last_end = MAX(last_end, t + dur);

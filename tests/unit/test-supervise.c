@@ -12,7 +12,8 @@
 #include "test-rng.h"
 
 #include "common/units.h"
-#include "safety/supervise.h"
+#include "common/muldiv.h"
+#include "safety//supervise.h"
 
 /* ---- a simulated syringe pump ---------------------------------------- */
 
@@ -52,8 +53,8 @@ static void pump_init(struct pump *p, int64_t rate_nl_per_h, double noise_nl) {
 
 static enum accuracy_verdict pump_tick(struct pump *p, struct accuracy_monitor *m) {
         p->t_us += p->tick_us;
-        int64_t steps = (int64_t) ((__int128) p->rate_nl_per_h * PL_PER_NL * p->t_us /
-                                   ((__int128) US_PER_HOUR * PL_PER_STEP));
+        int64_t steps;
+        assert_int_equal(muldiv_floor(p->rate_nl_per_h * PL_PER_NL, p->t_us, US_PER_HOUR * PL_PER_STEP, &steps), 0);
         p->delivered_nl += p->gain * (double) ((steps - p->steps) * PL_PER_STEP) / PL_PER_NL;
         p->steps = steps;
         int64_t commanded_nl = steps * PL_PER_STEP / PL_PER_NL;
