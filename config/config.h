@@ -28,9 +28,9 @@ struct config {
          * sim: the model's; rig: stepper, iio, gpiod, gpiod, sysfs. */
         char *drive;                    /* "sim", "stepper", "dc-motor" */
         char *sensors;                  /* "sim", "iio" */
-        char *inputs;                   /* "sim", "gpiod", "none" */
-        char *outputs;                  /* "sim", "gpiod", "none" */
-        char *power;                    /* "sim", "sysfs", "iio", "none" */
+        char *inputs;                   /* "sim", "gpiod" */
+        char *outputs;                  /* "sim", "gpiod" */
+        char *power;                    /* "sim", "sysfs", "iio" */
 
         /* [mechanism] */
         struct mechanism_geometry geometry;

@@ -165,30 +165,26 @@ static void check_lines(struct parser *p) {
                 claim(list, &n, c->dc_motor.chip, c->dc_motor.dir_line, KEY_DC_DIR_LINE);
                 claim(list, &n, c->dc_motor.chip, c->dc_motor.encoder_line, KEY_DC_ENCODER_LINE);
         }
-        bool any_input = false, any_output = false;
         if (config_section_in_use(p, SECTION_INPUTS))
-                for (int i = 0; i < _HAL_INPUT_MAX; i++) {
+                for (int i = 0; i < _HAL_INPUT_MAX; i++)
                         claim(list, &n, c->inputs_chip, c->input[i].line, KEY_INPUT_LINE_FIRST + 2 * i);
-                        any_input = any_input || c->input[i].line >= 0;
-                }
         if (config_section_in_use(p, SECTION_OUTPUTS)) {
-                for (int i = 0; i < _HAL_OUTPUT_MAX; i++) {
+                for (int i = 0; i < _HAL_OUTPUT_MAX; i++)
                         claim(list, &n, c->outputs_chip, c->output[i].line, KEY_OUTPUT_LINE_FIRST + 2 * i);
-                        any_output = any_output || c->output[i].line >= 0;
-                }
                 if (c->buzzer_pwm_chip && c->buzzer_pwm_chip[0] && c->output[HAL_OUTPUT_BUZZER].line >= 0)
                         config_report(p, p->key_line[KEY_BUZZER_PWM_CHIP],
                                       "buzzer_pwm_chip: set, and buzzer_line too (the buzzer is one or the other)");
-                any_output = any_output || (c->buzzer_pwm_chip && c->buzzer_pwm_chip[0]);
         }
-        if (config_section_in_use(p, SECTION_INPUTS) && !any_input)
-                config_report(p, p->section_line[SECTION_INPUTS] ? p->section_line[SECTION_INPUTS] : 0,
-                              "[inputs]: no line set (set pca_button_line, air_detector_line, door_line "
-                              "or end_stop_line, or inputs = none)");
-        if (config_section_in_use(p, SECTION_OUTPUTS) && !any_output)
-                config_report(p, p->section_line[SECTION_OUTPUTS] ? p->section_line[SECTION_OUTPUTS] : 0,
-                              "[outputs]: no line set (set buzzer_line, led_red_line, led_yellow_line, "
-                              "nurse_call_line or buzzer_pwm_chip, or outputs = none)");
+        /* The air detector is the one input a pump cannot do without;
+         * the door and the end stop are optional (the plunger position
+         * finds the end too). The alarm must be heard. */
+        if (config_section_in_use(p, SECTION_INPUTS) && c->input[HAL_INPUT_AIR_IN_LINE].line < 0)
+                config_report(p, p->section_line[SECTION_INPUTS],
+                              "[inputs]: air_detector_line not set (required: air in the line must stop the pump)");
+        if (config_section_in_use(p, SECTION_OUTPUTS) && c->output[HAL_OUTPUT_BUZZER].line < 0 &&
+            !(c->buzzer_pwm_chip && c->buzzer_pwm_chip[0]))
+                config_report(p, p->section_line[SECTION_OUTPUTS],
+                              "[outputs]: no buzzer (set buzzer_line or buzzer_pwm_chip: an alarm must be heard)");
 
         /* A line driven by two devices, or read as an input while driven,
          * would be refused by the kernel at start, or worse, not refused. */
@@ -201,6 +197,19 @@ static void check_lines(struct parser *p) {
                                               config_keys[list[i].key].name, list[i].line, list[i].chip,
                                               config_section_names[config_keys[list[j].key].section],
                                               config_keys[list[j].key].name);
+}
+
+/* One PWM channel, one device: a buzzer beeping on the motor's channel
+ * would spin the motor. */
+static void check_pwm(struct parser *p) {
+        const struct config *c = p->config;
+
+        if (config_section_in_use(p, SECTION_DC_MOTOR) && config_section_in_use(p, SECTION_OUTPUTS) &&
+            c->buzzer_pwm_chip && c->buzzer_pwm_chip[0] && c->dc_motor.pwm_chip &&
+            streq(c->buzzer_pwm_chip, c->dc_motor.pwm_chip) && c->buzzer_pwm_channel == c->dc_motor.pwm_channel)
+                config_report(p, p->key_line[KEY_BUZZER_PWM_CHANNEL] ?: p->key_line[KEY_BUZZER_PWM_CHIP],
+                              "buzzer_pwm_channel: channel %" PRIi64 " of %s is also [dc_motor] pwm_channel",
+                              c->buzzer_pwm_channel, c->buzzer_pwm_chip);
 }
 
 static void check_sensors(struct parser *p) {
@@ -260,6 +269,7 @@ void config_check_hardware(struct parser *p) {
 
         check_unused_sections(p);
         check_lines(p);
+        check_pwm(p);
         check_sensors(p);
         check_power(p);
 }

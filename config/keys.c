@@ -30,8 +30,10 @@ static const char *const backend_choices[] = { "sim", "rig", NULL };
 /* "auto": what the backend implies (config.h). */
 static const char *const drive_choices[] = { "auto", "sim", "stepper", "dc-motor", NULL };
 static const char *const sensors_choices[] = { "auto", "sim", "iio", NULL };
-static const char *const io_choices[] = { "auto", "sim", "gpiod", "none", NULL };
-static const char *const power_choices[] = { "auto", "sim", "sysfs", "iio", "none", NULL };
+/* No "none": a pump without its air detector, its alarm sound or its
+ * battery gauge is not a pump (the self-test insists too). */
+static const char *const io_choices[] = { "auto", "sim", "gpiod", NULL };
+static const char *const power_choices[] = { "auto", "sim", "sysfs", "iio", NULL };
 static const char *const driver_choices[] = { "a4988", "drv8825", "tmc2209", NULL };
 
 #define CHOICE(sec, name, def, field, list) \

@@ -1471,7 +1471,7 @@ static void help(void) {
                "  sim fail-sensor SENSOR FAULT\n"
                "                          Make SENSOR (pressure-downstream, pressure-upstream,\n"
                "                          plunger-position, battery-voltage) fail with FAULT\n"
-               "                          (read-error, stuck, out-of-range), or mend it: ok\n"
+               "                          (read-error, stuck, out-of-range, gone), or mend it: ok\n"
                "  sim motor-gain G        Make the motor move G times what it is told\n"
                "                          (0 to 2; 1 is nominal)\n"
                "  sim stall on|off        Stall the motor, or free it\n"

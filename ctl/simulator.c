@@ -31,7 +31,7 @@ const char *const sim_sensors[] = {
 };
 
 const char *const sim_faults[] = {
-        "ok", "read-error", "stuck", "out-of-range", NULL,
+        "ok", "read-error", "stuck", "out-of-range", "gone", NULL,
 };
 
 /* What each subcommand takes, for the arity check and its message. */

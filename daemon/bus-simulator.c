@@ -215,7 +215,7 @@ static int method_fail_sensor(sd_bus_message *m, void *userdata, sd_bus_error *e
         if (sim_sensor_fault_from_string(fault, &f) < 0)
                 return bus_finish_command(b, m, "Simulator.FailSensor", args,
                                           invalid(&perr, "FailSensor: unknown fault \"%s\" (allowed: ok, read-error, "
-                                                  "stuck, out-of-range)", fault),
+                                                  "stuck, out-of-range, gone)", fault),
                                           &perr, error);
         r = sim_fail_sensor(s, which, f);
         return finish_fault(b, m, "Simulator.FailSensor", args,

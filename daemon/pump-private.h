@@ -22,6 +22,13 @@
 
 /* The detectors and what they remember between ticks. */
 struct pump_supervision {
+        /* What this pump has, as the start-up self-test found it. A part
+         * not fitted stands its checks down; a fitted one that stops
+         * answering, even with -ENODEV (a device being removed), is a
+         * failure. */
+        bool sensor_fitted[_HAL_SENSOR_MAX];
+        bool input_fitted[_HAL_INPUT_MAX];
+
         /* Downstream occlusion. */
         struct occlusion_detector occlusion;
         double config_occlusion_limit_mmhg;     /* from the config */

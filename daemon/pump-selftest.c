@@ -17,6 +17,7 @@ static int test_sensors(struct pump *p, struct pump_error *err) {
                 double v = NAN;
                 int r = p->hal.sensors ? p->hal.sensors->read(p->hal.sensors_ctx, i, &v) : -ENODEV;
 
+                p->sup.sensor_fitted[i] = r != -ENODEV;
                 if (r == -ENODEV && i != HAL_SENSOR_PRESSURE_DOWNSTREAM)
                         continue;       /* not fitted on this rig */
                 if (r < 0)
@@ -35,9 +36,14 @@ static int test_sensors(struct pump *p, struct pump_error *err) {
 }
 
 static int test_inputs_outputs(struct pump *p, struct pump_error *err) {
-        for (int i = 0; p->hal.inputs && i < _HAL_INPUT_MAX; i++) {
+        for (int i = 0; i < _HAL_INPUT_MAX; i++) {
                 bool active;
-                int r = p->hal.inputs->read(p->hal.inputs_ctx, i, &active);
+                int r = p->hal.inputs ? p->hal.inputs->read(p->hal.inputs_ctx, i, &active) : -ENODEV;
+                p->sup.input_fitted[i] = r != -ENODEV;
+                /* Air in the line goes unseen without its detector. */
+                if (r == -ENODEV && i == HAL_INPUT_AIR_IN_LINE)
+                        return pump_set_error(err, PUMP_ERROR_HARDWARE, r,
+                                              "Self-test failed: air-in-line input: not fitted (air detection needs it)");
                 if (r < 0 && r != -ENODEV)
                         return pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Self-test failed: %s input: %s",
                                               hal_input_to_string(i), strerror(-r));
@@ -53,9 +59,11 @@ static int test_inputs_outputs(struct pump *p, struct pump_error *err) {
 }
 
 static int test_drive(struct pump *p, struct pump_error *err) {
-        /* Enable and release without a step: the coils energise, nothing
-         * moves. A driver that cannot be enabled cannot be trusted to be
-         * disabled either. */
+        /* Enable and release without a step. Energising a stepper's coils
+         * may pull the rotor to the nearest full step (under 1/microsteps
+         * of a step's travel each way, a few nL); no step is commanded. A
+         * driver that cannot be enabled cannot be trusted to be disabled
+         * either. */
         int r = p->hal.drive->enable(p->hal.drive_ctx, true);
         int r2 = p->hal.drive->enable(p->hal.drive_ctx, false);
         if (r < 0)
@@ -69,11 +77,11 @@ static int test_drive(struct pump *p, struct pump_error *err) {
 
 static int test_power(struct pump *p, struct pump_error *err) {
         struct hal_power_status st;
-        if (!p->hal.power)
-                return 0;
-        int r = p->hal.power->read(p->hal.power_ctx, &st);
-        if (r < 0 && r != -ENODEV)
-                return pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Self-test failed: power supply: %s", strerror(-r));
+        /* An ambulatory pump must know when its battery runs out. */
+        int r = p->hal.power ? p->hal.power->read(p->hal.power_ctx, &st) : -ENODEV;
+        if (r < 0)
+                return pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Self-test failed: power supply: %s",
+                                      r == -ENODEV ? "none configured" : strerror(-r));
         return 0;
 }
 

@@ -151,10 +151,10 @@ static void read_sensors(struct pump *p, bool moving, struct readings *ret) {
         for (int i = 0; i < _HAL_SENSOR_MAX; i++) {
                 double v = NAN;
                 int r = p->hal.sensors ? p->hal.sensors->read(p->hal.sensors_ctx, i, &v) : -ENODEV;
-                /* A sensor the rig does not have: its checks stand down.
-                 * Not the downstream pressure: the self-test proved it
-                 * fitted, so its absence now is a failure. */
-                if (r == -ENODEV && i != HAL_SENSOR_PRESSURE_DOWNSTREAM) {
+                /* A sensor the rig does not have (the self-test found
+                 * none): its checks stand down. One that was there and
+                 * now says -ENODEV is failing, not absent. */
+                if (!s->sensor_fitted[i]) {
                         ret->ok[i] = false;
                         ret->value[i] = NAN;
                         continue;
@@ -186,6 +186,12 @@ static void read_sensors(struct pump *p, bool moving, struct readings *ret) {
 }
 
 static int read_input(struct pump *p, enum hal_input i, bool *ret) {
+        /* A door switch or end stop the rig does not have reads as closed
+         * and not at the end; the plunger position still finds the end. */
+        if (!p->sup.input_fitted[i]) {
+                *ret = false;
+                return 0;
+        }
         int r = p->hal.inputs ? p->hal.inputs->read(p->hal.inputs_ctx, i, ret) : -ENODEV;
         if (r < 0)
                 pump_raise_alarm(p, ALARM_SENSOR_FAILURE, false, "Sensor failure (%s detector: %s); delivery stopped",

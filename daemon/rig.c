@@ -192,10 +192,6 @@ static void io_params(struct gpiod_io_params *ip, const char *chip, const struct
 #endif
 
 static int open_io(struct rig *r, const struct config *cfg, struct hal *h, char *err, size_t errsz) {
-        if (streq(cfg->inputs, "none"))
-                h->inputs = NULL, h->inputs_ctx = NULL;
-        if (streq(cfg->outputs, "none"))
-                h->outputs = NULL, h->outputs_ctx = NULL;
         if (!streq(cfg->inputs, "gpiod") && !streq(cfg->outputs, "gpiod"))
                 return 0;
 #if HAVE_LIBGPIOD
@@ -249,8 +245,6 @@ static int open_buzzer(struct rig *r, const struct config *cfg, struct hal *h, c
 static int open_power(struct rig *r, const struct config *cfg, struct hal *h, char *err, size_t errsz) {
         int k;
 
-        if (streq(cfg->power, "none"))
-                h->power = NULL, h->power_ctx = NULL;
         if (streq(cfg->power, "sysfs")) {
                 struct power_sysfs_params pp = {
                         .battery = cfg->power_battery[0] ? cfg->power_battery : NULL,

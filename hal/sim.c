@@ -272,6 +272,8 @@ static int sensors_read(void *ctx, enum hal_sensor sensor, double *ret_value) {
         switch (st->fault) {
         case SIM_SENSOR_READ_ERROR:
                 return -EIO;
+        case SIM_SENSOR_GONE:
+                return -ENODEV;
         case SIM_SENSOR_OUT_OF_RANGE:
                 *ret_value = SIM_SENSOR_OUT_OF_RANGE_VALUE;
                 return 0;
@@ -496,6 +498,7 @@ static const char *const sensor_fault_table[_SIM_SENSOR_FAULT_MAX] = {
         [SIM_SENSOR_READ_ERROR]   = "read-error",
         [SIM_SENSOR_STUCK]        = "stuck",
         [SIM_SENSOR_OUT_OF_RANGE] = "out-of-range",
+        [SIM_SENSOR_GONE]         = "gone",
 };
 
 const char *sim_sensor_fault_to_string(enum sim_sensor_fault f) {

@@ -117,9 +117,10 @@ enum sim_sensor_fault {
         SIM_SENSOR_READ_ERROR,          /* read returns -EIO */
         SIM_SENSOR_STUCK,               /* read returns the value it had when stuck */
         SIM_SENSOR_OUT_OF_RANGE,        /* read returns an impossible value (1e6) */
+        SIM_SENSOR_GONE,                /* read returns -ENODEV: the device was unplugged */
         _SIM_SENSOR_FAULT_MAX,
 };
-/* "ok", "read-error", "stuck", "out-of-range"; NULL / -EINVAL otherwise. */
+/* "ok", "read-error", "stuck", "out-of-range", "gone"; NULL / -EINVAL otherwise. */
 const char *sim_sensor_fault_to_string(enum sim_sensor_fault f);
 int sim_sensor_fault_from_string(const char *s, enum sim_sensor_fault *ret);
 /* Make one sensor's reads fail as f says, from now on. STUCK freezes the

@@ -390,6 +390,19 @@ static void failed_pressure_sensor_is_high_and_halts(void **state) {
         assert_clean_after_ack(f);
 }
 
+/* A sensor the self-test found that then reads -ENODEV (unplugged) is a
+ * failure: its checks must not stand down as if it were never fitted. */
+static void a_fitted_sensor_that_vanishes_is_a_failure_not_an_absence(void **state) {
+        struct fixture *f = *state;
+        start_infusion(f, 25, 50);
+        sim_call(f, "FailSensor", "ss", "plunger-position", "gone");
+        advance_s(f, 1);
+        assert_alarm(f, "sensor-failure", "high", true);
+        sim_call(f, "FailSensor", "ss", "plunger-position", "ok");
+        advance_s(f, 1);
+        assert_clean_after_ack(f);
+}
+
 static void stuck_pressure_sensor_is_caught_while_the_motor_moves(void **state) {
         struct fixture *f = *state;
         start_infusion(f, 25, 50);
@@ -640,6 +653,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(slipping_drive_is_an_under_infusion_alarm, setup, teardown),
                 cmocka_unit_test_setup_teardown(plunger_running_ahead_is_an_over_infusion_alarm, setup, teardown),
                 cmocka_unit_test_setup_teardown(failed_pressure_sensor_is_high_and_halts, setup, teardown),
+                cmocka_unit_test_setup_teardown(a_fitted_sensor_that_vanishes_is_a_failure_not_an_absence, setup, teardown),
                 cmocka_unit_test_setup_teardown(stuck_pressure_sensor_is_caught_while_the_motor_moves, setup, teardown),
                 cmocka_unit_test_setup_teardown(low_battery_is_medium_and_escalates_when_nobody_answers, setup, teardown),
                 cmocka_unit_test_setup_teardown(depleted_battery_is_high_and_stops_delivery, setup, teardown),

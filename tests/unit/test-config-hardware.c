@@ -23,15 +23,26 @@
         "[database]\n"                                  \
         "path = history.db\n"
 
-/* A rig with a stepper, one pressure sensor, and neither inputs,
- * outputs nor power. [pump] is lines 1-6, [stepper] 7-12, mechanism and
- * database 13-20, [pressure_downstream] 21-27. */
+/* What every rig must have beside its drive and pressure sensor: the
+ * air detector and a buzzer (power defaults to sysfs, which needs no
+ * section). 6 lines. */
+#define IO                                              \
+        "[inputs]\n"                                    \
+        "chip = gpiochip1\n"                            \
+        "air_detector_line = 5\n"                       \
+        "[outputs]\n"                                   \
+        "chip = gpiochip1\n"                            \
+        "buzzer_line = 6\n"
+
+/* A rig with a stepper, one pressure sensor, the air detector and a
+ * buzzer. [pump] is lines 1-6, [stepper] 7-12, mechanism and database
+ * 13-20, inputs and outputs 21-26, [pressure_downstream] 27-33. */
 #define RIG                                             \
         "[pump]\n"                                      \
         "backend = rig\n"                               \
-        "inputs = none\n"                               \
-        "outputs = none\n"                              \
-        "power = none\n"                                \
+        "inputs = gpiod\n"                              \
+        "outputs = gpiod\n"                             \
+        "power = sysfs\n"                               \
         "drive = stepper\n"                             \
         "[stepper]\n"                                   \
         "chip = gpiochip0\n"                            \
@@ -40,6 +51,7 @@
         "dir_line = 21\n"                               \
         "enable_line = 16\n"                            \
         MECHANISM                                       \
+        IO                                              \
         "[pressure_downstream]\n"                       \
         "device = ads1115\n"                            \
         "channel = voltage0\n"                          \
@@ -118,10 +130,8 @@ static void a_rig_resolves_auto_to_real_devices(void **state) {
                        "t.conf: [stepper] enable_line: missing (required)\n"
                        "t.conf: [inputs] chip: missing (required)\n"
                        "t.conf: [outputs] chip: missing (required)\n"
-                       "t.conf: [inputs]: no line set (set pca_button_line, air_detector_line, door_line "
-                       "or end_stop_line, or inputs = none)\n"
-                       "t.conf: [outputs]: no line set (set buzzer_line, led_red_line, led_yellow_line, "
-                       "nurse_call_line or buzzer_pwm_chip, or outputs = none)\n"
+                       "t.conf: [inputs]: air_detector_line not set (required: air in the line must stop the pump)\n"
+                       "t.conf: [outputs]: no buzzer (set buzzer_line or buzzer_pwm_chip: an alarm must be heard)\n"
                        "t.conf: [pressure_downstream]: missing (required with sensors = iio: "
                        "occlusion detection reads it)\n");
 }
@@ -170,8 +180,8 @@ static void the_example_rigs_load(void **state) {
 }
 
 static void a_device_the_backend_cannot_have_is_refused(void **state) {
-        assert_refused("[pump]\nbackend = rig\ndrive = sim\ninputs = none\noutputs = none\npower = none\n"
-                       MECHANISM "[pressure_downstream]\ndevice = a\nchannel = voltage0\n"
+        assert_refused("[pump]\nbackend = rig\ndrive = sim\n"
+                       MECHANISM IO "[pressure_downstream]\ndevice = a\nchannel = voltage0\n"
                        "low_mv = 0\nlow_mmhg = 0\nhigh_mv = 1\nhigh_mmhg = 1\n",
                        "t.conf:3: drive: \"sim\" needs backend = sim (a rig has no model to simulate)\n");
         assert_refused("[pump]\nbackend = sim\ndrive = stepper\n" MECHANISM,
@@ -188,45 +198,47 @@ static void a_section_its_device_does_not_use_is_refused(void **state) {
                        "t.conf:11: [plunger_position]: not used with this [pump] (it is read only with "
                        "sensors = iio): remove it or change sensors\n");
         assert_refused(RIG "[simulation]\nseed = 3\n",
-                       "t.conf:28: [simulation]: not used with this [pump] (it is read only with backend = sim): "
+                       "t.conf:34: [simulation]: not used with this [pump] (it is read only with backend = sim): "
                        "remove it or change backend\n");
 }
 
 static void a_line_used_twice_is_refused_naming_both(void **state) {
-        assert_refused("[pump]\nbackend = rig\noutputs = none\npower = none\ninputs = gpiod\ndrive = stepper\n"
+        assert_refused("[pump]\nbackend = rig\ndrive = stepper\n"
                        "[stepper]\nchip = gpiochip0\ndriver = drv8825\nstep_line = 20\ndir_line = 21\nenable_line = 16\n"
                        MECHANISM "[pressure_downstream]\ndevice = a\nchannel = voltage0\n"
                        "low_mv = 0\nlow_mmhg = 0\nhigh_mv = 1\nhigh_mmhg = 1\n"
-                       "[inputs]\nchip = gpiochip0\npca_button_line = 21\n",
-                       "t.conf:30: pca_button_line: line 21 of gpiochip0 is also [stepper] dir_line\n");
+                       "[inputs]\nchip = gpiochip0\npca_button_line = 21\nair_detector_line = 5\n"
+                       "[outputs]\nchip = gpiochip1\nbuzzer_line = 6\n",
+                       "t.conf:27: pca_button_line: line 21 of gpiochip0 is also [stepper] dir_line\n");
         /* The same offset on another chip is another line. */
         struct config *c = assert_loads(
-                "[pump]\nbackend = rig\noutputs = none\npower = none\ninputs = gpiod\ndrive = stepper\n"
+                "[pump]\nbackend = rig\ndrive = stepper\n"
                 "[stepper]\nchip = gpiochip0\ndriver = drv8825\nstep_line = 20\ndir_line = 21\nenable_line = 16\n"
                 MECHANISM "[pressure_downstream]\ndevice = a\nchannel = voltage0\n"
                 "low_mv = 0\nlow_mmhg = 0\nhigh_mv = 1\nhigh_mmhg = 1\n"
-                "[inputs]\nchip = gpiochip1\npca_button_line = 21\n");
+                "[inputs]\nchip = gpiochip1\npca_button_line = 21\nair_detector_line = 5\n"
+                "[outputs]\nchip = gpiochip1\nbuzzer_line = 6\n");
         config_free(c);
 }
 
 static void microstep_lines_are_wired_from_ms1_up(void **state) {
         assert_refused(RIG "[stepper]\nms2_line = 6\n",
-                       "t.conf:29: ms2_line: set, but ms1_line is not (wire the microstep lines from ms1 up)\n");
+                       "t.conf:35: ms2_line: set, but ms1_line is not (wire the microstep lines from ms1 up)\n");
 }
 
 static void a_sensor_needs_two_calibration_points_and_a_range(void **state) {
         assert_refused(RIG "high_mv = 333\n",
-                       "t.conf:28: high_mv: duplicate (first set on line 26)\n");
-        assert_refused("[pump]\nbackend = rig\ninputs = none\noutputs = none\npower = none\n"
+                       "t.conf:34: high_mv: duplicate (first set on line 32)\n");
+        assert_refused("[pump]\nbackend = rig\n"
                        "[stepper]\nchip = gpiochip0\ndriver = drv8825\nstep_line = 20\ndir_line = 21\nenable_line = 16\n"
-                       MECHANISM "[pressure_downstream]\ndevice = a\nchannel = voltage0\n"
+                       MECHANISM IO "[pressure_downstream]\ndevice = a\nchannel = voltage0\n"
                        "low_mv = 500\nlow_mmhg = 0\nhigh_mv = 500\nhigh_mmhg = 1\n"
                        "plausible_min_mmhg = 10\nplausible_max_mmhg = 10\n",
-                       "t.conf:25: high_mv: equal to low_mv (500 mV): two different calibration points are needed\n"
-                       "t.conf:28: plausible_max_mmhg: 10 is not above plausible_min_mmhg (10)\n");
-        assert_refused("[pump]\nbackend = rig\ninputs = none\noutputs = none\npower = none\n"
+                       "t.conf:28: high_mv: equal to low_mv (500 mV): two different calibration points are needed\n"
+                       "t.conf:31: plausible_max_mmhg: 10 is not above plausible_min_mmhg (10)\n");
+        assert_refused("[pump]\nbackend = rig\n"
                        "[stepper]\nchip = gpiochip0\ndriver = drv8825\nstep_line = 20\ndir_line = 21\nenable_line = 16\n"
-                       MECHANISM "[pressure_downstream]\ndevice = a\nchannel = voltage0\n",
+                       MECHANISM IO "[pressure_downstream]\ndevice = a\nchannel = voltage0\n",
                        "t.conf: [pressure_downstream] low_mv: missing (required)\n"
                        "t.conf: [pressure_downstream] low_mmhg: missing (required)\n"
                        "t.conf: [pressure_downstream] high_mv: missing (required)\n"
@@ -235,41 +247,42 @@ static void a_sensor_needs_two_calibration_points_and_a_range(void **state) {
 
 static void a_buzzer_is_a_line_or_a_pwm_channel_not_both(void **state) {
         const char *text =
-                "[pump]\nbackend = rig\ninputs = none\noutputs = gpiod\npower = none\ndrive = stepper\n"
+                "[pump]\nbackend = rig\ndrive = stepper\n"
                 "[stepper]\nchip = gpiochip0\ndriver = drv8825\nstep_line = 20\ndir_line = 21\nenable_line = 16\n"
                 MECHANISM "[pressure_downstream]\ndevice = a\nchannel = voltage0\n"
                 "low_mv = 0\nlow_mmhg = 0\nhigh_mv = 1\nhigh_mmhg = 1\n"
+                "[inputs]\nchip = gpiochip1\nair_detector_line = 5\n"
                 "[outputs]\nchip = gpiochip0\nbuzzer_line = 4\nbuzzer_pwm_chip = pwmchip0\n";
         assert_refused(text, "t.conf:31: buzzer_pwm_chip: set, and buzzer_line too (the buzzer is one or the other)\n");
 }
 
 static void power_from_the_adc_needs_the_battery_channel_and_a_good_table(void **state) {
-        assert_refused("[pump]\nbackend = rig\ninputs = none\noutputs = none\npower = iio\ndrive = stepper\n"
+        assert_refused("[pump]\nbackend = rig\npower = iio\ndrive = stepper\n"
                        "[stepper]\nchip = gpiochip0\ndriver = drv8825\nstep_line = 20\ndir_line = 21\nenable_line = 16\n"
-                       MECHANISM "[pressure_downstream]\ndevice = a\nchannel = voltage0\n"
+                       MECHANISM IO "[pressure_downstream]\ndevice = a\nchannel = voltage0\n"
                        "low_mv = 0\nlow_mmhg = 0\nhigh_mv = 1\nhigh_mmhg = 1\n",
-                       "t.conf:5: power: \"iio\" reads [battery_voltage], which needs sensors = iio and that section\n");
+                       "t.conf:3: power: \"iio\" reads [battery_voltage], which needs sensors = iio and that section\n");
         char *err;
         struct config *c = NULL;
-        int r = load("[pump]\nbackend = rig\ninputs = none\noutputs = none\npower = sysfs\ndrive = stepper\n"
+        int r = load("[pump]\nbackend = rig\npower = sysfs\ndrive = stepper\n"
                      "[stepper]\nchip = gpiochip0\ndriver = drv8825\nstep_line = 20\ndir_line = 21\nenable_line = 16\n"
-                     MECHANISM "[pressure_downstream]\ndevice = a\nchannel = voltage0\n"
+                     MECHANISM IO "[pressure_downstream]\ndevice = a\nchannel = voltage0\n"
                      "low_mv = 0\nlow_mmhg = 0\nhigh_mv = 1\nhigh_mmhg = 1\n"
                      "[power]\ndischarge_table = 3.3:0 4.2:100\n", &c, &err);
         assert_int_equal(r, -EINVAL);
         assert_null(c);
         /* The reason comes from the table parser; the place from us. */
-        assert_non_null(strstr(err, "t.conf:29: discharge_table: "));
+        assert_non_null(strstr(err, "t.conf:33: discharge_table: "));
         assert_non_null(strstr(err, "(expected: \"VOLTS:PERCENT ...\""));
         free(err);
 }
 
 static void an_empty_name_is_refused(void **state) {
-        assert_refused("[pump]\nbackend = rig\ninputs = none\noutputs = none\npower = none\n"
+        assert_refused("[pump]\nbackend = rig\n"
                        "[stepper]\nchip =\ndriver = drv8825\nstep_line = 20\ndir_line = 21\nenable_line = 16\n"
-                       MECHANISM "[pressure_downstream]\ndevice = a\nchannel = voltage0\n"
+                       MECHANISM IO "[pressure_downstream]\ndevice = a\nchannel = voltage0\n"
                        "low_mv = 0\nlow_mmhg = 0\nhigh_mv = 1\nhigh_mmhg = 1\n",
-                       "t.conf:7: chip: empty (required: a name)\n");
+                       "t.conf:4: chip: empty (required: a name)\n");
 }
 
 int main(void) {

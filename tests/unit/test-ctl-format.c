@@ -1576,7 +1576,7 @@ static void sim_commands_refuse_bad_arguments_with_clear_messages(void **state) 
                          "sim fail-sensor: unknown sensor 'pressure' (expected pressure-downstream, "
                          "pressure-upstream, plunger-position or battery-voltage).");
         assert_sim_error(SIM("fail-sensor", "battery-voltage", "broken"),
-                         "sim fail-sensor: unknown fault 'broken' (expected ok, read-error, stuck or out-of-range).");
+                         "sim fail-sensor: unknown fault 'broken' (expected ok, read-error, stuck, out-of-range or gone).");
 
         assert_sim_error(SIM("motor-gain", "fast"),
                          "sim motor-gain: 'fast' is not a gain (a number from 0 to 2, like 0.9; 1 is nominal).");
