@@ -31,10 +31,13 @@ static void run(struct input_source *s) {
         int64_t deadline = INT64_MAX;
         int r = h->inputs->process(h->inputs_ctx, s->input, now_monotonic_us(), &deadline);
         if (r < 0) {
-                /* The daemon's own polling of the input raises the
-                 * sensor-failure alarm where it matters (air, door); a
-                 * PCA button that cannot be read is logged. */
-                log_warning_errno(r, "Reading %s events failed: %m", hal_input_to_string(s->input));
+                /* The backend latches the error, so its read() fails from
+                 * now on and the pump's polling raises sensor-failure
+                 * (air, door, end stop). Stop watching: a dead fd would
+                 * wake the loop for ever. */
+                log_error_errno(r, "Reading %s events failed, no longer watched: %m", hal_input_to_string(s->input));
+                (void) sd_event_source_set_enabled(s->io, SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(s->settle, SD_EVENT_OFF);
                 return;
         }
         if (deadline == INT64_MAX) {
@@ -46,6 +49,8 @@ static void run(struct input_source *s) {
 }
 
 static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        /* On EPOLLERR/EPOLLHUP (the chip went away) process() finds the
+         * error itself and the source is switched off in run(). */
         run(userdata);
         return 0;
 }
@@ -80,7 +85,8 @@ int inputs_watch_new(sd_event *e, const struct hal *h, struct inputs_watch **ret
                 }
                 r = sd_event_add_io(e, &s->io, fd, EPOLLIN, on_io, s);
                 if (r >= 0)
-                        r = sd_event_add_time(e, &s->settle, CLOCK_MONOTONIC, 0, 0, on_settle, s);
+                        /* 1 ms accuracy: 0 would mean sd-event's default of 250 ms. */
+                        r = sd_event_add_time(e, &s->settle, CLOCK_MONOTONIC, 0, 1000, on_settle, s);
                 if (r < 0)
                         goto fail;
                 (void) sd_event_source_set_enabled(s->settle, SD_EVENT_OFF);

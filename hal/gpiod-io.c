@@ -23,6 +23,10 @@ struct io_input {
         struct gpiod_line *line;        /* NULL: not fitted */
         struct debounce debounce;
         int64_t last_edge_us;
+        /* The first error reading the line's events, latched: after it the
+         * debounced level is stale, and read() must say so rather than
+         * report a dead air detector as "no air" for ever. */
+        int error;
 };
 
 struct gpiod_io {
@@ -78,6 +82,8 @@ static int inputs_read(void *ctx, enum hal_input i, bool *ret_active) {
                 return -EINVAL;
         if (!in->line)
                 return -ENODEV;
+        if (in->error < 0)
+                return in->error;
         *ret_active = in->debounce.stable;
         return 0;
 }
@@ -144,8 +150,7 @@ static void feed_edge(struct gpiod_io *io, enum hal_input i, int64_t t_us, bool 
         (void) debounce_edge(&in->debounce, t_us, level);
 }
 
-static int inputs_process(void *ctx, enum hal_input i, int64_t now_us, int64_t *ret_deadline_us) {
-        struct gpiod_io *io = ctx;
+static int process_events(struct gpiod_io *io, enum hal_input i, int64_t now_us, int64_t *ret_deadline_us) {
         struct io_input *in = get_input(io, i);
         struct gpiod_line_event events[EVENTS_PER_READ];
         bool read_any = false;
@@ -197,6 +202,18 @@ static int inputs_process(void *ctx, enum hal_input i, int64_t now_us, int64_t *
         if (ret_deadline_us)
                 *ret_deadline_us = in->debounce.deadline_us;
         return 0;
+}
+
+static int inputs_process(void *ctx, enum hal_input i, int64_t now_us, int64_t *ret_deadline_us) {
+        struct gpiod_io *io = ctx;
+        struct io_input *in = get_input(io, i);
+
+        if (in && in->error < 0)
+                return in->error;
+        int r = process_events(io, i, now_us, ret_deadline_us);
+        if (r < 0 && in && in->line)    /* not for a bad or unfitted input */
+                in->error = r;
+        return r;
 }
 
 static const struct hal_inputs_ops gpiod_io_inputs_ops = {

@@ -137,7 +137,13 @@ int __wrap_gpiod_line_event_get_fd(struct gpiod_line *line) {
 }
 
 int __wrap_gpiod_line_event_wait(struct gpiod_line *line, const struct timespec *timeout);
+static int fail_event_wait_errno;       /* 0: wait works */
+
 int __wrap_gpiod_line_event_wait(struct gpiod_line *line, const struct timespec *timeout) {
+        if (fail_event_wait_errno) {
+                errno = fail_event_wait_errno;
+                return -1;
+        }
         assert_true(line->requested);
         assert_true(is_event_request(line));
         /* process() runs in the event loop: it must never block. */
@@ -376,6 +382,28 @@ static void a_bouncing_press_gives_one_handler_call_after_the_settle_time(void *
         gpiod_io_free(io);
 }
 
+/* A line whose events cannot be read any more (the chip went away) must
+ * not keep reading its last level: a dead air detector is not "no air". */
+static void an_input_that_fails_reads_as_failed_from_then_on(void **state) {
+        struct gpiod_io_params p = default_params();
+        struct hal h;
+        bool active = true;
+        struct gpiod_io *io = new_io(&p, &h);
+        int64_t deadline;
+
+        assert_int_equal(h.inputs->read(h.inputs_ctx, HAL_INPUT_PCA_BUTTON, &active), 0);
+        assert_false(active);
+        fail_event_wait_errno = ENODEV;
+        assert_int_equal(h.inputs->process(h.inputs_ctx, HAL_INPUT_PCA_BUTTON, 1000, &deadline), -ENODEV);
+        fail_event_wait_errno = 0;
+        /* Latched: the line works again, the input stays failed until restart. */
+        assert_int_equal(h.inputs->read(h.inputs_ctx, HAL_INPUT_PCA_BUTTON, &active), -ENODEV);
+        assert_int_equal(h.inputs->process(h.inputs_ctx, HAL_INPUT_PCA_BUTTON, 2000, &deadline), -ENODEV);
+        /* Other inputs are untouched. */
+        assert_int_equal(h.inputs->read(h.inputs_ctx, HAL_INPUT_DOOR_OPEN, &active), 0);
+        gpiod_io_free(io);
+}
+
 static void a_bounce_that_ends_released_is_no_press(void **state) {
         struct gpiod_io_params p = default_params();
         struct hal h;
@@ -583,6 +611,7 @@ int main(void) {
                 T(only_what_is_fitted_fills_the_hal),
                 T(a_bouncing_press_gives_one_handler_call_after_the_settle_time),
                 T(a_bounce_that_ends_released_is_no_press),
+                T(an_input_that_fails_reads_as_failed_from_then_on),
                 T(a_press_and_release_read_late_are_both_reported_at_kernel_times),
                 T(event_times_outside_last_edge_and_now_are_clamped),
                 T(a_lost_final_edge_is_caught_by_reading_the_line),

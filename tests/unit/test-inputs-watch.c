@@ -55,6 +55,13 @@ static int fake_process(void *ctx, enum hal_input i, int64_t now_us, int64_t *re
         return 0;
 }
 
+/* A backend whose process() fails: the watch must stop, not spin. */
+static unsigned failing_calls;
+static int failing_process(void *ctx, enum hal_input i, int64_t now_us, int64_t *ret_deadline_us) {
+        failing_calls++;
+        return -EIO;
+}
+
 static const struct hal_inputs_ops fake_ops = {
         .event_fd = fake_event_fd,
         .process = fake_process,
@@ -110,6 +117,28 @@ static void an_edge_is_processed_and_reported_when_its_debounce_settles(void **s
                 close(f.pipe[i][0]), close(f.pipe[i][1]);
 }
 
+static void a_failing_input_is_no_longer_watched(void **state) {
+        struct fake f = {};
+        const struct hal_inputs_ops ops = { .event_fd = fake_event_fd, .process = failing_process };
+        struct hal h = { .inputs = &ops, .inputs_ctx = &f };
+        sd_event *e = NULL;
+        struct inputs_watch *w = NULL;
+
+        assert_int_equal(pipe2(f.pipe[HAL_INPUT_AIR_IN_LINE], O_NONBLOCK | O_CLOEXEC), 0);
+        f.fitted[HAL_INPUT_AIR_IN_LINE] = true;
+        assert_int_equal(sd_event_new(&e), 0);
+        assert_int_equal(inputs_watch_new(e, &h, &w), 0);
+        /* Readable for ever (never drained): without the switch-off the
+         * loop would call process() thousands of times. */
+        assert_int_equal(write(f.pipe[HAL_INPUT_AIR_IN_LINE][1], "x", 1), 1);
+        run_for_ms(e, 30);
+        assert_int_equal(failing_calls, 1);
+        inputs_watch_free(w);
+        sd_event_unref(e);
+        close(f.pipe[HAL_INPUT_AIR_IN_LINE][0]);
+        close(f.pipe[HAL_INPUT_AIR_IN_LINE][1]);
+}
+
 static void a_backend_without_event_fds_is_not_watched(void **state) {
         static const struct hal_inputs_ops polled = {};
         struct hal h = { .inputs = &polled };
@@ -129,6 +158,7 @@ static void a_backend_without_event_fds_is_not_watched(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(an_edge_is_processed_and_reported_when_its_debounce_settles),
+                cmocka_unit_test(a_failing_input_is_no_longer_watched),
                 cmocka_unit_test(a_backend_without_event_fds_is_not_watched),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
