@@ -11,8 +11,12 @@
  * pending encoder edges (non-blocking), and sets the duty from the
  * position error (target - counted) with a proportional-integral law,
  * clamped to [0, max_duty_pct]. The executor's step schedule is thus the
- * speed set-point, and the safety gate's lease still bounds motion: when
- * steps stop coming, enable(false) (the executor's lapse) sets duty 0.
+ * speed set-point. Between steps the motor runs at the last duty: when
+ * steps stop coming, nothing slows it until the executor's lease lapses
+ * and enable(false) sets duty 0, so the overrun is up to a lease of
+ * motion at the last speed; and a sysfs PWM keeps its duty if the
+ * process dies (docs/HARDWARE.md: an H-bridge enable with a pull to
+ * off is required).
  *
  * Lines on the chip: DIR (output, requested forward) and the encoder
  * channel A (rising-edge events). Consumer "infusiond". */

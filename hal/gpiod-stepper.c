@@ -327,8 +327,11 @@ struct gpiod_stepper *gpiod_stepper_free(struct gpiod_stepper *s) {
         if (!s)
                 return NULL;
 
-        /* Motor off before anything is let go: a released line keeps its
-         * last level, and ENABLE must not stay active. */
+        /* Motor off before anything is let go. What a released line does
+         * next is the controller's choice (some keep the level, the Pi's
+         * mainline driver makes it an input, which a carrier's pull-down
+         * turns into "enabled"): the pull-up HARDWARE.md requires decides
+         * it, and while we hold the line it is driven off. */
         if (s->enable)
                 (void) gpiod_line_set_value(s->enable, 0);
 
