@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 #include "config/config-keys.h"
 #include "config/parser.h"
 #include "hal/power-sysfs.h"
+#include "hal/stepper-driver.h"
 
 /* The device keys of [pump] and what each backend implies for "auto". */
 static const struct device_key {
@@ -130,6 +132,38 @@ static void check_unused_sections(struct parser *p) {
         }
 }
 
+/* The driver must be able to do [mechanism] microsteps when the daemon
+ * sets them, with as many MS lines wired as its table has. Strapped
+ * (none wired): the board decides and the config is trusted. */
+static void check_microsteps(struct parser *p) {
+        const struct config *c = p->config;
+        enum stepper_driver d;
+        unsigned n_lines, wired = 0;
+
+        if (!p->key_ok[KEY_STEPPER_DRIVER] || !p->key_ok[KEY_MICROSTEPS] ||
+            stepper_driver_from_string(c->stepper.driver, &d) < 0)
+                return;
+        for (int i = 0; i < 3; i++)
+                wired += c->stepper.ms_line[i] >= 0;
+        /* Out of order (ms2 without ms1) is reported by check_lines(). */
+        if (wired == 0 || c->stepper.ms_line[wired - 1] < 0)
+                return;
+        if (stepper_driver_microstep_levels(d, (unsigned) c->geometry.microsteps, NULL, &n_lines) < 0) {
+                char can[64] = "";
+                for (unsigned m = 1; m <= 256; m *= 2)
+                        if (stepper_driver_microstep_levels(d, m, NULL, NULL) >= 0)
+                                snprintf(can + strlen(can), sizeof(can) - strlen(can), "%s%u", can[0] ? ", " : "", m);
+                config_report(p, p->key_line[KEY_MICROSTEPS],
+                              "microsteps: %" PRIi64 " is not a setting of the %s (it has %s)",
+                              c->geometry.microsteps, c->stepper.driver, can);
+                return;
+        }
+        if (wired != n_lines)
+                config_report(p, p->key_line[KEY_STEPPER_MS1_LINE + (int) wired - 1],
+                              "[stepper]: %u microstep line%s wired, the %s has %u (wire all of them, or none "
+                              "and strap the pins)", wired, wired == 1 ? "" : "s", c->stepper.driver, n_lines);
+}
+
 /* One GPIO line a device claims, for the "used twice" check. */
 struct claim {
         const char *chip;
@@ -153,6 +187,7 @@ static void check_lines(struct parser *p) {
                 claim(list, &n, c->stepper.chip, c->stepper.enable_line, KEY_STEPPER_ENABLE_LINE);
                 for (int i = 0; i < 3; i++)
                         claim(list, &n, c->stepper.chip, c->stepper.ms_line[i], KEY_STEPPER_MS1_LINE + i);
+                check_microsteps(p);
                 /* Wired microstep lines come in order: MS1, then MS2, then MS3. */
                 for (int i = 1; i < 3; i++)
                         if (c->stepper.ms_line[i] >= 0 && c->stepper.ms_line[i - 1] < 0)

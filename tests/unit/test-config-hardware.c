@@ -226,6 +226,28 @@ static void microstep_lines_are_wired_from_ms1_up(void **state) {
                        "t.conf:35: ms2_line: set, but ms1_line is not (wire the microstep lines from ms1 up)\n");
 }
 
+static void microsteps_must_be_the_drivers_when_the_daemon_sets_them(void **state) {
+        /* RIG's [mechanism] has microsteps = 16 (line 16): the DRV8825 has
+         * it, the TMC2209 too; 3 MS lines for a TMC2209 is one too many. */
+        struct config *c = assert_loads(RIG "[stepper]\nms1_line = 5\nms2_line = 6\nms3_line = 13\n");
+        config_free(c);
+        assert_refused(RIG "[stepper]\nms1_line = 5\nms2_line = 6\n",
+                       "t.conf:36: [stepper]: 2 microstep lines wired, the drv8825 has 3 (wire all of them, or none "
+                       "and strap the pins)\n");
+        char text[4096];
+        snprintf(text, sizeof(text), "%s", RIG "[stepper]\nms1_line = 5\nms2_line = 6\nms3_line = 13\n");
+        char *m = strstr(text, "microsteps = 16");
+        assert_non_null(m);
+        memcpy(m, "microsteps = 64", 15);
+        assert_refused(text, "t.conf:16: microsteps: 64 is not a setting of the drv8825 (it has 1, 2, 4, 8, 16, 32)\n");
+        /* Strapped: no lines, the board decides. */
+        snprintf(text, sizeof(text), "%s", RIG);
+        m = strstr(text, "microsteps = 16");
+        memcpy(m, "microsteps = 64", 15);
+        c = assert_loads(text);
+        config_free(c);
+}
+
 static void a_sensor_needs_two_calibration_points_and_a_range(void **state) {
         assert_refused(RIG "high_mv = 333\n",
                        "t.conf:34: high_mv: duplicate (first set on line 32)\n");
@@ -295,6 +317,7 @@ int main(void) {
                 cmocka_unit_test(a_section_its_device_does_not_use_is_refused),
                 cmocka_unit_test(a_line_used_twice_is_refused_naming_both),
                 cmocka_unit_test(microstep_lines_are_wired_from_ms1_up),
+                cmocka_unit_test(microsteps_must_be_the_drivers_when_the_daemon_sets_them),
                 cmocka_unit_test(a_sensor_needs_two_calibration_points_and_a_range),
                 cmocka_unit_test(a_buzzer_is_a_line_or_a_pwm_channel_not_both),
                 cmocka_unit_test(power_from_the_adc_needs_the_battery_channel_and_a_good_table),
