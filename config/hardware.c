@@ -10,18 +10,36 @@
 #include "hal/power-sysfs.h"
 #include "hal/stepper-driver.h"
 
-/* The device keys of [pump] and what each backend implies for "auto". */
+/* The device keys of [pump] and what a rig implies for "auto". */
 static const struct device_key {
         int key;
         const char *rig_default;
-        int sections[4];        /* sections read only with some choice of this key; -1 ends */
 } device_keys[] = {
-        { KEY_DRIVE,   "stepper", { SECTION_STEPPER, SECTION_DC_MOTOR, -1 } },
-        { KEY_SENSORS, "iio",     { SECTION_PRESSURE_DOWNSTREAM, SECTION_PRESSURE_UPSTREAM,
-                                    SECTION_PLUNGER_POSITION, SECTION_BATTERY_VOLTAGE } },
-        { KEY_INPUTS,  "gpiod",   { SECTION_INPUTS, -1 } },
-        { KEY_OUTPUTS, "gpiod",   { SECTION_OUTPUTS, -1 } },
-        { KEY_POWER,   "sysfs",   { SECTION_POWER, -1 } },
+        { KEY_DRIVE,   "stepper" },
+        { KEY_SENSORS, "iio" },
+        { KEY_INPUTS,  "gpiod" },
+        { KEY_OUTPUTS, "gpiod" },
+        { KEY_POWER,   "sysfs" },
+};
+
+/* The [pump] choice each section belongs to: it is read when key has one
+ * of values (a sensor's also only when it is in the file). A section
+ * without an entry is always read. */
+static const struct section_use {
+        int key;
+        const char *values[2];
+        bool only_if_written;
+} section_uses[_SECTION_MAX] = {
+        [SECTION_SIMULATION]          = { KEY_BACKEND, { "sim" } },
+        [SECTION_STEPPER]             = { KEY_DRIVE, { "stepper" } },
+        [SECTION_DC_MOTOR]            = { KEY_DRIVE, { "dc-motor" } },
+        [SECTION_INPUTS]              = { KEY_INPUTS, { "gpiod" } },
+        [SECTION_OUTPUTS]             = { KEY_OUTPUTS, { "gpiod" } },
+        [SECTION_PRESSURE_DOWNSTREAM] = { KEY_SENSORS, { "iio" }, true },
+        [SECTION_PRESSURE_UPSTREAM]   = { KEY_SENSORS, { "iio" }, true },
+        [SECTION_PLUNGER_POSITION]    = { KEY_SENSORS, { "iio" }, true },
+        [SECTION_BATTERY_VOLTAGE]     = { KEY_SENSORS, { "iio" }, true },
+        [SECTION_POWER]               = { KEY_POWER, { "sysfs", "iio" } },
 };
 
 static char **device_field(struct config *c, int key) {
@@ -75,60 +93,36 @@ void config_resolve_devices(struct parser *p) {
 }
 
 bool config_section_in_use(const struct parser *p, int section) {
-        switch (section) {
-        case SECTION_STEPPER:
-                return streq(device(p, KEY_DRIVE), "stepper");
-        case SECTION_DC_MOTOR:
-                return streq(device(p, KEY_DRIVE), "dc-motor");
-        case SECTION_INPUTS:
-                return streq(device(p, KEY_INPUTS), "gpiod");
-        case SECTION_OUTPUTS:
-                return streq(device(p, KEY_OUTPUTS), "gpiod");
-        case SECTION_PRESSURE_DOWNSTREAM:
-        case SECTION_PRESSURE_UPSTREAM:
-        case SECTION_PLUNGER_POSITION:
-        case SECTION_BATTERY_VOLTAGE:
-                return streq(device(p, KEY_SENSORS), "iio") && p->section_line[section] > 0;
-        case SECTION_POWER:
-                return streq(device(p, KEY_POWER), "sysfs") || streq(device(p, KEY_POWER), "iio");
-        case SECTION_SIMULATION:
-                return p->key_ok[KEY_BACKEND] && streq(p->config->backend, "sim");
-        default:
-                return true;
-        }
-}
+        const struct section_use *u = &section_uses[section];
 
-/* Which [pump] key and value a section needs, for the message. */
-static void section_needs(int section, const char **ret_key, const char **ret_value) {
-        *ret_key = "backend";
-        *ret_value = "sim";
-        for (size_t i = 0; i < ELEMENTSOF(device_keys); i++)
-                for (size_t j = 0; j < ELEMENTSOF(device_keys[i].sections) && device_keys[i].sections[j] >= 0; j++)
-                        if (device_keys[i].sections[j] == section) {
-                                *ret_key = config_keys[device_keys[i].key].name;
-                                *ret_value = section == SECTION_DC_MOTOR ? "dc-motor" :
-                                             section == SECTION_POWER ? "sysfs or iio" :
-                                             device_keys[i].rig_default;
-                        }
+        if (!u->values[0])
+                return true;
+        if (u->only_if_written && p->section_line[section] == 0)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(u->values) && u->values[i]; i++)
+                if (streq(device(p, u->key), u->values[i]))
+                        return true;
+        return false;
 }
 
 static void check_unused_sections(struct parser *p) {
         for (int s = 0; s < _SECTION_MAX; s++) {
-                const char *key, *value;
+                const struct section_use *u = &section_uses[s];
 
                 if (p->section_line[s] == 0 || config_section_in_use(p, s))
                         continue;
-                section_needs(s, &key, &value);
                 /* Only report what is certain: a bad [pump] value was reported already. */
                 bool pump_ok = true;
                 for (size_t i = 0; i < ELEMENTSOF(device_keys); i++)
                         pump_ok = pump_ok && p->key_ok[device_keys[i].key];
                 if (!pump_ok || !p->key_ok[KEY_BACKEND])
                         continue;
+                const char *key = config_keys[u->key].name;
                 config_report(p, p->section_line[s],
-                              "[%s]: not used with this [pump] (it is read only with %s = %s): "
+                              "[%s]: not used with this [pump] (it is read only with %s = %s%s%s): "
                               "remove it or change %s",
-                              config_section_names[s], key, value, key);
+                              config_section_names[s], key, u->values[0], u->values[1] ? " or " : "",
+                              u->values[1] ?: "", key);
         }
 }
 

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
-#include <time.h>
 
 #include "common/macros.h"
 #include "daemon/log.h"
@@ -20,16 +19,13 @@ struct inputs_watch {
         struct input_source src[_HAL_INPUT_MAX];
 };
 
-static int64_t now_monotonic_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void run(struct input_source *s) {
         const struct hal *h = s->w->hal;
         int64_t deadline = INT64_MAX;
-        int r = h->inputs->process(h->inputs_ctx, s->input, now_monotonic_us(), &deadline);
+        uint64_t now = 0;
+        /* The loop's own clock for this iteration: pump time in real time. */
+        (void) sd_event_now(sd_event_source_get_event(s->io), CLOCK_MONOTONIC, &now);
+        int r = h->inputs->process(h->inputs_ctx, s->input, (int64_t) now, &deadline);
         if (r < 0) {
                 /* The backend latches the error, so its read() fails from
                  * now on and the pump's polling raises sensor-failure

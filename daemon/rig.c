@@ -312,12 +312,11 @@ struct rig *rig_close(struct rig *r) {
         gpiod_io_free(r->inputs);
 #endif
         pwm_sysfs_close(r->buzzer);
-#if HAVE_LIBIIO
+        /* The voltage fallback reads through the sensors: it goes first. */
         power_voltage_free(r->power_voltage);
-        r->power_voltage = NULL;
+#if HAVE_LIBIIO
         iio_sensors_free(r->sensors);
 #endif
-        power_voltage_free(r->power_voltage);
         power_sysfs_free(r->power);
         free(r);
         return NULL;
