@@ -39,6 +39,15 @@ enum db_stmt {
         DB_STMT_LATEST_UTC,
         DB_STMT_EVENT_LAST_UTC,
         DB_STMT_PCA_FLOW_SINCE,
+        DB_STMT_AUDIT_HEAD,
+        DB_STMT_AUDIT_ANCHOR,
+        DB_STMT_AUDIT_WALK,
+        DB_STMT_READ_BEGIN,
+        DB_STMT_READ_END,
+        DB_STMT_INFUSIONS_LIST,
+        DB_STMT_INFUSIONS_LIST_DRUG,
+        DB_STMT_EVENTS_LIST,
+        DB_STMT_ALARM_EVENTS_LIST,
         _DB_STMT_MAX,
 };
 
@@ -49,6 +58,7 @@ struct db {
         char *got_status;
         char *got_library_version;     /* db_library_current's strings */
         char *got_library_json;
+        bool readonly;                  /* db_open_readonly() */
         char error[256];
 };
 
@@ -62,6 +72,10 @@ static inline void db_resetp(sqlite3_stmt **s) {
                 sqlite3_reset(*s);
                 sqlite3_clear_bindings(*s);
         }
+}
+
+static inline void sqlite3_finalizep(sqlite3_stmt **s) {
+        sqlite3_finalize(*s);
 }
 
 /* Map an SQLite result code to a negative errno. */
@@ -83,5 +97,14 @@ int db_set_synchronous(struct db *d, bool full);
  * reads and then writes cannot fail half-way with SQLITE_BUSY. */
 int db_begin(struct db *d);
 int db_commit(struct db *d);
+/* A read transaction (BEGIN DEFERRED), so that several statements see one
+ * state of the file while the daemon writes; always ended by db_read_end,
+ * which never fails a reader. */
+int db_read_begin(struct db *d);
+void db_read_end(struct db *d);
+
+/* Fill chain_sha256 of every audit row after the anchor, in id order
+ * (migration 5 -> 6, inside its transaction). */
+int db_audit_chain_rows(struct db *d);
 /* After a failure; keeps the first error's text. */
 void db_rollback(struct db *d);

@@ -99,6 +99,22 @@ int db_commit(struct db *d) {
         return exec_cached(d, DB_STMT_COMMIT, "COMMIT");
 }
 
+int db_read_begin(struct db *d) {
+        return exec_cached(d, DB_STMT_READ_BEGIN, "BEGIN DEFERRED");
+}
+
+void db_read_end(struct db *d) {
+        _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
+
+        /* A read transaction has nothing to commit; ending it only lets
+         * the daemon checkpoint the WAL again. */
+        if (sqlite3_get_autocommit(d->sqlite))
+                return;
+        if (db_statement(d, DB_STMT_READ_END, "COMMIT", &s) < 0)
+                return;
+        (void) sqlite3_step(s);
+}
+
 void db_rollback(struct db *d) {
         _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
 
@@ -156,12 +172,8 @@ static int create_file(const char *path) {
         return r;
 }
 
-static void finalizep(sqlite3_stmt **s) {
-        sqlite3_finalize(*s);
-}
-
 static int pragma_text(struct db *d, const char *sql, char *ret, size_t size) {
-        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *s = NULL;
         int rc;
 
         /* One-off statements at open: not worth a cache slot. */
@@ -172,6 +184,23 @@ static int pragma_text(struct db *d, const char *sql, char *ret, size_t size) {
         if (rc != SQLITE_ROW)
                 return db_fail(d, rc);
         snprintf(ret, size, "%s", (const char *) sqlite3_column_text(s, 0) ?: "");
+        return 0;
+}
+
+/* A file made before retention existed has auto_vacuum off, and only a
+ * VACUUM (a rewrite of the whole file, once) can turn it on. */
+static int set_incremental_vacuum(struct db *d) {
+        char mode[16];
+        int r, rc;
+
+        r = pragma_text(d, "PRAGMA auto_vacuum", mode, sizeof mode);
+        if (r < 0)
+                return r;
+        if (strcmp(mode, "2") == 0)             /* INCREMENTAL */
+                return 0;
+        rc = sqlite3_exec(d->sqlite, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                return db_failf(d, db_errno(d, rc), "turning on incremental vacuum: %s", sqlite3_errmsg(d->sqlite));
         return 0;
 }
 
@@ -193,6 +222,16 @@ static int setup_connection(struct db *d) {
         r = db_check_schema(d);
         if (r < 0)
                 return r;
+
+        /* Retention hands freed pages back to the file system a few at a
+         * time (PRAGMA incremental_vacuum); that needs auto_vacuum set
+         * before the first table exists. Older files are converted once,
+         * after migrating, by set_incremental_vacuum(). */
+        if (r == 0) {
+                rc = sqlite3_exec(d->sqlite, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL);
+                if (rc != SQLITE_OK)
+                        return db_fail(d, rc);
+        }
 
         /* WAL lets readers open the file while we write. The answer is the
          * mode in force, which need not be the one asked for. */
@@ -216,7 +255,10 @@ static int setup_connection(struct db *d) {
         if (rc != SQLITE_OK)
                 return db_failf(d, -EIO, "cannot keep the WAL file: %s", sqlite3_errstr(rc));
 
-        return db_migrate(d);
+        r = db_migrate(d);
+        if (r < 0)
+                return r;
+        return set_incremental_vacuum(d);
 }
 
 int db_open(const char *path, struct db **ret) {
@@ -243,6 +285,64 @@ int db_open(const char *path, struct db **ret) {
         r = setup_connection(d);
         if (r < 0)
                 return r;
+
+        d->error[0] = '\0';
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+/* A path as a file: URI: the characters that would end or escape it are
+ * percent-encoded. */
+static int path_to_ro_uri(const char *path, char **ret) {
+        size_t n = strlen(path);
+        char *uri = malloc(sizeof "file:" + 3 * n + sizeof "?mode=ro");
+        char *p;
+
+        if (!uri)
+                return -ENOMEM;
+        p = stpcpy(uri, "file:");
+        for (const char *c = path; *c; c++) {
+                if (*c == '?' || *c == '#' || *c == '%')
+                        p += sprintf(p, "%%%02X", (unsigned char) *c);
+                else
+                        *p++ = *c;
+        }
+        strcpy(p, "?mode=ro");
+        *ret = uri;
+        return 0;
+}
+
+int db_open_readonly(const char *path, struct db **ret) {
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(freep) char *uri = NULL;
+        int r, rc;
+
+        if (!path || !ret)
+                return -EINVAL;
+        r = path_to_ro_uri(path, &uri);
+        if (r < 0)
+                return r;
+
+        d = calloc(1, sizeof *d);
+        if (!d)
+                return -ENOMEM;
+        d->readonly = true;
+
+        rc = sqlite3_open_v2(uri, &d->sqlite, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+        if (rc != SQLITE_OK)
+                return db_errno(d, rc);
+        rc = sqlite3_extended_result_codes(d->sqlite, 1);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_busy_timeout(d->sqlite, DB_BUSY_TIMEOUT_MS);
+        if (rc != SQLITE_OK)
+                return db_errno(d, rc);
+
+        /* The first read also tells whether we may read at all. */
+        r = db_user_version(d);
+        if (r < 0)
+                return r;
+        if (r != DB_SCHEMA_VERSION)
+                return -EPROTO;
 
         d->error[0] = '\0';
         *ret = TAKE_PTR(d);

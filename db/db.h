@@ -21,9 +21,10 @@
 #include <stdint.h>
 
 struct db;
+struct db_alarm_event;
 
 /* The schema version this build writes. */
-#define DB_SCHEMA_VERSION 5
+#define DB_SCHEMA_VERSION 6
 
 /* Open (create if missing, mode 0640) and migrate to DB_SCHEMA_VERSION.
  * -EPROTO: the file's schema is newer than this build knows; the file is
@@ -33,6 +34,13 @@ int db_open(const char *path, struct db **ret);
 struct db *db_close(struct db *d);
 const char *db_last_error(struct db *d);
 int db_schema_version(struct db *d);
+
+/* Open an existing history for reading only, as hospital IT and the
+ * offline tools do (file:PATH?mode=ro): never writes, never migrates, and
+ * every write through it fails with -EROFS. -EPROTO: the schema is not
+ * DB_SCHEMA_VERSION (older: let the daemon migrate it first; newer: this
+ * build cannot read it). -ENOENT: no such file. */
+int db_open_readonly(const char *path, struct db **ret);
 
 /* Infusions. An infusion row is opened at Start and closed at Stop,
  * completion, or (at the next start-up) as interrupted. */
@@ -57,6 +65,8 @@ struct db_infusion {
         const char *dose_unit;
         const char *concentration;      /* "25000 units / 500 mL" */
         const char *library_sha256;
+        /* Read back only, by db_infusions_list(): */
+        int64_t checkpoint_utc_us;      /* when volume_nl was recorded */
 };
 
 /* Opens the row as "active"; inf's id, status and ended_utc_us are ignored. */
@@ -91,6 +101,7 @@ struct db_event {
         const char *to_state;           /* may be NULL */
         int64_t volume_nl;
         const char *detail;             /* may be NULL */
+        int64_t id;                     /* read back only; ignored by db_event_add */
 };
 
 /* -EINVAL if infusion_id names no infusion. */
@@ -109,7 +120,58 @@ struct db_audit {
         const char *message;            /* error message, may be NULL */
 };
 
+/* Appends the row to the hash chain (schema 6): its chain_sha256 is
+ * SHA-256 over the previous row's chain_sha256 and this row's content, in
+ * the form docs/SCHEMA.md gives, so that a reader can check it without us. */
 int db_audit_add(struct db *d, const struct db_audit *a);
+
+/* The chain's newest row (id 0 and the anchor's hash when it is empty). */
+int db_audit_head(struct db *d, int64_t *ret_id, char ret_sha256[static 65]);
+
+/* What db_audit_verify() found. */
+struct db_audit_check {
+        uint64_t rows;                  /* rows checked, from the anchor on */
+        int64_t anchor_id;              /* the chain starts after this row */
+        int64_t head_id;                /* last good row (the newest, if intact) */
+        char head_sha256[65];
+        int64_t broken_id;              /* 0: intact; else the first bad row */
+        char reason[256];               /* what is wrong with broken_id */
+};
+
+/* Walk the audit chain from its anchor, recomputing every hash. Returns 0
+ * when intact, 1 when broken (ret says the first bad row and why), or a
+ * negative errno when it could not be read. */
+int db_audit_verify(struct db *d, struct db_audit_check *ret);
+
+/* Reading the history (db/history-read.c), for the History D-Bus object
+ * and the exports. Keyset paging: rows come in id order, at most `limit`
+ * of them, all with id > after_id; pass the last id seen to get the next
+ * page. Times select [since_utc_us, until_utc_us). Strings in the rows are
+ * valid during the callback only. A callback returning < 0 stops the walk
+ * and that value is returned; else the number of rows is. */
+struct db_page {
+        int64_t since_utc_us;
+        int64_t until_utc_us;           /* INT64_MAX: no end */
+        int64_t after_id;               /* 0: from the first */
+        unsigned limit;                 /* 1 .. DB_PAGE_MAX */
+};
+#define DB_PAGE_MAX 1000u
+
+/* Infusions that overlap the range: started before until and ended at or
+ * after since, or still running. drug: NULL, or only those whose drug_id
+ * or drug_name equals it (case-insensitive). Rows carry every column,
+ * drug and checkpoint included. */
+typedef int (*db_infusion_row_cb)(const struct db_infusion *inf, void *userdata);
+int db_infusions_list(struct db *d, const struct db_page *page, const char *drug, db_infusion_row_cb cb,
+                      void *userdata);
+/* Events with since <= utc_us < until; infusion_id > 0: only that one's. */
+typedef int (*db_event_row_cb)(const struct db_event *e, void *userdata);
+int db_events_list(struct db *d, const struct db_page *page, int64_t infusion_id, db_event_row_cb cb,
+                   void *userdata);
+/* Alarm events (every action on every alarm) with since <= utc_us < until. */
+typedef int (*db_alarm_row_cb)(const struct db_alarm_event *e, void *userdata);
+int db_alarm_events_list(struct db *d, const struct db_page *page, int64_t infusion_id, db_alarm_row_cb cb,
+                         void *userdata);
 
 /* Drug library versions. Each import is a new row; the newest is in use.
  * json is the canonical export of the library (db/library-json.c), and
@@ -166,6 +228,7 @@ struct db_alarm_event {
         double pressure_mmhg;           /* NAN: not known */
         int64_t volume_nl;
         const char *message;            /* may be NULL */
+        int64_t id;                     /* read back only; ignored by db_alarm_event_add */
 };
 
 /* -EINVAL for a missing field or an action or priority the schema refuses. */
@@ -253,3 +316,33 @@ struct db_delivery_sample {
 
 /* Written with synchronous=NORMAL, like checkpoints. */
 int db_delivery_sample_add(struct db *d, const struct db_delivery_sample *s);
+
+/* Retention (db/retention.c): keep at most keep_us of history and at most
+ * max_bytes of live data, pruning oldest first. Never prunes a record of
+ * an infusion that is still active, a record newer than floor_us before
+ * now (the PCA windows a restart reloads live there), the newest audit
+ * row, or the current drug library. Pruned audit rows move the chain's
+ * anchor forward (the schema refuses any other delete). */
+struct db_retention {
+        int64_t keep_us;                /* > 0 */
+        uint64_t max_bytes;             /* 0: no size limit */
+        int64_t floor_us;               /* keep at least this much, whatever max_bytes says */
+        unsigned batch_rows;            /* rows deleted per table per step; 0: a default */
+};
+
+struct db_retention_step {
+        uint64_t rows_deleted;          /* in this step, all tables */
+        int64_t pruned_before_utc_us;   /* the fence after this step */
+        uint64_t bytes_in_use;          /* live data after it */
+        bool more;                      /* another step would prune more */
+};
+
+/* One small transaction: prune up to batch_rows per table older than the
+ * cut-off that keep_us and max_bytes give, then hand free pages back with
+ * an incremental vacuum. Returns 1 if more is left to prune (call again,
+ * from the event loop, not in a tight loop), 0 when within the limits. */
+int db_retention_step(struct db *d, const struct db_retention *r, int64_t now_utc_us,
+                      struct db_retention_step *ret);
+
+/* Live data ((page_count - freelist_count) * page_size) and file size. */
+int db_size_bytes(struct db *d, uint64_t *ret_in_use, uint64_t *ret_file);

@@ -295,9 +295,136 @@ static const char *const migrations[] = {
         "  volume_nl / 1e6 AS volume_ml, rate_nl_per_h / 1e6 AS rate_ml_per_h,"
         "  utc_us, mono_us, volume_nl, rate_nl_per_h"
         "  FROM delivery_samples;",
+
+        /* 5 -> 6: the audit hash chain and retention.
+         *
+         * Each audit row gets chain_sha256, SHA-256 over the previous
+         * row's chain_sha256 and its own content (db/audit.c has the exact
+         * bytes; docs/SCHEMA.md gives them to readers). The rows before
+         * this version are chained by migrate_chain_audit() below, after
+         * this SQL and before audit_no_update comes back.
+         *
+         * Retention prunes oldest first, so the append-only tables must let
+         * it delete, and nothing else. Two fences, both single rows that
+         * only move forward: retention.pruned_before_utc_us for records by
+         * time, and audit_anchor for the audit chain (the row the chain now
+         * starts after, and its hash, so verification still starts from a
+         * known value once older rows are gone). The delete triggers refuse
+         * anything on the near side of a fence. Like the other triggers they
+         * guard against our own bugs; the chain is what shows tampering. */
+        "DROP TRIGGER audit_no_update;"
+        "DROP TRIGGER audit_no_delete;"
+        "ALTER TABLE audit ADD COLUMN chain_sha256 TEXT"
+        "  CHECK (chain_sha256 IS NULL OR length(chain_sha256) = 64);"
+
+        "CREATE TABLE audit_anchor ("
+        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  audit_id INTEGER NOT NULL CHECK (audit_id >= 0),"      /* the chain starts after it */
+        "  chain_sha256 TEXT NOT NULL CHECK (length(chain_sha256) = 64),"
+        "  moved_utc_us INTEGER"                          /* NULL: never moved */
+        ");"
+        /* All zeros, just before the first row there is. */
+        "INSERT INTO audit_anchor (id, audit_id, chain_sha256)"
+        "  VALUES (1, coalesce((SELECT min(id) FROM audit) - 1, 0),"
+        "          '0000000000000000000000000000000000000000000000000000000000000000');"
+        "CREATE TRIGGER audit_anchor_no_delete BEFORE DELETE ON audit_anchor"
+        "  BEGIN SELECT RAISE(ABORT, 'the audit anchor is never deleted'); END;"
+        /* Forward only, and only onto a row that is there with the hash it
+         * has: the anchor always names a real link of the chain. */
+        "CREATE TRIGGER audit_anchor_forward BEFORE UPDATE ON audit_anchor"
+        "  WHEN NOT (NEW.id IS OLD.id AND NEW.audit_id >= OLD.audit_id"
+        "            AND (NEW.audit_id = OLD.audit_id AND NEW.chain_sha256 IS OLD.chain_sha256"
+        "                 OR NEW.chain_sha256 IS (SELECT chain_sha256 FROM audit WHERE id = NEW.audit_id)))"
+        "  BEGIN SELECT RAISE(ABORT, 'the audit anchor only moves forward, onto a chained row'); END;"
+        "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+        "  WHEN OLD.id > (SELECT audit_id FROM audit_anchor)"
+        "  BEGIN SELECT RAISE(ABORT, 'audit is append-only: move the anchor past a row before pruning it'); END;"
+        /* New rows must extend the chain, in id order. */
+        "CREATE TRIGGER audit_chained BEFORE INSERT ON audit"
+        "  WHEN NEW.chain_sha256 IS NULL"
+        "    OR NEW.id <= coalesce((SELECT max(id) FROM audit), (SELECT audit_id FROM audit_anchor))"
+        "  BEGIN SELECT RAISE(ABORT, 'an audit row must carry its chain hash and come after every other'); END;"
+
+        "CREATE TABLE retention ("
+        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  pruned_before_utc_us INTEGER NOT NULL CHECK (pruned_before_utc_us >= 0),"
+        "  pruned_utc_us INTEGER"                         /* when it last moved; NULL: never */
+        ");"
+        "INSERT INTO retention (id, pruned_before_utc_us) VALUES (1, 0);"
+        "CREATE TRIGGER retention_no_delete BEFORE DELETE ON retention"
+        "  BEGIN SELECT RAISE(ABORT, 'the retention fence is never deleted'); END;"
+        "CREATE TRIGGER retention_forward BEFORE UPDATE ON retention"
+        "  WHEN NOT (NEW.id IS OLD.id AND NEW.pruned_before_utc_us >= OLD.pruned_before_utc_us)"
+        "  BEGIN SELECT RAISE(ABORT, 'the retention fence only moves forward'); END;"
+
+        "DROP TRIGGER alarm_events_no_delete;"
+        "CREATE TRIGGER alarm_events_no_delete BEFORE DELETE ON alarm_events"
+        "  WHEN OLD.utc_us >= (SELECT pruned_before_utc_us FROM retention)"
+        "  BEGIN SELECT RAISE(ABORT, 'alarm events are append-only (retention prunes before its fence)'); END;"
+        "DROP TRIGGER pca_demands_no_delete;"
+        "CREATE TRIGGER pca_demands_no_delete BEFORE DELETE ON pca_demands"
+        "  WHEN OLD.utc_us >= (SELECT pruned_before_utc_us FROM retention)"
+        "  BEGIN SELECT RAISE(ABORT, 'PCA demands are append-only (retention prunes before its fence)'); END;"
+        "DROP TRIGGER delivery_samples_no_delete;"
+        "CREATE TRIGGER delivery_samples_no_delete BEFORE DELETE ON delivery_samples"
+        "  WHEN OLD.utc_us >= (SELECT pruned_before_utc_us FROM retention)"
+        "  BEGIN SELECT RAISE(ABORT, 'delivery samples are append-only (retention prunes before its fence)'); END;"
+        /* Events, infusions and limit events had no delete guard; now they
+         * get the same fence. An infusion goes by its end: a running one,
+         * or one that ended after the fence, stays. */
+        "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
+        "  WHEN OLD.utc_us >= (SELECT pruned_before_utc_us FROM retention)"
+        "  BEGIN SELECT RAISE(ABORT, 'events are append-only (retention prunes before its fence)'); END;"
+        "CREATE TRIGGER limit_events_no_delete BEFORE DELETE ON limit_events"
+        "  WHEN OLD.utc_us >= (SELECT pruned_before_utc_us FROM retention)"
+        "  BEGIN SELECT RAISE(ABORT, 'limit events are append-only (retention prunes before its fence)'); END;"
+        "CREATE TRIGGER infusions_no_delete BEFORE DELETE ON infusions"
+        "  WHEN OLD.ended_utc_us IS NULL OR OLD.ended_utc_us >= (SELECT pruned_before_utc_us FROM retention)"
+        "  BEGIN SELECT RAISE(ABORT, 'infusions are kept until retention prunes them, never while running'); END;"
+        /* A library version is kept while it is the one in use. */
+        "CREATE TRIGGER drug_libraries_no_delete BEFORE DELETE ON drug_libraries"
+        "  WHEN OLD.id = (SELECT max(id) FROM drug_libraries)"
+        "    OR OLD.imported_utc_us >= (SELECT pruned_before_utc_us FROM retention)"
+        "  BEGIN SELECT RAISE(ABORT, 'drug library versions are kept until retention prunes them, the one in use always'); END;"
+
+        /* The audit log for readers, with the chain and its state. */
+        "CREATE VIEW v_audit AS SELECT"
+        "  id, strftime('%Y-%m-%dT%H:%M:%fZ', utc_us / 1000 / 1000.0, 'unixepoch') AS utc,"
+        "  uid, method, object, args, outcome, message, chain_sha256, utc_us"
+        "  FROM audit;"
+        "CREATE VIEW v_retention AS SELECT"
+        "  r.pruned_before_utc_us,"
+        "  strftime('%Y-%m-%dT%H:%M:%fZ', r.pruned_before_utc_us / 1000 / 1000.0, 'unixepoch') AS pruned_before_utc,"
+        "  strftime('%Y-%m-%dT%H:%M:%fZ', r.pruned_utc_us / 1000 / 1000.0, 'unixepoch') AS pruned_utc,"
+        "  a.audit_id AS audit_anchor_id, a.chain_sha256 AS audit_anchor_sha256"
+        "  FROM retention AS r, audit_anchor AS a;",
+};
+
+/* Work a step needs beyond its SQL, run right after it in the same
+ * transaction; NULL where there is none. */
+static int migrate_chain_audit(struct db *d);
+static int (*const migration_hooks[])(struct db *d) = {
+        [5] = migrate_chain_audit,
 };
 
 _Static_assert(ELEMENTSOF(migrations) == DB_SCHEMA_VERSION, "one migration step per schema version");
+_Static_assert(ELEMENTSOF(migration_hooks) <= DB_SCHEMA_VERSION, "a hook belongs to a step");
+
+/* Chain the audit rows written before schema 6, oldest first, from the
+ * all-zero anchor placed just before the first of them; then put the
+ * update guard back. */
+static int migrate_chain_audit(struct db *d) {
+        int r, rc;
+
+        r = db_audit_chain_rows(d);
+        if (r < 0)
+                return r;
+        rc = sqlite3_exec(d->sqlite,
+                          "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+                          "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;",
+                          NULL, NULL, NULL);
+        return rc == SQLITE_OK ? 0 : db_fail(d, rc);
+}
 
 int db_user_version(struct db *d) {
         _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
@@ -341,6 +468,11 @@ static int migrate_step(struct db *d) {
         if (rc != SQLITE_OK)
                 return db_failf(d, db_errno(d, rc), "migrating schema %d to %d: %s",
                                 version, version + 1, sqlite3_errmsg(d->sqlite));
+        if ((size_t) version < ELEMENTSOF(migration_hooks) && migration_hooks[version]) {
+                r = migration_hooks[version](d);
+                if (r < 0)
+                        return r;
+        }
 
         /* PRAGMA takes no parameters; the value is our own integer. */
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", version + 1);

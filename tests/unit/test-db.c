@@ -124,6 +124,30 @@ static void query_text(sqlite3 *s, const char *sql, char *ret, size_t size) {
         sqlite3_finalize(st);
 }
 
+/* SQL that turns a schema 6 file back into a schema 5 one (the audit
+ * chain and the retention fences gone, the old guards back), for the
+ * tests that migrate an older file forward. */
+#define UNDO_SCHEMA_6                                                                           \
+        "DROP VIEW v_audit; DROP VIEW v_retention;"                                             \
+        "DROP TRIGGER audit_no_delete; DROP TRIGGER audit_chained; DROP TRIGGER audit_no_update;" \
+        "DROP TRIGGER alarm_events_no_delete; DROP TRIGGER pca_demands_no_delete;"              \
+        "DROP TRIGGER delivery_samples_no_delete; DROP TRIGGER events_no_delete;"               \
+        "DROP TRIGGER limit_events_no_delete; DROP TRIGGER infusions_no_delete;"                \
+        "DROP TRIGGER drug_libraries_no_delete;"                                                \
+        "DROP TABLE audit_anchor; DROP TABLE retention;"                                        \
+        "ALTER TABLE audit DROP COLUMN chain_sha256;"                                           \
+        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"                                 \
+        "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"                             \
+        "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"                                 \
+        "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"                             \
+        "CREATE TRIGGER alarm_events_no_delete BEFORE DELETE ON alarm_events"                   \
+        "  BEGIN SELECT RAISE(ABORT, 'alarm events are append-only'); END;"                     \
+        "CREATE TRIGGER pca_demands_no_delete BEFORE DELETE ON pca_demands"                     \
+        "  BEGIN SELECT RAISE(ABORT, 'PCA demands are append-only'); END;"                      \
+        "CREATE TRIGGER delivery_samples_no_delete BEFORE DELETE ON delivery_samples"           \
+        "  BEGIN SELECT RAISE(ABORT, 'delivery samples are append-only'); END;"                 \
+        "PRAGMA user_version = 5;"
+
 static int64_t query_int(sqlite3 *s, const char *sql) {
         char text[64];
         query_text(s, sql, text, sizeof text);
@@ -157,7 +181,7 @@ static void fresh_database_is_the_current_schema_in_wal_mode_and_mode_0640(void 
 
         assert_int_equal(db_open(f->path, &d), 0);
         assert_int_equal(db_schema_version(d), DB_SCHEMA_VERSION);
-        assert_int_equal(DB_SCHEMA_VERSION, 5);
+        assert_int_equal(DB_SCHEMA_VERSION, 6);
 
         assert_int_equal(stat(f->path, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0640);
@@ -818,6 +842,7 @@ static void a_version_1_file_migrates_forward_keeping_its_rows(void **state) {
         {
                 /* Turn it back into a version 1 file. */
                 _cleanup_(sqlite_closep) sqlite3 *raw = open_raw(f->path);
+                assert_int_equal(sqlite3_exec(raw, UNDO_SCHEMA_6, NULL, NULL, NULL), SQLITE_OK);
                 assert_int_equal(sqlite3_exec(raw,
                                               "DROP VIEW v_pca_demands; DROP VIEW v_delivery_samples;"
                                               "DROP TABLE pca_demands; DROP TABLE delivery_samples;"
@@ -1691,6 +1716,7 @@ static void a_version_4_file_migrates_to_5_keeping_its_rows(void **state) {
         {
                 /* Turn it back into a version 4 file. */
                 _cleanup_(sqlite_closep) sqlite3 *raw = open_raw(f->path);
+                assert_int_equal(sqlite3_exec(raw, UNDO_SCHEMA_6, NULL, NULL, NULL), SQLITE_OK);
                 assert_int_equal(sqlite3_exec(raw,
                                               "DROP VIEW v_pca_demands; DROP VIEW v_delivery_samples;"
                                               "DROP TABLE pca_demands; DROP TABLE delivery_samples;"
@@ -1701,7 +1727,7 @@ static void a_version_4_file_migrates_to_5_keeping_its_rows(void **state) {
         }
 
         assert_int_equal(db_open(f->path, &d), 0);
-        assert_int_equal(db_schema_version(d), 5);
+        assert_int_equal(db_schema_version(d), DB_SCHEMA_VERSION);
         assert_int_equal(db_infusion_get(d, id, &out), 0);
         assert_int_equal(out.rate_nl_per_h, in.rate_nl_per_h);
         assert_int_equal(db_event_count(d, "state"), 1);
