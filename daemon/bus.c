@@ -155,6 +155,8 @@ int bus_setup(sd_event *e, struct pump *p, struct bus_ctx **ret) {
                 r = bus_add_channel(b);
         if (r >= 0)
                 r = bus_add_library(b);
+        if (r >= 0)
+                r = bus_add_history(b);
         if (r >= 0 && pump_has_sim(p))
                 r = bus_add_simulator(b);
         if (r < 0)

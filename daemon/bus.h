@@ -15,10 +15,12 @@
 #define BUS_PATH_CHANNEL0   "/org/infusiond/pump1/channel/0"
 #define BUS_PATH_SIMULATOR  "/org/infusiond/pump1/simulator"
 #define BUS_PATH_LIBRARY    "/org/infusiond/pump1/library"
+#define BUS_PATH_HISTORY    "/org/infusiond/pump1/history"
 #define BUS_IFACE_MANAGER   "org.infusiond.pump1.Manager"
 #define BUS_IFACE_CHANNEL   "org.infusiond.pump1.Channel"
 #define BUS_IFACE_SIMULATOR "org.infusiond.pump1.Simulator"
 #define BUS_IFACE_LIBRARY   "org.infusiond.pump1.DrugLibrary"
+#define BUS_IFACE_HISTORY   "org.infusiond.pump1.History"
 
 struct bus_ctx {
         sd_bus *bus;
@@ -40,6 +42,7 @@ int bus_add_manager(struct bus_ctx *b);
 int bus_add_channel(struct bus_ctx *b);
 int bus_add_simulator(struct bus_ctx *b);
 int bus_add_library(struct bus_ctx *b);
+int bus_add_history(struct bus_ctx *b);
 
 /* Reply to a command and audit it. r < 0 with *perr filled sends the named
  * error; r >= 0 sends an empty reply. args summarises the call. */

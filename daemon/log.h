@@ -30,6 +30,10 @@ int log_full_errno(int level, int error, const char *fmt, ...) __attribute__((fo
 #define MESSAGE_ID_INTERRUPTED        "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f05"
 #define MESSAGE_ID_LIMIT_OVERRIDE     "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f06"
 #define MESSAGE_ID_LIBRARY_IMPORTED   "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f07"
+/* The audit chain: its head at start-up and stop (a witness outside the
+ * database file), and a verification that found it broken. */
+#define MESSAGE_ID_AUDIT_HEAD         "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f08"
+#define MESSAGE_ID_AUDIT_BROKEN       "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f09"
 
 /* A structured record: MESSAGE_ID plus the formatted MESSAGE. */
 void log_struct(int level, const char *message_id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -37,6 +37,25 @@ int64_t pump_utc_us(const struct pump *p) {
         return p->virtual_clock ? p->utc_base_us + p->vnow_us : clock_us(CLOCK_REALTIME);
 }
 
+struct db *pump_db(struct pump *p) {
+        return p->db;
+}
+
+/* The audit chain's head in the journal, at start-up and at stop: a copy
+ * outside the database file, so that rows cut off the end of the chain
+ * (which the chain itself cannot show) show against it. */
+static void log_audit_head(struct pump *p, const char *when) {
+        char sha256[65];
+        int64_t id;
+        int r = db_audit_head(p->db, &id, sha256);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to read the audit chain's head: %s, ignoring", db_last_error(p->db));
+                return;
+        }
+        log_struct(LOG_INFO, MESSAGE_ID_AUDIT_HEAD, "Audit chain head at %s: row %" PRIi64 ", sha256 %s", when, id,
+                   sha256);
+}
+
 static int64_t sim_clock(void *userdata) {
         return pump_now_us(userdata);
 }
@@ -1116,6 +1135,7 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
                           cfg->database_path, strerror(-r));
                 goto fail;
         }
+        log_audit_head(p, "start-up");
         int64_t latest_utc = 0;
         (void) db_latest_utc_us(p->db, &latest_utc);
         /* A virtual day passes in a second of wall time: carry on from the
@@ -1174,6 +1194,7 @@ void pump_shutdown(struct pump *p) {
         checkpoint(p, true);
         record_event(p, "shutdown", channel_state_to_string(p->ch.state), NULL,
                      channel_infusion_open(&p->ch) ? "infusion left open: reported interrupted at next start" : NULL);
+        log_audit_head(p, "stop");
 }
 
 struct pump *pump_free(struct pump *p) {

@@ -74,6 +74,8 @@ int pump_start_executor(struct pump *p, int rt_priority, bool *ret_rt_ok);
 bool pump_is_virtual(const struct pump *p);
 int64_t pump_now_us(const struct pump *p);
 int64_t pump_utc_us(const struct pump *p);
+/* The history database, for readers (the History object). */
+struct db *pump_db(struct pump *p);
 int64_t pump_control_period_us(const struct pump *p);
 
 /* One pass of the control loop at the current pump time. */
