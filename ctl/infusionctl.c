@@ -24,6 +24,7 @@
 #include "ctl/alarms.h"
 #include "ctl/ctl.h"
 #include "ctl/format.h"
+#include "ctl/history.h"
 #include "ctl/library.h"
 #include "ctl/pca.h"
 #include "ctl/program.h"
@@ -1411,6 +1412,12 @@ static int verb_sim(sd_bus *bus, char **args) {
         }
 }
 
+/* ---- history --------------------------------------------------------- */
+
+static int check_history(char **args) {
+        return history_check(args, arg_json);
+}
+
 /* ---- library --------------------------------------------------------- */
 
 static int check_library(char **args) {
@@ -1458,6 +1465,21 @@ static void help(void) {
                "                          for --concentration count from 0) and limits\n"
                "  library import FILE     Replace the drug library with FILE (- for stdin)\n"
                "  library export [FILE]   Write the library in use to FILE or standard output\n"
+               "  history [--since TIME] [--until TIME] [--drug DRUG] [--json|--csv]\n"
+               "                          List the infusions recorded in the range: a table\n"
+               "                          (local times, exact mL), one JSON array (the API's\n"
+               "                          keys; each *_utc_us also as ISO 8601 UTC *_utc) or\n"
+               "                          CSV (RFC 4180, the same columns)\n"
+               "  export --format hl7|fhir [--since TIME] [--until TIME] [--drug DRUG]\n"
+               "         [--output FILE]  Export the infusions as HL7 v2 (IHE PCD-10) messages\n"
+               "                          or one FHIR R4 Bundle, to FILE (written whole,\n"
+               "                          mode 0640) or standard output\n"
+               "  audit verify [--db PATH | --bus]\n"
+               "                          Check the audit hash chain in the history database\n"
+               "                          (read-only, no daemon needed; default\n"
+               "                          " HISTORY_DEFAULT_DB "), or with --bus have\n"
+               "                          infusiond check it. Exits 0 intact, 1 broken,\n"
+               "                          5 when it could not be checked, 2 bad usage\n"
                "  sim advance DURATION    Run the simulated pump for DURATION of pump time\n"
                "                          (virtual clock only): 90 (seconds), 360s, 5m, 2h,\n"
                "                          1500ms, 250us, 1.5h\n"
@@ -1481,8 +1503,22 @@ static void help(void) {
                "\n"
                "Options:\n"
                "  -c --channel=N          Channel number (default: 0)\n"
-               "     --json               status, alarms, pca: print one JSON object\n"
+               "     --json               status, alarms, pca: print one JSON object;\n"
+               "                          history: one JSON array\n"
                "     --count=N            pca: how many of the newest demands to list\n"
+               "     --since=TIME, --until=TIME\n"
+               "                          history, export: the range, start included, end\n"
+               "                          excluded (default: all). TIME is ISO 8601 UTC\n"
+               "                          (2026-11-24T10:00:00Z, 2026-11-24T10:00Z, or\n"
+               "                          2026-11-24 for midnight UTC), @UNIX-SECONDS, a time\n"
+               "                          before now (-24h, -7d, -30min, -90s) or now\n"
+               "     --drug=DRUG          history, export: only infusions of this drug (id or\n"
+               "                          name, any case)\n"
+               "     --csv                history: print CSV\n"
+               "     --format=FORMAT      export: hl7 or fhir\n"
+               "     --output=FILE        export: write to FILE (- for standard output)\n"
+               "     --db=PATH            audit verify: the database file\n"
+               "     --bus                audit verify: ask the daemon instead of reading the file\n"
                "  -h --help               Show this help\n"
                "     --version            Show the version\n"
                "\n"
@@ -1556,8 +1592,9 @@ static void help(void) {
                "The daemon is reached on the system bus, or at DBUS_SYSTEM_BUS_ADDRESS if set.\n"
                "\n"
                "Exit status: 0 success, 1 the call failed (or a file could not be used, or\n"
-               "demand was not granted), 2 bad usage, 3 monitor saw the infusion halted by an\n"
-               "alarm, 130 monitor was interrupted.\n");
+               "demand was not granted, or audit verify found the chain broken), 2 bad usage,\n"
+               "3 monitor saw the infusion halted by an alarm, 5 audit verify could not check\n"
+               "the chain, 130 monitor was interrupted.\n");
 }
 
 typedef struct Verb {
@@ -1566,6 +1603,7 @@ typedef struct Verb {
         unsigned max_args;
         int (*check)(char **args);      /* optional: validate before connecting */
         int (*run)(sd_bus *bus, char **args);
+        bool no_bus;                    /* run gets NULL: it connects itself, if at all */
 } Verb;
 
 static const Verb verbs[] = {
@@ -1583,6 +1621,9 @@ static const Verb verbs[] = {
         { "pca",     0, 0, NULL,          verb_pca },
         { "library", 0, 2, check_library, verb_library },
         { "sim",     1, 3, check_sim,     verb_sim },
+        { "history", 0, 0, check_history, verb_history },
+        { "export",  0, 0, export_check,  verb_export },
+        { "audit",   1, 1, audit_check,   verb_audit, .no_bus = true },
 };
 
 enum {
@@ -1590,6 +1631,7 @@ enum {
         ARG_JSON,
         ARG_COUNT,
         ARG_PROGRAM,            /* ARG_PROGRAM + o for each ProgramOption o */
+        ARG_HISTORY = 0x1000,   /* ARG_HISTORY + o for each HistoryOption o */
 };
 
 /* Returns -1 to go on, else the exit status. */
@@ -1601,7 +1643,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "json",    no_argument,       NULL, ARG_JSON },
                 { "count",   required_argument, NULL, ARG_COUNT },
         };
-        struct option options[ELEMENTSOF(common_options) + _PROGRAM_OPT_MAX + 1] = {};
+        struct option options[ELEMENTSOF(common_options) + _PROGRAM_OPT_MAX + _HISTORY_OPT_MAX + 1] = {};
         int c, r;
 
         memcpy(options, common_options, sizeof common_options);
@@ -1610,6 +1652,12 @@ static int parse_argv(int argc, char *argv[]) {
                         .name = program_options[o].option,
                         .has_arg = program_options[o].type == PROGRAM_VALUE_FLAG ? no_argument : required_argument,
                         .val = ARG_PROGRAM + (int) o,
+                };
+        for (unsigned o = 0; o < _HISTORY_OPT_MAX; o++)
+                options[ELEMENTSOF(common_options) + _PROGRAM_OPT_MAX + o] = (struct option) {
+                        .name = history_options[o].option,
+                        .has_arg = history_options[o].has_arg ? required_argument : no_argument,
+                        .val = ARG_HISTORY + (int) o,
                 };
 
         while ((c = getopt_long(argc, argv, "hc:", options, NULL)) >= 0)
@@ -1640,6 +1688,12 @@ static int parse_argv(int argc, char *argv[]) {
                         fputs("Try 'infusionctl --help' for more information.\n", stderr);
                         return EXIT_USAGE;
                 default:
+                        if (c >= ARG_HISTORY && c < ARG_HISTORY + _HISTORY_OPT_MAX) {
+                                if (history_option_set((HistoryOption) (c - ARG_HISTORY), optarg) < 0)
+                                        return usage_error("--%s was given twice.",
+                                                           history_options[c - ARG_HISTORY].option);
+                                break;
+                        }
                         if (c < ARG_PROGRAM || c >= ARG_PROGRAM + _PROGRAM_OPT_MAX)
                                 abort();
                         r = program_request_set(&arg_program, (ProgramOption) (c - ARG_PROGRAM), optarg);
@@ -1688,10 +1742,19 @@ int main(int argc, char *argv[]) {
         /* Options that belong to one command are refused elsewhere rather
          * than silently ignored: a dropped --rate must never go unnoticed.
          * --care-area is library list's too; check_library() sees to it. */
-        if (arg_json && verb->run != verb_status && verb->run != verb_alarms && verb->run != verb_pca)
-                return usage_error("--json is only valid with status, alarms and pca.");
+        if (arg_json && verb->run != verb_status && verb->run != verb_alarms && verb->run != verb_pca &&
+            verb->run != verb_history)
+                return usage_error("--json is only valid with status, alarms, pca and history.");
         if (arg_count_given && verb->run != verb_pca)
                 return usage_error("--count is only valid with pca.");
+        /* For history and export, --drug is the filter, not a program setting. */
+        if (verb->run == verb_history || verb->run == verb_export) {
+                history_set_drug(program->given[PROGRAM_OPT_DRUG] ? program->text[PROGRAM_OPT_DRUG] : NULL);
+                program->given[PROGRAM_OPT_DRUG] = false;
+        }
+        r = history_options_check(verb->name);
+        if (r != EXIT_OK)
+                return r;
         stray = program_request_first_given(program, verb->run == verb_library);
         if (stray != _PROGRAM_OPT_MAX && verb->run != verb_program)
                 return usage_error("--%s is only valid with program.", program_options[stray].option);
@@ -1703,6 +1766,8 @@ int main(int argc, char *argv[]) {
 
         snprintf(channel_path, sizeof channel_path, ROOT_PATH "/channel/%u", arg_channel);
 
+        if (verb->no_bus)
+                return verb->run(NULL, argv + optind + 1);
         r = connect_bus(&bus);
         if (r != EXIT_OK)
                 return r;
