@@ -8,7 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/civil.h"
 #include "common/macros.h"
+#include "common/units.h"
 #include "ctl/format.h"
 #include "ctl/history-format.h"
 
@@ -34,37 +36,6 @@ static int bprintf(char *buf, size_t size, const char *fmt, ...) {
 }
 
 /* ---- calendar -------------------------------------------------------- */
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * algorithms): no time_t, so no 2038 on a 32-bit one, and no TZ. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-        int64_t era;
-        unsigned yoe, doy, doe;
-
-        y -= m <= 2;
-        era = (y >= 0 ? y : y - 399) / 400;
-        yoe = (unsigned) (y - era * 400);
-        doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-        doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        return era * 146097 + (int64_t) doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *ret_y, unsigned *ret_m, unsigned *ret_d) {
-        int64_t era, y;
-        unsigned doe, yoe, doy, mp, m;
-
-        z += 719468;
-        era = (z >= 0 ? z : z - 146096) / 146097;
-        doe = (unsigned) (z - era * 146097);
-        yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        y = (int64_t) yoe + era * 400;
-        doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        mp = (5 * doy + 2) / 153;
-        *ret_d = doy - (153 * mp + 2) / 5 + 1;
-        m = mp < 10 ? mp + 3 : mp - 9;
-        *ret_m = m;
-        *ret_y = y + (m <= 2);
-}
 
 static unsigned days_in_month(unsigned y, unsigned m) {
         static const unsigned days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
@@ -194,7 +165,7 @@ static int parse_iso(const char *option, const char *text, int64_t *ret, char *e
                                           TIME_FORMS);
         }
 
-        days = days_from_civil(y, mo, d);
+        days = civil_days_from_date(y, mo, d);
         usec = days * USEC_PER_DAY + ((int64_t) h * 3600 + mi * 60 + s) * USEC_PER_SEC + frac - offset;
         if (usec < 0)
                 return time_error(err, err_size, -ERANGE, "%s: '%s' is before 1970.", option, text);
@@ -278,18 +249,7 @@ int history_parse_time(const char *option, const char *text, int64_t now_usec, i
 /* ---- formatting ------------------------------------------------------ */
 
 int history_format_ml(char *buf, size_t size, int64_t nl) {
-        uint64_t a = nl < 0 ? -(uint64_t) nl : (uint64_t) nl;
-        uint64_t whole = a / 1000000, frac = a % 1000000;
-        char digits[8];
-        size_t n;
-
-        if (frac == 0)
-                return bprintf(buf, size, "%s%" PRIu64, nl < 0 ? "-" : "", whole);
-        snprintf(digits, sizeof digits, "%06" PRIu64, frac);
-        for (n = 6; digits[n - 1] == '0'; n--)
-                ;
-        digits[n] = '\0';
-        return bprintf(buf, size, "%s%" PRIu64 ".%s", nl < 0 ? "-" : "", whole, digits);
+        return units_nl_to_ml_text(nl, buf, size);
 }
 
 /* Floor division: -1 µs is in the millisecond before the epoch. */
@@ -298,13 +258,11 @@ static int64_t floor_div(int64_t a, int64_t b) {
 }
 
 int history_format_utc(char *buf, size_t size, int64_t usec) {
-        int64_t ms = floor_div(usec, 1000), days = floor_div(ms, 86400000), in_day = ms - days * 86400000, y;
-        unsigned m, d;
+        struct utc_civil c;
 
-        civil_from_days(days, &y, &m, &d);
-        return bprintf(buf, size, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u.%03uZ", y, m, d,
-                       (unsigned) (in_day / 3600000), (unsigned) (in_day / 60000 % 60),
-                       (unsigned) (in_day / 1000 % 60), (unsigned) (in_day % 1000));
+        civil_from_utc_us(usec, &c);
+        return bprintf(buf, size, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u.%03uZ", c.year, c.month, c.day, c.hour,
+                       c.minute, c.second, c.usec / 1000);
 }
 
 int history_format_local(char *buf, size_t size, int64_t usec) {

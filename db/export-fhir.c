@@ -35,6 +35,7 @@
  *                                              so no system or code)
  *     urn:infusiond:fhir:concentration         valueString */
 
+#include "common/civil.h"
 #include "db/export.h"
 
 #include <ctype.h>
@@ -111,32 +112,20 @@ static struct json_object *one(struct json_object *v, bool *oom) {
 /* An R4 instant (and dateTime) in UTC with milliseconds: cut, never rounded
  * up, so that no time appears later than it was recorded. */
 static int format_time(int64_t utc_us, char buf[static 64]) {
-        int64_t s = utc_us / US_PER_SEC, us = utc_us % US_PER_SEC;
-        struct tm tm;
+        struct utc_civil c;
 
-        if (us < 0) {
-                us += US_PER_SEC;
-                s--;
-        }
-        time_t t = (time_t) s;
-        if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 < 1 || tm.tm_year + 1900 > YEAR_MAX)
+        /* Not gmtime_r: a 32-bit time_t (armhf) ends in 2038. */
+        civil_from_utc_us(utc_us, &c);
+        if (c.year < 1 || c.year > YEAR_MAX)
                 return -EINVAL;
-        snprintf(buf, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (us / US_PER_MS));
+        snprintf(buf, 64, "%04d-%02u-%02uT%02u:%02u:%02u.%03uZ", (int) c.year, c.month, c.day, c.hour, c.minute,
+                 c.second, c.usec / 1000);
         return 0;
 }
 
 /* nL as the exact decimal in mL: 1 -> "0.000001", 25000000 -> "25". */
 static void format_ml(int64_t nl, char buf[static 32]) {
-        int n;
-
-        if (nl % NL_PER_ML == 0) {
-                snprintf(buf, 32, "%" PRId64, nl / NL_PER_ML);
-                return;
-        }
-        n = snprintf(buf, 32, "%" PRId64 ".%06" PRId64, nl / NL_PER_ML, nl % NL_PER_ML);
-        while (n > 0 && buf[n - 1] == '0')
-                buf[--n] = '\0';
+        (void) units_nl_to_ml_text(nl, buf, 32);               /* 32 holds any int64 */
 }
 
 /* The shortest text that reads back as d: 0.1 stays "0.1", not

@@ -25,7 +25,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/civil.h"
 #include "common/macros.h"
+#include "common/units.h"
 #include "db/export.h"
 
 /* Observation identifiers (OBX-3) and event codes, as CWE
@@ -125,16 +127,10 @@ static void put_text(FILE *f, const char *s) {
  * integer arithmetic, without trailing zeros ("25", "0.0015", "0"). Values
  * are checked non-negative before anything is written. */
 static void put_ml(FILE *f, int64_t nl) {
-        uint64_t whole = (uint64_t) nl / 1000000, frac = (uint64_t) nl % 1000000;
-        char digits[7];
+        char text[32];
 
-        fprintf(f, "%" PRIu64, whole);
-        if (frac == 0)
-                return;
-        snprintf(digits, sizeof digits, "%06" PRIu64, frac);
-        for (size_t n = 6; digits[n - 1] == '0'; n--)
-                digits[n - 1] = '\0';
-        fprintf(f, ".%s", digits);
+        (void) units_nl_to_ml_text(nl, text, sizeof text);     /* 32 holds any int64 */
+        fputs(text, f);
 }
 
 /* A dose rate (a double from the program) as an HL7 NM, which has no
@@ -163,19 +159,14 @@ static void put_double(FILE *f, double v) {
  * microseconds are cut to 100 µs, not rounded, so an event never moves into
  * the next second (or the next day). gmtime_r: no dependence on TZ. */
 static int format_dtm(int64_t utc_us, char ret[static DTM_MAX]) {
-        int64_t s = utc_us / 1000000, us = utc_us % 1000000;
-        struct tm tm;
-        time_t t;
+        struct utc_civil c;
 
-        if (us < 0) {   /* before 1970: the fraction counts forward from the second before */
-                us += 1000000;
-                s--;
-        }
-        t = (time_t) s;
-        if ((int64_t) t != s || !gmtime_r(&t, &tm) || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
+        /* Not gmtime_r: a 32-bit time_t (armhf) ends in 2038. */
+        civil_from_utc_us(utc_us, &c);
+        if (c.year < 0 || c.year > 9999)
                 return -EINVAL;
-        snprintf(ret, DTM_MAX, "%04d%02d%02d%02d%02d%02d.%04d+0000", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (us / 100));
+        snprintf(ret, DTM_MAX, "%04d%02u%02u%02u%02u%02u.%04u+0000", (int) c.year, c.month, c.day, c.hour,
+                 c.minute, c.second, c.usec / 100);
         return 0;
 }
 
