@@ -84,6 +84,8 @@ enum key_id {
         KEY_CONTROL_PERIOD,
         KEY_CHECKPOINT_PERIOD,
         KEY_DATABASE_PATH,
+        KEY_DATABASE_KEEP,
+        KEY_DATABASE_MAX_SIZE,
         KEY_ESCALATE_AFTER,
         KEY_IDLE_ALERT,
         KEY_IDLE_ALARM,

@@ -581,6 +581,15 @@ static void check_across_keys(struct parser *p) {
                        name_of_pair(p, KEY_SYRINGE_FILL, KEY_SYRINGE_VOLUME),
                        units_nl_to_ml(c->syringe_fill_nl), units_nl_to_ml(c->syringe_volume_nl));
 
+        /* 0 turns the size limit off. A limit must leave room for the
+         * drug library, the schema and the last 48 hours, which retention
+         * never prunes: 16 MB does with a wide margin. */
+        if (p->key_ok[KEY_DATABASE_MAX_SIZE] && c->database_max_size_bytes > 0 &&
+            c->database_max_size_bytes < 16 * 1024 * 1024)
+                config_report(p, p->key_line[KEY_DATABASE_MAX_SIZE],
+                       "max_size_mb: \"%g\" is out of range (allowed: 0 for no size limit, or 16 to 1048576 MB)",
+                       (double) c->database_max_size_bytes / (1024 * 1024));
+
         bool geometry_ok = true;
         for (size_t i = 0; i < ELEMENTSOF(keys); i++)
                 if (keys[i].section == SECTION_MECHANISM && !p->key_ok[i])

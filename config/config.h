@@ -48,6 +48,8 @@ struct config {
 
         /* [database] */
         char *database_path;
+        int64_t database_keep_us;               /* history older than this is pruned */
+        int64_t database_max_size_bytes;        /* 0: no size limit */
 
         /* [alarms] */
         int64_t escalate_after_us;      /* unanswered medium -> high */

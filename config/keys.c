@@ -107,6 +107,15 @@ const struct key config_keys[_KEY_MAX] = {
 
         [KEY_DATABASE_PATH] = { SECTION_DATABASE, "path", VALUE_PATH, NULL,
                 0, 0, NULL, 1, NULL, FIELD(database_path) },
+        /* Retention (db/retention.c). Five years by default; how long is
+         * the hospital's policy to set. At least two days: the daemon keeps
+         * the last 48 hours anyway (the PCA windows a restart reloads). max_size_mb: 0 is no limit, else at least 16 MB
+         * (config.c checks the gap), in MB of 2^20 bytes as SQLite and du
+         * count them. */
+        [KEY_DATABASE_KEEP] = { SECTION_DATABASE, "keep_days", VALUE_SCALED, "1825",
+                2, 36500, "days", 24 * US_PER_HOUR, "µs", FIELD(database_keep_us), NULL },
+        [KEY_DATABASE_MAX_SIZE] = { SECTION_DATABASE, "max_size_mb", VALUE_SCALED, "1024",
+                0, 1048576, "MB", 1024 * 1024, "bytes", FIELD(database_max_size_bytes), NULL },
 
         /* Alarm timing and detector limits; CLINICAL.md gives the figures. */
         [KEY_ESCALATE_AFTER] = { SECTION_ALARMS, "escalate_after_s", VALUE_SCALED, "120",

@@ -139,6 +139,8 @@ struct pump {
 
         /* Delivery samples: the last one's time. */
         int64_t last_sample_us;
+
+        struct pump_retention *retention;       /* NULL: not pruning (set-up failed) */
 };
 
 /* pump.c */
@@ -191,6 +193,12 @@ void pump_pca_watch_button(struct pump *p);
 
 /* pump.c: a delivery sample now (force: whatever the time since the last). */
 void delivery_sample(struct pump *p, bool force);
+
+/* pump-retention.c: prune the history to the config's limits at start-up
+ * (once the event loop runs) and hourly, a step per turn of the loop.
+ * Failures are logged, never fatal. */
+void pump_retention_start(struct pump *p, const struct config *cfg);
+void pump_retention_free(struct pump *p);
 
 /* pump-supervise.c */
 void pump_supervise_init(struct pump *p, const struct config *cfg);

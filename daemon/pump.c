@@ -1164,6 +1164,7 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
         pump_pca_watch_button(p);
         p->info.dose_rate = NAN;
         record_event(p, "startup", NULL, "idle", p->virtual_clock ? "virtual clock" : "real clock");
+        pump_retention_start(p, cfg);
 
         *ret = TAKE_PTR(p);
         return 0;
@@ -1204,6 +1205,7 @@ struct pump *pump_free(struct pump *p) {
         executor_free(p->ex);
         rig_close(p->rig);
         drug_library_free(p->library);
+        pump_retention_free(p);
         db_close(p->db);
         sim_free(p->sim);
         free(p);

@@ -320,9 +320,10 @@ int db_delivery_sample_add(struct db *d, const struct db_delivery_sample *s);
 /* Retention (db/retention.c): keep at most keep_us of history and at most
  * max_bytes of live data, pruning oldest first. Never prunes a record of
  * an infusion that is still active, a record newer than floor_us before
- * now (the PCA windows a restart reloads live there), the newest audit
- * row, or the current drug library. Pruned audit rows move the chain's
- * anchor forward (the schema refuses any other delete). */
+ * now (the PCA windows a restart reloads live there), the newest row of
+ * any table (SQLite would hand its id out again; alarm seqs would restart),
+ * the current drug library or one a kept record names. Pruned audit rows
+ * move the chain's anchor forward (the schema refuses any other delete). */
 struct db_retention {
         int64_t keep_us;                /* > 0 */
         uint64_t max_bytes;             /* 0: no size limit */

@@ -427,6 +427,35 @@ static void empty_database_path_is_refused(void **state) {
                        "t.conf:10: path: empty (required: a file name)\n");
 }
 
+static void retention_keys_default_to_five_years_and_1_gb_and_refuse_out_of_range(void **state) {
+        struct config *c = assert_loads(MINIMAL);
+        assert_int_equal(c->database_keep_us, INT64_C(1825) * 24 * 3600 * 1000000);
+        assert_int_equal(c->database_max_size_bytes, INT64_C(1024) * 1024 * 1024);
+        config_free(c);
+
+        /* 0: no size limit; the range edges */
+        c = assert_loads(MINIMAL "keep_days = 2\nmax_size_mb = 0\n");
+        assert_int_equal(c->database_keep_us, INT64_C(2) * 24 * 3600 * 1000000);
+        assert_int_equal(c->database_max_size_bytes, 0);
+        config_free(c);
+        c = assert_loads(MINIMAL "keep_days = 36500\nmax_size_mb = 16\n");
+        assert_int_equal(c->database_keep_us, INT64_C(36500) * 24 * 3600 * 1000000);
+        assert_int_equal(c->database_max_size_bytes, 16 * 1024 * 1024);
+        config_free(c);
+
+        assert_refused(MINIMAL "keep_days = 1\n",
+                       "t.conf:11: keep_days: \"1\" is out of range (allowed: 2 to 36500 days)\n");
+        assert_refused(MINIMAL "keep_days = 36501\n",
+                       "t.conf:11: keep_days: \"36501\" is out of range (allowed: 2 to 36500 days)\n");
+        assert_refused(MINIMAL "keep_days = 30\nmax_size_mb = 8\n",
+                       "t.conf:12: max_size_mb: \"8\" is out of range "
+                       "(allowed: 0 for no size limit, or 16 to 1048576 MB)\n");
+        assert_refused(MINIMAL "max_size_mb = 1048577\n",
+                       "t.conf:11: max_size_mb: \"1048577\" is out of range (allowed: 0 to 1048576 MB)\n");
+        assert_refused(MINIMAL "max_size_mb = -1\n",
+                       "t.conf:11: max_size_mb: \"-1\" is out of range (allowed: 0 to 1048576 MB)\n");
+}
+
 static void duplicate_key_is_refused_naming_the_first_line(void **state) {
         assert_refused(MINIMAL "[limits]\nlease_ms = 500\n\n[limits]\nlease_ms = 400\n",
                        "t.conf:15: lease_ms: duplicate (first set on line 12)\n");
@@ -493,7 +522,7 @@ static void syntax_errors_are_each_reported_with_their_line(void **state) {
 static void indented_line_is_a_key_of_its_own_not_a_continuation(void **state) {
         /* libinih would append "  lease_ms = 50" to path's value. */
         assert_refused(MINIMAL "  lease_ms = 50\n",
-                       "t.conf:11: lease_ms: unknown key in [database] (known: path)\n");
+                       "t.conf:11: lease_ms: unknown key in [database] (known: path, keep_days, max_size_mb)\n");
 }
 
 static void overlong_line_is_refused_not_truncated(void **state) {
@@ -597,6 +626,7 @@ int main(void) {
                 cmocka_unit_test(microsteps_must_be_a_power_of_two_up_to_256),
                 cmocka_unit_test(missing_required_keys_are_reported_without_a_line),
                 cmocka_unit_test(empty_database_path_is_refused),
+                cmocka_unit_test(retention_keys_default_to_five_years_and_1_gb_and_refuse_out_of_range),
                 cmocka_unit_test(duplicate_key_is_refused_naming_the_first_line),
                 cmocka_unit_test(unknown_backend_is_refused_naming_the_choices),
                 cmocka_unit_test(unknown_clock_is_refused_naming_the_choices),

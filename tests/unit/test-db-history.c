@@ -238,6 +238,7 @@ static void a_version_5_file_chains_its_audit_rows_when_migrated(void **state) {
         d = db_close(d);
         exec_raw(f->path,
                  "DROP VIEW v_audit; DROP VIEW v_retention;"
+                 "DROP INDEX pca_demands_infusion_id; DROP INDEX alarm_events_infusion_id;"
                  "DROP TRIGGER audit_no_delete; DROP TRIGGER audit_chained; DROP TRIGGER audit_no_update;"
                  "DROP TRIGGER alarm_events_no_delete; DROP TRIGGER pca_demands_no_delete;"
                  "DROP TRIGGER delivery_samples_no_delete; DROP TRIGGER events_no_delete;"

@@ -129,6 +129,7 @@ static void query_text(sqlite3 *s, const char *sql, char *ret, size_t size) {
  * tests that migrate an older file forward. */
 #define UNDO_SCHEMA_6                                                                           \
         "DROP VIEW v_audit; DROP VIEW v_retention;"                                             \
+        "DROP INDEX pca_demands_infusion_id; DROP INDEX alarm_events_infusion_id;"              \
         "DROP TRIGGER audit_no_delete; DROP TRIGGER audit_chained; DROP TRIGGER audit_no_update;" \
         "DROP TRIGGER alarm_events_no_delete; DROP TRIGGER pca_demands_no_delete;"              \
         "DROP TRIGGER delivery_samples_no_delete; DROP TRIGGER events_no_delete;"               \
