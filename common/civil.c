@@ -34,8 +34,13 @@ static int64_t floor_div(int64_t a, int64_t b) {
 }
 
 void civil_from_utc_us(int64_t utc_us, struct utc_civil *ret) {
+        /* The remainder, not utc_us - days * a day: near INT64_MIN that
+         * product would overflow. */
         int64_t days = floor_div(utc_us, 86400 * US_PER_SEC);
-        int64_t in_day = utc_us - days * 86400 * US_PER_SEC;
+        int64_t in_day = utc_us % (86400 * US_PER_SEC);
+
+        if (in_day < 0)
+                in_day += 86400 * US_PER_SEC;
 
         civil_date_from_days(days, &ret->year, &ret->month, &ret->day);
         ret->hour = (unsigned) (in_day / US_PER_HOUR);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* infusionctl history [--since TIME] [--until TIME] [--drug DRUG] [--json|--csv]
  * infusionctl export --format hl7|fhir [--since TIME] [--until TIME] [--drug DRUG] [--output FILE]
- * infusionctl audit verify [--db PATH | --bus] */
+ * infusionctl audit verify [--db PATH] */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,7 +46,6 @@ const HistoryOptionInfo history_options[_HISTORY_OPT_MAX] = {
         [HISTORY_OPT_FORMAT] = { "format", true,  "export" },
         [HISTORY_OPT_OUTPUT] = { "output", true,  "export" },
         [HISTORY_OPT_DB]     = { "db",     true,  "audit verify" },
-        [HISTORY_OPT_BUS]    = { "bus",    false, "audit verify" },
 };
 
 static bool opt_given[_HISTORY_OPT_MAX];
@@ -80,7 +79,6 @@ static bool option_valid_for(HistoryOption o, const char *verb) {
         case HISTORY_OPT_OUTPUT:
                 return streq_ptr(verb, "export");
         case HISTORY_OPT_DB:
-        case HISTORY_OPT_BUS:
                 return streq_ptr(verb, "audit");
         default:
                 return false;
@@ -166,8 +164,6 @@ int export_check(char **args) {
 int audit_check(char **args) {
         if (!args[0] || strcmp(args[0], "verify") != 0)
                 return usage_error("Unknown audit command '%s' (expected verify).", args[0] ?: "");
-        if (opt_given[HISTORY_OPT_DB] && opt_given[HISTORY_OPT_BUS])
-                return usage_error("--db and --bus exclude each other: --bus has the daemon check its own database.");
         if (opt_given[HISTORY_OPT_DB] && (!opt_text[HISTORY_OPT_DB] || !*opt_text[HISTORY_OPT_DB]))
                 return usage_error("--db: an empty path.");
         return EXIT_OK;
@@ -602,7 +598,6 @@ int verb_export(sd_bus *bus, char **args) {
 
 /* ---- audit verify ---------------------------------------------------- */
 
-/* anchor_id < 0: not known (the daemon's VerifyAudit does not say). */
 static int audit_report(bool intact, uint64_t rows, int64_t anchor_id, int64_t head_id, const char *head_sha256,
                         int64_t broken_id, const char *reason) {
         if (!intact) {
@@ -682,38 +677,6 @@ static int audit_verify_file(void) {
         return audit_report(r == 0, c.rows, c.anchor_id, c.head_id, c.head_sha256, c.broken_id, c.reason);
 }
 
-static int audit_verify_bus(sd_bus *bus) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        const char *reason, *head_sha256;
-        int64_t broken_id, head_id;
-        uint64_t rows;
-        int intact, r;
-
-        r = sd_bus_call_method(bus, BUS_NAME, HISTORY_PATH, HISTORY_IFACE, "VerifyAudit", &error, &reply, "");
-        if (r < 0) {
-                history_call_error(r, &error, "Failed to verify the audit chain");
-                return EXIT_AUDIT_UNCHECKED;
-        }
-        r = sd_bus_message_read(reply, "btxsxs", &intact, &rows, &broken_id, &reason, &head_id, &head_sha256);
-        if (r < 0) {
-                fprintf(stderr, "infusionctl: Failed to parse the VerifyAudit reply: %s\n", strerror(-r));
-                return EXIT_AUDIT_UNCHECKED;
-        }
-        return audit_report(intact, rows, -1, head_id, head_sha256, broken_id, reason);
-}
-
 int verb_audit(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *own = NULL;
-
-        if (!opt_given[HISTORY_OPT_BUS])
-                return audit_verify_file();
-        /* Connected here, so a bus that cannot be reached is "unchecked",
-         * never the EXIT_ERROR that would read as "broken". */
-        if (!bus) {
-                if (connect_bus(&own) != EXIT_OK)
-                        return EXIT_AUDIT_UNCHECKED;
-                bus = own;
-        }
-        return audit_verify_bus(bus);
+        return audit_verify_file();
 }

@@ -25,7 +25,6 @@ typedef enum HistoryOption {
         HISTORY_OPT_FORMAT,
         HISTORY_OPT_OUTPUT,
         HISTORY_OPT_DB,
-        HISTORY_OPT_BUS,
         _HISTORY_OPT_MAX,
 } HistoryOption;
 
@@ -56,7 +55,7 @@ int audit_check(char **args);
 
 int verb_history(sd_bus *bus, char **args);
 int verb_export(sd_bus *bus, char **args);
-/* Runs without the daemon (bus may be NULL): on the file, or with --bus
- * on a connection of its own. EXIT_OK intact, EXIT_AUDIT_BROKEN, or
- * EXIT_AUDIT_UNCHECKED. */
+/* Runs without the daemon (bus may be NULL), on the file: a walk of the
+ * whole chain is no work for the daemon's loop. EXIT_OK intact,
+ * EXIT_AUDIT_BROKEN, or EXIT_AUDIT_UNCHECKED. */
 int verb_audit(sd_bus *bus, char **args);

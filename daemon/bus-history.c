@@ -263,16 +263,16 @@ static int list_method(sd_bus_message *m, struct bus_ctx *b, enum list_kind kind
                 return r;
         w.reply = reply;
         struct db *d = pump_db(b->pump);
-        n = kind == LIST_INFUSIONS ? db_infusions_list(d, &q.page, q.drug, infusion_row, &w) :
-            kind == LIST_EVENTS    ? db_events_list(d, &q.page, q.infusion_id, event_row, &w) :
-                                     db_alarm_events_list(d, &q.page, q.infusion_id, alarm_row, &w);
+        int64_t next = 0;
+        n = kind == LIST_INFUSIONS ? db_infusions_list(d, &q.page, q.drug, infusion_row, &w, &next) :
+            kind == LIST_EVENTS    ? db_events_list(d, &q.page, q.infusion_id, event_row, &w, &next) :
+                                     db_alarm_events_list(d, &q.page, q.infusion_id, alarm_row, &w, &next);
         if (n < 0)
                 return storage_error(b, error, n);
         r = sd_bus_message_close_container(reply);
         if (r < 0)
                 return r;
-        /* A full page may have more after it; a short one is the last. */
-        r = sd_bus_message_append(reply, "x", (unsigned) n == q.page.limit ? w.last_id : INT64_C(0));
+        r = sd_bus_message_append(reply, "x", next);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -314,6 +314,11 @@ static int export_row(const struct db_infusion *inf, void *userdata) {
         struct export_ctx *x = userdata;
         int r;
 
+        /* MSH-10 from the infusion and its event (2 id: start, 2 id + 1:
+         * end): unique on this pump whatever range is exported, and the
+         * same message always has the same id, so a receiver's duplicate
+         * check works across exports. */
+        x->seq = (uint64_t) inf->id * 2;
         r = x->hl7 ? export_hl7_infusion(x->hl7, x->src, inf, x->created_utc_us, &x->seq)
                    : export_fhir_add(x->fhir, inf);
         if (r < 0)
@@ -350,8 +355,6 @@ static int method_export(sd_bus_message *m, void *userdata, sd_bus_error *error)
         device_eui64(eui64);
         const struct export_source src = { .device_eui64 = eui64, .software_version = INFUSIOND_VERSION };
         struct export_ctx x = { .src = &src, .created_utc_us = pump_utc_us(b->pump) };
-        /* HL7 message numbers: unique per export page and pump. */
-        x.seq = (uint64_t) q.page.after_id * 2;
         if (streq(format, "hl7")) {
                 f = x.hl7 = open_memstream(&text, &size);
                 if (!f)
@@ -362,7 +365,8 @@ static int method_export(sd_bus_message *m, void *userdata, sd_bus_error *error)
                         return r;
         }
 
-        n = db_infusions_list(pump_db(b->pump), &q.page, q.drug, export_row, &x);
+        int64_t next = 0;
+        n = db_infusions_list(pump_db(b->pump), &q.page, q.drug, export_row, &x, &next);
         if (n < 0) {
                 export_fhir_free(x.fhir);
                 if (n == -EINVAL || n == -EIO)
@@ -371,7 +375,6 @@ static int method_export(sd_bus_message *m, void *userdata, sd_bus_error *error)
                 return storage_error(b, error, n);
         }
 
-        int64_t next = (unsigned) n == q.page.limit ? x.last_id : 0;
         if (x.fhir) {
                 r = sd_bus_reply_method_return(m, "sx", export_fhir_json(x.fhir), next);
                 export_fhir_free(x.fhir);
@@ -380,21 +383,6 @@ static int method_export(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (fflush(f) != 0)
                 return -ENOMEM;
         return sd_bus_reply_method_return(m, "sx", text ?: "", next);
-}
-
-static int method_verify_audit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        struct bus_ctx *b = userdata;
-        struct db_audit_check c;
-        int r;
-
-        r = db_audit_verify(pump_db(b->pump), &c);
-        if (r < 0)
-                return storage_error(b, error, r);
-        if (r > 0)
-                log_struct(LOG_ERR, MESSAGE_ID_AUDIT_BROKEN, "Audit chain broken at row %" PRIi64 ": %s",
-                           c.broken_id, c.reason);
-        return sd_bus_reply_method_return(m, "btxsxs", r == 0, c.rows, c.broken_id, c.reason, c.head_id,
-                                          c.head_sha256);
 }
 
 static const sd_bus_vtable history_vtable[] = {
@@ -408,10 +396,6 @@ static const sd_bus_vtable history_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("Export",
                                 SD_BUS_ARGS("s", format, "x", since_usec, "x", until_usec, "a{sv}", options),
                                 SD_BUS_RESULT("s", document, "x", next_after_id), method_export, 0),
-        SD_BUS_METHOD_WITH_ARGS("VerifyAudit", SD_BUS_NO_ARGS,
-                                SD_BUS_RESULT("b", intact, "t", rows, "x", broken_id, "s", reason, "x", head_id,
-                                              "s", head_sha256),
-                                method_verify_audit, 0),
         SD_BUS_VTABLE_END,
 };
 

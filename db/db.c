@@ -187,21 +187,24 @@ static int pragma_text(struct db *d, const char *sql, char *ret, size_t size) {
         return 0;
 }
 
-/* A file made before retention existed has auto_vacuum off, and only a
- * VACUUM (a rewrite of the whole file, once) can turn it on. */
-static int set_incremental_vacuum(struct db *d) {
-        char mode[16];
-        int r, rc;
+/* Above this a file made before retention keeps auto_vacuum off. */
+#define VACUUM_CONVERT_MAX_BYTES (64 * 1024 * 1024)
 
-        r = pragma_text(d, "PRAGMA auto_vacuum", mode, sizeof mode);
-        if (r < 0)
-                return r;
-        if (strcmp(mode, "2") == 0)             /* INCREMENTAL */
-                return 0;
-        rc = sqlite3_exec(d->sqlite, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", NULL, NULL, NULL);
-        if (rc != SQLITE_OK)
-                return db_failf(d, db_errno(d, rc), "turning on incremental vacuum: %s", sqlite3_errmsg(d->sqlite));
-        return 0;
+/* A file made before retention existed has auto_vacuum off, and only a
+ * VACUUM (a rewrite of the whole file) can turn it on. Best effort, and
+ * only for a small file: a big one would hold the start-up for minutes on
+ * an SD card and need its own size free again, and a pump that will not
+ * start over housekeeping is worse than a file that does not shrink.
+ * Without it retention still frees pages, which later writes reuse. */
+static void set_incremental_vacuum(struct db *d) {
+        char mode[16], pages[32], page_size[32];
+
+        if (pragma_text(d, "PRAGMA auto_vacuum", mode, sizeof mode) < 0 || strcmp(mode, "2") == 0 ||
+            pragma_text(d, "PRAGMA page_count", pages, sizeof pages) < 0 ||
+            pragma_text(d, "PRAGMA page_size", page_size, sizeof page_size) < 0 ||
+            strtoll(pages, NULL, 10) * strtoll(page_size, NULL, 10) > VACUUM_CONVERT_MAX_BYTES)
+                return;
+        (void) sqlite3_exec(d->sqlite, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", NULL, NULL, NULL);
 }
 
 static int setup_connection(struct db *d) {
@@ -258,7 +261,8 @@ static int setup_connection(struct db *d) {
         r = db_migrate(d);
         if (r < 0)
                 return r;
-        return set_incremental_vacuum(d);
+        set_incremental_vacuum(d);
+        return 0;
 }
 
 int db_open(const char *path, struct db **ret) {

@@ -145,10 +145,18 @@ int db_audit_verify(struct db *d, struct db_audit_check *ret);
 
 /* Reading the history (db/history-read.c), for the History D-Bus object
  * and the exports. Keyset paging: rows come in id order, at most `limit`
- * of them, all with id > after_id; pass the last id seen to get the next
- * page. Times select [since_utc_us, until_utc_us). Strings in the rows are
- * valid during the callback only. A callback returning < 0 stops the walk
- * and that value is returned; else the number of rows is. */
+ * of them, all with id > after_id. Times select [since_utc_us,
+ * until_utc_us). *ret_next_after_id is where the next page starts, 0 when
+ * there is no more.
+ *
+ * Bounded work: the daemon serves these on the loop that renews the
+ * motor's lease, so one call looks at no more than DB_SCAN_ROWS ids past
+ * after_id (a filter that matches little must not read a year of events).
+ * A page can therefore hold fewer rows than limit, or none, and still have
+ * more after it. With infusion_id the walk is an index lookup and needs no
+ * bound. Strings in the rows are valid during the callback only. A
+ * callback returning < 0 stops the walk and that value is returned; else
+ * the number of rows is. */
 struct db_page {
         int64_t since_utc_us;
         int64_t until_utc_us;           /* INT64_MAX: no end */
@@ -156,6 +164,7 @@ struct db_page {
         unsigned limit;                 /* 1 .. DB_PAGE_MAX */
 };
 #define DB_PAGE_MAX 1000u
+#define DB_SCAN_ROWS 20000
 
 /* Infusions that overlap the range: started before until and ended at or
  * after since, or still running. drug: NULL, or only those whose drug_id
@@ -163,15 +172,15 @@ struct db_page {
  * drug and checkpoint included. */
 typedef int (*db_infusion_row_cb)(const struct db_infusion *inf, void *userdata);
 int db_infusions_list(struct db *d, const struct db_page *page, const char *drug, db_infusion_row_cb cb,
-                      void *userdata);
+                      void *userdata, int64_t *ret_next_after_id);
 /* Events with since <= utc_us < until; infusion_id > 0: only that one's. */
 typedef int (*db_event_row_cb)(const struct db_event *e, void *userdata);
 int db_events_list(struct db *d, const struct db_page *page, int64_t infusion_id, db_event_row_cb cb,
-                   void *userdata);
+                   void *userdata, int64_t *ret_next_after_id);
 /* Alarm events (every action on every alarm) with since <= utc_us < until. */
 typedef int (*db_alarm_row_cb)(const struct db_alarm_event *e, void *userdata);
 int db_alarm_events_list(struct db *d, const struct db_page *page, int64_t infusion_id, db_alarm_row_cb cb,
-                         void *userdata);
+                         void *userdata, int64_t *ret_next_after_id);
 
 /* Drug library versions. Each import is a new row; the newest is in use.
  * json is the canonical export of the library (db/library-json.c), and

