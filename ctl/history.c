@@ -410,12 +410,21 @@ int verb_history(sd_bus *bus, char **args) {
  * file. Something that is not a regular file (a pipe, /dev/stdout) is
  * written directly. */
 static int write_file_atomic(const char *path, const char *data, size_t size) {
-        _cleanup_(freep) char *tmp = NULL, *dir_copy = NULL;
-        const char *slash = strrchr(path, '/');
+        _cleanup_(freep) char *tmp = NULL, *dir_copy = NULL, *target = NULL;
+        const char *slash;
         struct stat st;
         FILE *f;
         int fd;
 
+        /* A symlink: write where it points, and keep the link (rename
+         * over the link itself would replace it with a file). */
+        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+                target = realpath(path, NULL);
+                if (!target)
+                        return -errno;
+                path = target;
+        }
+        slash = strrchr(path, '/');
         if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
                 f = fopen(path, "we");
                 if (!f)

@@ -305,6 +305,9 @@ static int path_to_ro_uri(const char *path, char **ret) {
         if (!uri)
                 return -ENOMEM;
         p = stpcpy(uri, "file:");
+        /* "file://x" would make x an authority, not a directory. */
+        while (path[0] == '/' && path[1] == '/')
+                path++;
         for (const char *c = path; *c; c++) {
                 if (*c == '?' || *c == '#' || *c == '%')
                         p += sprintf(p, "%%%02X", (unsigned char) *c);
