@@ -175,7 +175,6 @@ static int append_d(sd_bus_message *m, const char *key, double v) {
 
 struct row_writer {
         sd_bus_message *reply;
-        int64_t last_id;
 };
 
 static int infusion_row(const struct db_infusion *inf, void *userdata) {
@@ -199,7 +198,6 @@ static int infusion_row(const struct db_infusion *inf, void *userdata) {
             append_s(m, "library_sha256", inf->library_sha256);
         if (r < 0)
                 return r;
-        w->last_id = inf->id;
         return sd_bus_message_close_container(m);
 }
 
@@ -218,7 +216,6 @@ static int event_row(const struct db_event *e, void *userdata) {
             append_x(m, "volume_nl", e->volume_nl) ?: append_s(m, "detail", e->detail);
         if (r < 0)
                 return r;
-        w->last_id = e->id;
         return sd_bus_message_close_container(m);
 }
 
@@ -239,7 +236,6 @@ static int alarm_row(const struct db_alarm_event *e, void *userdata) {
             append_x(m, "volume_nl", e->volume_nl) ?: append_s(m, "message", e->message);
         if (r < 0)
                 return r;
-        w->last_id = e->id;
         return sd_bus_message_close_container(m);
 }
 
@@ -307,7 +303,6 @@ struct export_ctx {
         FILE *hl7;
         uint64_t seq;
         struct export_fhir *fhir;
-        int64_t last_id;
 };
 
 static int export_row(const struct db_infusion *inf, void *userdata) {
@@ -321,10 +316,7 @@ static int export_row(const struct db_infusion *inf, void *userdata) {
         x->seq = (uint64_t) inf->id * 2;
         r = x->hl7 ? export_hl7_infusion(x->hl7, x->src, inf, x->created_utc_us, &x->seq)
                    : export_fhir_add(x->fhir, inf);
-        if (r < 0)
-                return r;
-        x->last_id = inf->id;
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 static void fclosep(FILE **f) {

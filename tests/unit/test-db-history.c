@@ -17,6 +17,7 @@
 
 #include "common/macros.h"
 #include "db/db.h"
+#include "db-undo-schema.h"
 
 struct fixture {
         char dir[512];
@@ -241,8 +242,7 @@ static void the_schema_refuses_unchained_and_out_of_order_rows_and_a_backward_an
         verify_intact(d, 2);
 }
 
-/* The SQL that takes a schema 6 file's audit back to schema 5 (enough of
- * it for the migration to run again). */
+/* A schema 5 file with audit rows: the migration chains them. */
 static void a_version_5_file_chains_its_audit_rows_when_migrated(void **state) {
         struct fixture *f = *state;
         _cleanup_(db_closep) struct db *d = NULL;
@@ -251,23 +251,7 @@ static void a_version_5_file_chains_its_audit_rows_when_migrated(void **state) {
         assert_int_equal(db_open(f->path, &d), 0);
         add_audit_rows(d, 4);
         d = db_close(d);
-        exec_raw(f->path,
-                 "DROP VIEW v_audit; DROP VIEW v_retention;"
-                 "DROP INDEX pca_demands_infusion_id; DROP INDEX alarm_events_infusion_id;"
-                 "DROP TRIGGER audit_no_delete; DROP TRIGGER audit_chained; DROP TRIGGER audit_no_update;"
-                 "DROP TRIGGER alarm_events_no_delete; DROP TRIGGER pca_demands_no_delete;"
-                 "DROP TRIGGER delivery_samples_no_delete; DROP TRIGGER events_no_delete;"
-                 "DROP TRIGGER limit_events_no_delete; DROP TRIGGER infusions_no_delete;"
-                 "DROP TRIGGER drug_libraries_no_delete;"
-                 "DROP TABLE audit_anchor; DROP TABLE retention;"
-                 "ALTER TABLE audit DROP COLUMN chain_sha256;"
-                 "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'x'); END;"
-                 "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'x'); END;"
-                 "CREATE TRIGGER alarm_events_no_delete BEFORE DELETE ON alarm_events BEGIN SELECT RAISE(ABORT, 'x'); END;"
-                 "CREATE TRIGGER pca_demands_no_delete BEFORE DELETE ON pca_demands BEGIN SELECT RAISE(ABORT, 'x'); END;"
-                 "CREATE TRIGGER delivery_samples_no_delete BEFORE DELETE ON delivery_samples"
-                 "  BEGIN SELECT RAISE(ABORT, 'x'); END;"
-                 "PRAGMA user_version = 5;");
+        exec_raw(f->path, UNDO_SCHEMA_6);
 
         assert_int_equal(db_open(f->path, &d), 0);
         assert_int_equal(db_schema_version(d), 6);
