@@ -58,6 +58,7 @@ struct config {
         int64_t near_end_us;            /* time to empty that warns */
         double occlusion_limit_mmhg;    /* default when the care area has none */
         bool occlusion_trend;
+        bool occlusion_back_off;        /* after the alarm, draw back what the line holds */
         int64_t occlusion_auto_restarts;/* default per 10 min when the care area has none */
         int64_t air_bubble_nl;
         int64_t air_accumulated_nl;

@@ -130,6 +130,11 @@ const struct key config_keys[_KEY_MAX] = {
                 50, 1000, "mmHg", 1, NULL, FIELD(occlusion_limit_mmhg) },
         [KEY_OCCLUSION_TREND] = { SECTION_ALARMS, "occlusion_trend", VALUE_BOOL, "yes",
                 0, 0, NULL, 1, NULL, FIELD(occlusion_trend) },
+        /* Pressure relief after a downstream occlusion alarm: "no" is for
+         * rigs that must not reverse, and for measuring the bolus a pump
+         * without it gives (bench/occlusion.c). */
+        [KEY_OCCLUSION_BACK_OFF] = { SECTION_ALARMS, "occlusion_back_off", VALUE_BOOL, "yes",
+                0, 0, NULL, 1, NULL, FIELD(occlusion_back_off) },
         [KEY_OCCLUSION_AUTO_RESTARTS] = { SECTION_ALARMS, "occlusion_auto_restarts", VALUE_INT, "0",
                 0, 9, "per 10 min", 1, NULL, FIELD(occlusion_auto_restarts) },
         [KEY_AIR_BUBBLE] = { SECTION_ALARMS, "air_bubble_ul", VALUE_SCALED, "100",

@@ -34,6 +34,7 @@ struct pump_supervision {
         double config_occlusion_limit_mmhg;     /* from the config */
         double occlusion_limit_mmhg;            /* in force: the program's care area, or the config */
         bool occlusion_trend;
+        bool occlusion_back_off;                /* relieve the pressure after the alarm */
         double compliance_nl_per_mmhg;
         uint64_t occlusion_motion_gen;          /* channel motion the detector was reset for */
         bool occlusion_armed;

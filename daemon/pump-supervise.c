@@ -39,6 +39,7 @@ void pump_supervise_init(struct pump *p, const struct config *cfg) {
         s->config_occlusion_limit_mmhg = cfg->occlusion_limit_mmhg;
         s->occlusion_limit_mmhg = cfg->occlusion_limit_mmhg;
         s->occlusion_trend = cfg->occlusion_trend;
+        s->occlusion_back_off = cfg->occlusion_back_off;
         /* The detector's idea of the line: the configured tubing. On a rig
          * this is measured once per syringe and tubing set. */
         s->compliance_nl_per_mmhg = cfg->line_compliance_nl_per_mmhg;
@@ -210,10 +211,16 @@ static unsigned restarts_in_window(struct pump *p, int64_t now) {
 }
 
 static void raise_occlusion(struct pump *p, const char *how) {
+        bool back_off = p->sup.occlusion_back_off;
         pump_raise_alarm(p, ALARM_OCCLUSION_DOWNSTREAM, false,
-                         "Downstream occlusion (%s): %.0f mmHg, limit %.0f mmHg; delivery stopped, relieving the pressure",
-                         how, p->pressure_mmhg, p->sup.occlusion_limit_mmhg);
-        pump_relief_start(p);
+                         "Downstream occlusion (%s): %.0f mmHg, limit %.0f mmHg; delivery stopped%s",
+                         how, p->pressure_mmhg, p->sup.occlusion_limit_mmhg,
+                         back_off ? ", relieving the pressure" : "");
+        /* Without the back-off ([alarms] occlusion_back_off = no) the
+         * plunger stays where the alarm stopped it: what the line's
+         * compliance holds goes to the patient when the line opens. */
+        if (back_off)
+                pump_relief_start(p);
 }
 
 static void on_occlusion(struct pump *p, enum occlusion_verdict v) {

@@ -259,17 +259,35 @@ static void sim_call(struct fixture *f, const char *method, const char *sig, ...
         drain(f);
 }
 
+static int64_t plunger_steps(struct fixture *f) {
+        return get_i64(&f->h, SIM_PATH, SIM_IFACE, "PlungerSteps");
+}
+
+/* Close the line and run a second at a time until the downstream
+ * occlusion alarm. Returns the plunger's net steps one second before the
+ * alarm was seen: in that second the pump still moved forward, so a
+ * plunger now behind that count has been drawn back. */
+static int64_t run_until_occlusion_alarm(struct fixture *f) {
+        int64_t steps = plunger_steps(f);
+        sim_call(f, "SetOcclusion", "b", 1);
+        for (int s = 0; s < 600 && find_alarm(f, "occlusion-downstream", NULL, NULL) == 0; s++) {
+                steps = plunger_steps(f);
+                advance_s(f, 1);
+        }
+        return steps;
+}
+
 /* ---- the conditions --------------------------------------------------- */
 
 static void downstream_occlusion_is_high_halts_relieves_the_pressure_and_clears(void **state) {
         struct fixture *f = *state;
         start_infusion(f, 25, 50);
-        sim_call(f, "SetOcclusion", "b", 1);
-        for (int s = 0; s < 600 && find_alarm(f, "occlusion-downstream", NULL, NULL) == 0; s++)
-                advance_s(f, 1);
+        int64_t steps_before = run_until_occlusion_alarm(f);
         double at_alarm_ml = get_double(&f->h, SIM_PATH, SIM_IFACE, "TrueDeliveredMl");
         assert_alarm(f, "occlusion-downstream", "high", true);
-        /* The pump pulled back: the pressure is near where it rested. */
+        /* The pump pulled back: the plunger reversed and the pressure is
+         * near where it rested. */
+        assert_true(plunger_steps(f) < steps_before);
         assert_true(get_double(&f->h, CH_PATH, CH_IFACE, "PressureMmHg") < 50);
         assert_int_equal(db_count(f, "SELECT count(*) FROM events WHERE kind = '%s'", "pressure-relief"), 1);
 
@@ -279,6 +297,37 @@ static void downstream_occlusion_is_high_halts_relieves_the_pressure_and_clears(
         double bolus_ml = get_double(&f->h, SIM_PATH, SIM_IFACE, "TrueDeliveredMl") - at_alarm_ml;
         print_message("post-occlusion bolus at 25 mL/h: %.4f mL\n", bolus_ml);
         assert_true(bolus_ml <= 0.5);
+        assert_clean_after_ack(f);
+}
+
+static int setup_no_back_off(void **state) {
+        *state = start("[alarms]\nocclusion_back_off = no\n");
+        return 0;
+}
+
+static void without_back_off_an_occlusion_stops_the_pump_but_does_not_reverse_it(void **state) {
+        struct fixture *f = *state;
+        start_infusion(f, 25, 50);
+        int64_t steps_before = run_until_occlusion_alarm(f);
+        double at_alarm_ml = get_double(&f->h, SIM_PATH, SIM_IFACE, "TrueDeliveredMl");
+        assert_alarm(f, "occlusion-downstream", "high", true);
+        /* Stopped where the alarm found it: forward up to the alarm, not a
+         * step back since, and the closed line keeps its pressure. */
+        int64_t steps_at_alarm = plunger_steps(f);
+        assert_true(steps_at_alarm >= steps_before);
+        advance_s(f, 10);
+        assert_int_equal(plunger_steps(f), steps_at_alarm);
+        assert_true(get_double(&f->h, CH_PATH, CH_IFACE, "PressureMmHg") > 200);
+        assert_int_equal(db_count(f, "SELECT count(*) FROM events WHERE kind = '%s'", "pressure-relief"), 0);
+
+        /* Opened, the line gives the patient what its compliance held
+         * (1.4 µL/mmHg over 200 mmHg and more: above 0.28 mL). */
+        sim_call(f, "SetOcclusion", "b", 0);
+        advance_s(f, 60);
+        double bolus_ml = get_double(&f->h, SIM_PATH, SIM_IFACE, "TrueDeliveredMl") - at_alarm_ml;
+        print_message("post-occlusion bolus at 25 mL/h without back-off: %.4f mL\n", bolus_ml);
+        assert_true(bolus_ml > 0.28);
+        assert_int_equal(plunger_steps(f), steps_at_alarm);
         assert_clean_after_ack(f);
 }
 
@@ -645,6 +694,8 @@ static void a_day_at_1_ml_per_h_with_a_moving_patient_raises_no_occlusion(void *
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(downstream_occlusion_is_high_halts_relieves_the_pressure_and_clears, setup, teardown),
+                cmocka_unit_test_setup_teardown(without_back_off_an_occlusion_stops_the_pump_but_does_not_reverse_it,
+                                                setup_no_back_off, teardown),
                 cmocka_unit_test_setup_teardown(upstream_occlusion_is_high_and_halts, setup, teardown),
                 cmocka_unit_test_setup_teardown(one_bubble_over_the_limit_is_high_and_halts, setup, teardown),
                 cmocka_unit_test_setup_teardown(many_small_bubbles_add_up_to_an_accumulated_air_alarm, setup, teardown),

@@ -92,6 +92,8 @@ static void example_sim_conf_loads_with_its_documented_values(void **state) {
         assert_int_equal(c->clock, CONFIG_CLOCK_VIRTUAL);
         assert_int_equal(c->seed, 42);
         assert_string_equal(c->database_path, "infusiond-sim.db");
+        assert_true(c->occlusion_trend);
+        assert_true(c->occlusion_back_off);
 
         config_free(c);
         free(err);
@@ -191,6 +193,7 @@ static void defaults_apply_to_the_optional_keys_left_out(void **state) {
         assert_int_equal(c->near_end_us, 5 * 60 * 1000000LL);
         assert_float_equal(c->occlusion_limit_mmhg, 300.0, 0.0);
         assert_true(c->occlusion_trend);
+        assert_true(c->occlusion_back_off);
         assert_int_equal(c->occlusion_auto_restarts, 0);
         assert_int_equal(c->air_bubble_nl, 100000);
         assert_int_equal(c->air_accumulated_nl, 500000);
@@ -215,6 +218,17 @@ static void alarm_keys_are_read_and_checked_against_each_other(void **state) {
 
         assert_refused(MINIMAL "[alarms]\nocclusion_trend = maybe\n",
                        "t.conf:12: occlusion_trend: \"maybe\" is not allowed "
+                       "(allowed: yes, no, true, false, on, off, 1, 0)\n");
+        /* Back-off off: the pump stops at the alarm but does not reverse. */
+        c = assert_loads(MINIMAL "[alarms]\nocclusion_back_off = no\n");
+        assert_false(c->occlusion_back_off);
+        assert_true(c->occlusion_trend);
+        config_free(c);
+        c = assert_loads(MINIMAL "[alarms]\nocclusion_back_off = yes\n");
+        assert_true(c->occlusion_back_off);
+        config_free(c);
+        assert_refused(MINIMAL "[alarms]\nocclusion_back_off = later\n",
+                       "t.conf:12: occlusion_back_off: \"later\" is not allowed "
                        "(allowed: yes, no, true, false, on, off, 1, 0)\n");
         /* GIP 1.9.1: a bubble over 200 µL must alarm, so a higher limit is refused. */
         assert_refused(MINIMAL "[alarms]\nair_bubble_ul = 250\n",
