@@ -111,6 +111,7 @@ enum key_id {
         KEY_POSITION_NOISE,
         KEY_BATTERY_RUNTIME,
         KEY_SYRINGE_FILL,
+        KEY_STEP_LOG,
 
         KEY_STEPPER_CHIP,
         KEY_STEPPER_DRIVER,

@@ -628,6 +628,7 @@ struct config *config_free(struct config *c) {
         free(c->power_mains);
         free(c->power_discharge_table);
         free(c->database_path);
+        free(c->step_log_path);
         free(c);
         return NULL;
 }

@@ -79,6 +79,7 @@ struct config {
         double position_noise_mm;
         double battery_runtime_min;
         int64_t syringe_fill_nl;        /* 0: filled to syringe_volume_ml */
+        char *step_log_path;            /* "": step times not kept */
 
         /* [stepper]: drive = stepper */
         struct config_stepper {

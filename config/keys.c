@@ -172,6 +172,9 @@ const struct key config_keys[_KEY_MAX] = {
                 10, 2880, "min", 1, NULL, FIELD(battery_runtime_min) },
         [KEY_SYRINGE_FILL] = { SECTION_SIMULATION, "syringe_fill_ml", VALUE_ML, "0",
                 0, 1000, "mL", NL_PER_ML, "nL", FIELD(syringe_fill_nl) },
+        /* bench/steps: the sim drive's step times, kept in memory and
+         * written when the daemon stops. "" (the default): not kept. */
+        [KEY_STEP_LOG] = STRING(SECTION_SIMULATION, "step_log", "", step_log_path),
 
         /* A step/dir driver on GPIO; the defaults are the data sheets'
          * slowest timings of the three drivers, with margin. */

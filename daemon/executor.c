@@ -12,6 +12,8 @@
 #include "common/units.h"
 #include "core/schedule.h"
 
+#define EXECUTOR_STACK_BYTES (256 * 1024)
+
 struct executor {
         pthread_mutex_t lock;
         pthread_cond_t changed;
@@ -28,6 +30,9 @@ struct executor {
         bool have_lease;
 
         struct executor_status st;
+
+        void (*wake)(void *userdata);
+        void *wake_userdata;
 };
 
 int executor_new(const struct hal_drive_ops *drive, void *drive_ctx, struct executor **ret) {
@@ -144,6 +149,8 @@ int64_t executor_set_segment(struct executor *ex, const struct executor_segment 
                 motor_off_locked(ex);
         pthread_cond_signal(&ex->changed);
         pthread_mutex_unlock(&ex->lock);
+        if (ex->wake)
+                ex->wake(ex->wake_userdata);
         return old_steps;
 }
 
@@ -158,7 +165,14 @@ int executor_grant(struct executor *ex, const struct lease *l) {
                 pthread_cond_signal(&ex->changed);
         }
         pthread_mutex_unlock(&ex->lock);
+        if (r == 0 && ex->wake)
+                ex->wake(ex->wake_userdata);
         return r;
+}
+
+void executor_set_wake(struct executor *ex, void (*wake)(void *userdata), void *userdata) {
+        ex->wake = wake;
+        ex->wake_userdata = userdata;
 }
 
 void executor_get_status(struct executor *ex, struct executor_status *ret) {
@@ -206,6 +220,9 @@ int executor_start_thread(struct executor *ex, int rt_priority, bool *ret_rt_ok)
         int r;
 
         pthread_attr_init(&attr);
+        /* The step path is shallow (the executor, then a drive op): 8 MB
+         * of default stack, locked by mlockall, would be waste. */
+        pthread_attr_setstacksize(&attr, EXECUTOR_STACK_BYTES);
         if (rt_priority > 0) {
                 struct sched_param sp = { .sched_priority = rt_priority };
                 pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
@@ -220,6 +237,7 @@ int executor_start_thread(struct executor *ex, int rt_priority, bool *ret_rt_ok)
                  * still works; the lease keeps it safe, only jitter grows. */
                 pthread_attr_destroy(&attr);
                 pthread_attr_init(&attr);
+                pthread_attr_setstacksize(&attr, EXECUTOR_STACK_BYTES);
                 r = pthread_create(&ex->thread, &attr, thread_main, ex);
         }
         pthread_attr_destroy(&attr);

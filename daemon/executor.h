@@ -67,3 +67,9 @@ int executor_grant(struct executor *ex, const struct lease *l);
 int64_t executor_poll(struct executor *ex, int64_t now_us);
 
 void executor_get_status(struct executor *ex, struct executor_status *ret);
+
+/* For a driver other than the thread: wake(userdata) is called, outside
+ * the lock, after executor_set_segment() or executor_grant() changed what
+ * is due, so the driver can poll again. Only bench/steps' naive baseline
+ * (bench/naive-stepping.c) drives the executor this way. */
+void executor_set_wake(struct executor *ex, void (*wake)(void *userdata), void *userdata);

@@ -80,6 +80,10 @@ struct pump_supervision {
         bool idle_escalated;
 };
 
+/* [simulation] step_log keeps this many step times: 36 min at 1200 mL/h
+ * on the sim mechanism, 32 MB, allocated only when asked for. */
+#define PUMP_STEP_LOG_CAPACITY ((size_t) 4 * 1024 * 1024)
+
 struct pump {
         struct mechanism mech;
         struct channel ch;
@@ -102,6 +106,12 @@ struct pump {
         int64_t utc_base_us;
         int64_t vnext_tick_us;
         int64_t vnext_step_us;
+        /* Benchmarks: a real-time run's step lateness, replayed on the
+         * virtual clock (pump_replay_step_lateness()); NULL: none. */
+        int64_t *replay_lateness_us;
+        size_t replay_n;
+        /* [simulation] step_log: where the sim's step times go at exit. */
+        char *step_log_path;
 
         /* Executor bookkeeping: our own generation for its segments, and
          * the steps of the current segment already given to the channel. */

@@ -1108,6 +1108,15 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
                         return pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Cannot create the simulated pump: %s",
                                               strerror(-r));
                 sim_fill_hal(p->sim, &p->hal);
+                if (cfg->step_log_path && *cfg->step_log_path) {
+                        p->step_log_path = strdup(cfg->step_log_path);
+                        r = p->step_log_path ? sim_step_log_start(p->sim, PUMP_STEP_LOG_CAPACITY) : -ENOMEM;
+                        if (r < 0) {
+                                pump_set_error(err, PUMP_ERROR_HARDWARE, r, "Cannot keep the step log: %s",
+                                               strerror(-r));
+                                goto fail;
+                        }
+                }
         } else
                 p->hal.backend = "rig";
 
@@ -1174,6 +1183,8 @@ fail:
         p->ex = executor_free(p->ex);
         p->rig = rig_close(p->rig);
         p->sim = sim_free(p->sim);
+        free(p->step_log_path);
+        p->step_log_path = NULL;
         return r;
 }
 
@@ -1207,12 +1218,23 @@ struct pump *pump_free(struct pump *p) {
         drug_library_free(p->library);
         pump_retention_free(p);
         db_close(p->db);
+        if (p->step_log_path) {
+                /* After the step thread stopped: the log is complete. */
+                int r = sim_write_step_log(p->sim, p->step_log_path);
+                if (r < 0)
+                        log_error("Cannot write the step log %s: %s", p->step_log_path, strerror(-r));
+                else
+                        log_info("Step log written to %s", p->step_log_path);
+                free(p->step_log_path);
+        }
         sim_free(p->sim);
+        free(p->replay_lateness_us);
         free(p);
         return NULL;
 }
 
 bool pump_is_virtual(const struct pump *p) { return p->virtual_clock; }
+struct executor *pump_executor(struct pump *p) { return p->ex; }
 int64_t pump_control_period_us(const struct pump *p) { return p->control_period_us; }
 const struct channel *pump_channel(const struct pump *p) { return &p->ch; }
 const struct alarm_set *pump_alarms(const struct pump *p) { return &p->alarms; }

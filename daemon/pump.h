@@ -70,6 +70,9 @@ void pump_set_observer(struct pump *p, const struct pump_observer *o);
 
 /* Real time: start the step thread. Virtual time: nothing to start. */
 int pump_start_executor(struct pump *p, int rt_priority, bool *ret_rt_ok);
+/* The motor executor, for a stepping driver other than its thread
+ * (daemon/stepping.h: bench/steps' baseline). */
+struct executor *pump_executor(struct pump *p);
 
 bool pump_is_virtual(const struct pump *p);
 int64_t pump_now_us(const struct pump *p);

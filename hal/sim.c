@@ -13,6 +13,7 @@
 #include "hal/sim-line.h"
 #include "hal/sim-movement.h"
 #include "hal/sim-noise.h"
+#include "hal/sim-step-log.h"
 
 /* The bag hangs at about the pump's height: at rest the upstream sensor
  * sees only its noise. */
@@ -57,6 +58,7 @@ struct sim {
         struct sim_noise noise;         /* the sensors' */
         struct sim_movement movement;
         struct sim_air air;
+        struct sim_step_log step_log;   /* empty unless sim_step_log_start() */
 
         bool motor_enabled;
         enum hal_direction direction;
@@ -219,6 +221,8 @@ static int drive_step(void *ctx) {
                 }
         }
         s->last_step_us = s->now_us;
+        if (s->step_log.times_us)
+                sim_step_log_add(&s->step_log, s->now_us);
         return 0;
 }
 
@@ -429,8 +433,23 @@ struct sim *sim_free(struct sim *s) {
         if (!s)
                 return NULL;
         pthread_mutex_destroy(&s->lock);
+        sim_step_log_done(&s->step_log);
         free(s);
         return NULL;
+}
+
+int sim_step_log_start(struct sim *s, size_t capacity) {
+        SIM_LOCK(s);
+        if (s->step_log.times_us)
+                return -EBUSY;
+        return sim_step_log_init(&s->step_log, capacity);
+}
+
+int sim_write_step_log(struct sim *s, const char *path) {
+        SIM_LOCK(s);
+        if (!s->step_log.times_us)
+                return -ENODATA;
+        return sim_step_log_write(&s->step_log, path);
 }
 
 void sim_fill_hal(struct sim *s, struct hal *h) {

@@ -35,6 +35,7 @@
  * mutex. */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/mechanism.h"
@@ -144,6 +145,14 @@ int sim_set_motor_gain(struct sim *s, double gain);
  * it), HAL_INPUT_AIR_IN_LINE (the bubbles from sim_inject_air() do: an
  * override beside them would make two truths) or an unknown input. */
 int sim_set_input(struct sim *s, enum hal_input i, bool active);
+
+/* Keep the model time of every step from now on, up to capacity steps
+ * (hal/sim-step-log.h), and write them to a file. -EBUSY if already
+ * keeping them, -ENOMEM, -EINVAL for a zero capacity. */
+int sim_step_log_start(struct sim *s, size_t capacity);
+/* Write what was kept (see sim_step_log_write()). -ENODATA if nothing is
+ * being kept. */
+int sim_write_step_log(struct sim *s, const char *path);
 
 /* Truth, for tests and benchmarks: what the model really did. Pressure
  * and delivered volume first bring the model to the clock. */

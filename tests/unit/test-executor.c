@@ -129,6 +129,35 @@ static void steps_follow_the_schedule_inside_the_lease(void **state) {
         assert_false(d.enabled);                /* freeing releases the motor */
 }
 
+static void count_wake(void *userdata) {
+        (*(int *) userdata)++;
+}
+
+/* A driver other than the thread (bench/steps' baseline) must hear of
+ * every change to what is due, or a new lease would wait for a timer that
+ * is never armed. */
+static void a_new_segment_or_lease_wakes_an_outside_driver(void **state) {
+        struct fake_drive d = { .lock = PTHREAD_MUTEX_INITIALIZER, .clock = fake_virtual_clock };
+        struct executor *ex;
+        int wakes = 0;
+        virtual_now = 0;
+        assert_int_equal(executor_new(&fake_ops, &d, &ex), 0);
+        executor_set_wake(ex, count_wake, &wakes);
+        { struct executor_segment s1 = segment(1, 0); executor_set_segment(ex, &s1); }
+        assert_int_equal(wakes, 1);
+        assert_int_equal(executor_grant(ex, &(struct lease) { .generation = 1, .step_limit = 100,
+                                                              .expires_us = 1000000 }), 0);
+        assert_int_equal(wakes, 2);
+        /* A stale lease changes nothing: no wake. */
+        assert_int_equal(executor_grant(ex, &(struct lease) { .generation = 7, .step_limit = 100,
+                                                              .expires_us = 1000000 }), -ESTALE);
+        assert_int_equal(wakes, 2);
+        run_virtual(ex, 3500);
+        assert_int_equal(d.steps, 3);
+        assert_int_equal(wakes, 2);             /* polling is not a change */
+        executor_free(ex);
+}
+
 static void executor_stops_at_the_end_of_a_lease_that_is_not_renewed(void **state) {
         struct fake_drive d = { .lock = PTHREAD_MUTEX_INITIALIZER, .clock = fake_virtual_clock };
         struct executor *ex;
@@ -260,6 +289,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(no_step_without_a_lease),
                 cmocka_unit_test(steps_follow_the_schedule_inside_the_lease),
+                cmocka_unit_test(a_new_segment_or_lease_wakes_an_outside_driver),
                 cmocka_unit_test(executor_stops_at_the_end_of_a_lease_that_is_not_renewed),
                 cmocka_unit_test(step_limit_holds_even_when_time_remains),
                 cmocka_unit_test(segment_budget_holds_even_when_the_lease_allows_more),

@@ -6,7 +6,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "common/macros.h"
@@ -151,6 +154,43 @@ static void enabled_forward_steps_push_exactly_their_volume(void **state) {
 
         assert_int_equal(f->hal.sensors->read(f->hal.sensors_ctx, HAL_SENSOR_PLUNGER_POSITION, &position_mm), 0);
         assert_true(position_mm == 1000.0 / 3200.0);
+}
+
+static void the_step_log_keeps_each_step_time_and_counts_what_did_not_fit(void **state) {
+        struct fixture *f = *state;
+        char dir[] = "/tmp/test-sim-steplog-XXXXXX", path[64], line[64];
+
+        assert_int_equal(sim_write_step_log(f->sim, "/nonexistent"), -ENODATA);
+        assert_int_equal(sim_step_log_start(f->sim, 0), -EINVAL);
+        assert_int_equal(sim_step_log_start(f->sim, 3), 0);
+        assert_int_equal(sim_step_log_start(f->sim, 3), -EBUSY);
+        enable(f);
+        static const int64_t times_us[] = { 1500, 2750, 2751, 9000 };
+        for (size_t i = 0; i < ELEMENTSOF(times_us); i++) {
+                f->now_us = times_us[i];
+                step_ok(f);
+        }
+        /* A refused step (motor off) is no step: not kept. */
+        assert_int_equal(f->hal.drive->enable(f->hal.drive_ctx, false), 0);
+        f->now_us = 10000;
+        assert_int_equal(f->hal.drive->step(f->hal.drive_ctx), -EPERM);
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/steps.txt", dir);
+        assert_int_equal(sim_write_step_log(f->sim, path), 0);
+        FILE *in = fopen(path, "re");
+        assert_non_null(in);
+        assert_non_null(fgets(line, sizeof(line), in));
+        assert_string_equal(line, "# infusiond step log: 3 steps, 1 not kept\n");
+        for (size_t i = 0; i < 3; i++) {
+                assert_non_null(fgets(line, sizeof(line), in));
+                assert_int_equal(strtoll(line, NULL, 10), times_us[i]);
+        }
+        assert_null(fgets(line, sizeof(line), in));
+        fclose(in);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+        assert_int_equal(sim_write_step_log(f->sim, "/nonexistent-dir/steps.txt"), -ENOENT);
 }
 
 static void stepping_past_the_syringe_volume_stalls_at_the_end_stop(void **state) {
@@ -1172,6 +1212,7 @@ int main(void) {
                 cmocka_unit_test(step_volume_follows_from_the_syringe_geometry),
                 cmocka_unit_test_setup_teardown(steps_while_disabled_fail_and_move_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(enabled_forward_steps_push_exactly_their_volume, setup, teardown),
+                cmocka_unit_test_setup_teardown(the_step_log_keeps_each_step_time_and_counts_what_did_not_fit, setup, teardown),
                 cmocka_unit_test_setup_teardown(stepping_past_the_syringe_volume_stalls_at_the_end_stop, setup, teardown),
                 cmocka_unit_test_setup_teardown(open_line_at_a_steady_rate_settles_at_patient_pressure_plus_r_times_q, setup, teardown),
                 cmocka_unit_test_setup_teardown(open_line_relaxes_with_time_constant_r_times_c, setup, teardown),
