@@ -210,9 +210,41 @@ void settle(struct pump *p) {
         p->seg_accounted = 0;
 }
 
+/* When the virtual clock next wakes the executor, given the time it asked
+ * for. A replayed lateness delays a wake the way the step thread woke late
+ * in the measured run; a step already due (catch-up) runs at once there
+ * too, so it gets none. */
+static int64_t virtual_wake_us(struct pump *p, int64_t next_us) {
+        if (!p->replay_lateness_us || next_us == INT64_MAX || next_us <= p->vnow_us)
+                return next_us;
+        struct executor_status st;
+        executor_get_status(p->ex, &st);
+        return next_us + p->replay_lateness_us[(uint64_t) st.total_steps % p->replay_n];
+}
+
 static void refresh_virtual_next(struct pump *p) {
         if (p->virtual_clock)
-                p->vnext_step_us = executor_poll(p->ex, p->vnow_us);
+                p->vnext_step_us = virtual_wake_us(p, executor_poll(p->ex, p->vnow_us));
+}
+
+int pump_replay_step_lateness(struct pump *p, const int64_t *lateness_us, size_t n) {
+        if (!p->virtual_clock)
+                return -EOPNOTSUPP;
+        for (size_t i = 0; i < n; i++)
+                if (lateness_us[i] < 0 || lateness_us[i] > 10 * US_PER_SEC)
+                        return -EINVAL;
+        int64_t *copy = NULL;
+        if (n > 0) {
+                copy = malloc(n * sizeof(*copy));
+                if (!copy)
+                        return -ENOMEM;
+                memcpy(copy, lateness_us, n * sizeof(*copy));
+        }
+        free(p->replay_lateness_us);
+        p->replay_lateness_us = copy;
+        p->replay_n = n;
+        refresh_virtual_next(p);
+        return 0;
 }
 
 /* Ask the gate for a lease for the current segment and hand it over. */
@@ -438,7 +470,12 @@ int pump_advance(struct pump *p, int64_t usec, struct pump_error *err) {
                 int64_t next = MIN(MIN(p->vnext_tick_us, p->vnext_step_us), MIN(p->next_output_us, target));
                 if (next > p->vnow_us)
                         p->vnow_us = next;
-                p->vnext_step_us = executor_poll(p->ex, p->vnow_us);
+                /* Only at the time the executor asked for: the step thread
+                 * sleeps until then too (a replayed late wake must not be
+                 * cut short by a buzzer pulse or the end of this call).
+                 * What changes its schedule polls it (refresh_virtual_next). */
+                if (p->vnow_us >= p->vnext_step_us)
+                        p->vnext_step_us = virtual_wake_us(p, executor_poll(p->ex, p->vnow_us));
                 /* Buzzer pulses are shorter than a tick: drive them at
                  * their own times, as the real-time loop's timer does. */
                 if (p->vnow_us >= p->next_output_us)

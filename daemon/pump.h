@@ -88,6 +88,14 @@ void pump_tick(struct pump *p);
  * as the real-time loop would. -EOPNOTSUPP with a real clock. */
 int pump_advance(struct pump *p, int64_t usec, struct pump_error *err);
 
+/* Virtual clock only, for benchmarks: wake the executor late by what a
+ * real-time run measured, the k-th step (counted since the executor
+ * started) by lateness_us[k % n], as the step thread woke in that run. A
+ * step already due runs at once, as it does on the thread. The array is
+ * copied; n = 0 turns replay off. -EOPNOTSUPP on the real clock, -EINVAL
+ * unless every lateness is in [0, 10 s]. */
+int pump_replay_step_lateness(struct pump *p, const int64_t *lateness_us, size_t n);
+
 /* What the current program infuses, as the library named it. */
 struct pump_program_info {
         char care_area[DRUG_LIBRARY_ID_MAX + 1];
