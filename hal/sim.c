@@ -421,7 +421,14 @@ int sim_new(const struct sim_params *p, sim_clock_fn clock, void *clock_userdata
         sim_noise_init(&s->noise, p->seed);
         sim_air_init(&s->air);
 
-        r = pthread_mutex_init(&s->lock, NULL);
+        /* The step thread takes this lock in each step, the main loop in
+         * each sensor read: inherit priority, as the executor's lock does,
+         * so a preempted reader cannot hold a SCHED_FIFO step back. */
+        pthread_mutexattr_t ma;
+        pthread_mutexattr_init(&ma);
+        pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_INHERIT);
+        r = pthread_mutex_init(&s->lock, &ma);
+        pthread_mutexattr_destroy(&ma);
         if (r != 0)
                 return -r;
 
