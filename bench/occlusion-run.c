@@ -5,13 +5,13 @@
  * (sim_delivered_nl, sim_pushed_nl, sim_line_pressure_mmhg). */
 #include "bench/occlusion-run.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "bench/sim-pump.h"
 #include "config/config.h"
 #include "daemon/pump.h"
 #include "hal/sim.h"
@@ -70,83 +70,28 @@ static const char config_template[] =
         "movement_amplitude_mmhg = %g\n"
         "movement_mean_interval_s = %g\n";
 
-/* A pump and what it lives in. */
-struct bench_pump {
-        char dir[32];
-        struct config *cfg;
-        struct pump *p;
-        struct sim *s;
-};
-
-static void remove_tree(const char *dir) {
-        DIR *d = opendir(dir);
-        if (d) {
-                struct dirent *de;
-                while ((de = readdir(d))) {
-                        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                                continue;
-                        char path[4096];
-                        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-                        (void) unlink(path);
-                }
-                closedir(d);
-        }
-        (void) rmdir(dir);
-}
-
-static void bench_pump_free(struct bench_pump *b) {
-        if (b->p) {
-                pump_shutdown(b->p);
-                pump_free(b->p);
-        }
-        config_free(b->cfg);
-        if (b->dir[0])
-                remove_tree(b->dir);
-        *b = (struct bench_pump) {};
-}
-
-static int report(int r, const char *what, const struct pump_error *err) {
-        fprintf(stderr, "%s: %s: %s\n", what, err->name ? err->name : "?", err->message);
-        return r;
-}
-
 static int advance(struct pump *p, int64_t usec) {
         struct pump_error err = {};
         int r = pump_advance(p, usec, &err);
-        return r < 0 ? report(r, "pump_advance", &err) : r;
+        return r < 0 ? sim_pump_report(r, "pump_advance", &err) : r;
 }
 
 /* A fresh pump on a fresh database, one second at rest (so it has read
  * the resting pressure the back-off returns to), then running rate_ml_h
  * towards vtbi_ml. */
-static int bench_pump_start(struct bench_pump *b, const struct pump_setup *ps, double rate_ml_h, double vtbi_ml) {
+static int bench_pump_start(struct sim_pump *b, const struct pump_setup *ps, double rate_ml_h, double vtbi_ml) {
         char text[sizeof(config_template) + 512];
         struct pump_error err = {};
-        int r;
-
-        *b = (struct bench_pump) {};
-        snprintf(b->dir, sizeof(b->dir), "/tmp/bench-occlusion-XXXXXX");
-        if (!mkdtemp(b->dir)) {
-                r = -errno;
-                b->dir[0] = 0;
-                fprintf(stderr, "mkdtemp: %s\n", strerror(-r));
+        int r = sim_pump_make_dir(b, "bench-occlusion");
+        if (r < 0)
                 return r;
-        }
         snprintf(text, sizeof(text), config_template, ps->syringe_diameter_mm, ps->syringe_ml, b->dir, ps->limit_mmhg,
                  ps->trend ? "yes" : "no", ps->back_off ? "yes" : "no", SEED, LINE_COMPLIANCE_UL_PER_MMHG,
                  LINE_RESISTANCE_MMHG_PER_ML_H, PATIENT_PRESSURE_MMHG, ps->noise_mmhg, ps->movement_mmhg,
                  DAY_MOVEMENT_INTERVAL_S);
-        r = config_load_string("bench-occlusion.conf", text, stderr, &b->cfg);
+        r = sim_pump_open(b, "bench-occlusion.conf", text);
         if (r < 0)
                 return r;
-        r = pump_new(b->cfg, &b->p, &err);
-        if (r < 0)
-                return report(r, "pump_new", &err);
-        b->s = pump_sim(b->p);
-        if (!b->s) {
-                fprintf(stderr, "pump has no sim backend\n");
-                return -ENODEV;
-        }
         r = advance(b->p, US_PER_S);
         if (r < 0)
                 return r;
@@ -159,10 +104,10 @@ static int bench_pump_start(struct bench_pump *b, const struct pump_setup *ps, d
         };
         r = pump_program(b->p, &prog, NULL, -1, &err);
         if (r < 0)
-                return report(r, "pump_program", &err);
+                return sim_pump_report(r, "pump_program", &err);
         r = pump_start(b->p, &err);
         if (r < 0)
-                return report(r, "pump_start", &err);
+                return sim_pump_report(r, "pump_start", &err);
         return 0;
 }
 
@@ -176,7 +121,7 @@ int run_closure(const struct closure_case *c, struct closure_result *ret) {
                 .noise_mmhg = CLOSURE_NOISE_MMHG,
                 .movement_mmhg = 0,
         };
-        struct bench_pump b;
+        struct sim_pump b;
         struct closure_result res = {};
         int r;
 
@@ -195,7 +140,7 @@ int run_closure(const struct closure_case *c, struct closure_result *ret) {
         /* Close the line. Step one control period at a time: the alarm
          * starts the back-off in the same tick, and within a second it
          * would already have taken much of the pressure away. */
-        sim_set_occlusion(b.s, true);
+        sim_set_occlusion(b.sim, true);
         int64_t closed_us = pump_now_us(b.p), period_us = pump_control_period_us(b.p);
         const struct alarm *a = NULL;
         while (!a && pump_now_us(b.p) - closed_us < ALARM_CAP_US) {
@@ -204,7 +149,7 @@ int run_closure(const struct closure_case *c, struct closure_result *ret) {
                         goto out;
                 a = alarm_set_find(pump_alarms(b.p), ALARM_OCCLUSION_DOWNSTREAM);
         }
-        res.pressure_at_alarm_mmhg = sim_line_pressure_mmhg(b.s);
+        res.pressure_at_alarm_mmhg = sim_line_pressure_mmhg(b.sim);
         res.sensor_at_alarm_mmhg = pump_pressure_mmhg(b.p);
         if (!a) {
                 res.time_to_alarm_s = (double) (pump_now_us(b.p) - closed_us) / US_PER_S;
@@ -212,7 +157,7 @@ int run_closure(const struct closure_case *c, struct closure_result *ret) {
         }
         res.alarmed = true;
         res.time_to_alarm_s = (double) (a->raised_us - closed_us) / US_PER_S;
-        int64_t delivered_at_alarm_nl = sim_delivered_nl(b.s), pushed_at_alarm_nl = sim_pushed_nl(b.s);
+        int64_t delivered_at_alarm_nl = sim_delivered_nl(b.sim), pushed_at_alarm_nl = sim_pushed_nl(b.sim);
         res.held_at_alarm_ml = (double) (pushed_at_alarm_nl - delivered_at_alarm_nl) / NL_PER_ML;
 
         /* Keep the line closed; the back-off must be over before it opens
@@ -221,25 +166,25 @@ int run_closure(const struct closure_case *c, struct closure_result *ret) {
         r = advance(b.p, CLOSED_AFTER_ALARM_US - 10 * US_PER_S);
         if (r < 0)
                 goto out;
-        int64_t steps = sim_plunger_steps(b.s);
+        int64_t steps = sim_plunger_steps(b.sim);
         r = advance(b.p, 10 * US_PER_S);
         if (r < 0)
                 goto out;
-        if (sim_plunger_steps(b.s) != steps)
+        if (sim_plunger_steps(b.sim) != steps)
                 fprintf(stderr, "note: at %g mL/h the plunger still moved %d s after the alarm\n", c->rate_ml_h,
                         (int) (CLOSED_AFTER_ALARM_US / US_PER_S));
-        res.relief_ml = (double) (pushed_at_alarm_nl - sim_pushed_nl(b.s)) / NL_PER_ML;
+        res.relief_ml = (double) (pushed_at_alarm_nl - sim_pushed_nl(b.sim)) / NL_PER_ML;
 
-        sim_set_occlusion(b.s, false);
+        sim_set_occlusion(b.sim, false);
         r = advance(b.p, OPEN_LINE_US);
         if (r < 0)
                 goto out;
-        res.bolus_ml = (double) (sim_delivered_nl(b.s) - delivered_at_alarm_nl) / NL_PER_ML;
+        res.bolus_ml = (double) (sim_delivered_nl(b.sim) - delivered_at_alarm_nl) / NL_PER_ML;
 done:
         *ret = res;
         r = 0;
 out:
-        bench_pump_free(&b);
+        sim_pump_close(&b);
         return r;
 }
 
@@ -287,7 +232,7 @@ int run_day(double rate_ml_h, bool trend, double limit_mmhg, double movement_mmh
                 .noise_mmhg = DAY_NOISE_MMHG,
                 .movement_mmhg = movement_mmhg,
         };
-        struct bench_pump b;
+        struct sim_pump b;
         struct day_result res = {};
         struct day_count dc = { .res = &res };
         int r;
@@ -298,7 +243,7 @@ int run_day(double rate_ml_h, bool trend, double limit_mmhg, double movement_mmh
                 goto out;
         dc.start_us = pump_now_us(b.p);
         pump_set_observer(b.p, &(struct pump_observer) { .userdata = &dc, .alarm_raised = on_alarm_raised });
-        int64_t delivered0_nl = sim_delivered_nl(b.s);
+        int64_t delivered0_nl = sim_delivered_nl(b.sim);
 
         while (pump_now_us(b.p) - dc.start_us < DAY_US) {
                 r = advance(b.p, US_PER_S);
@@ -314,10 +259,10 @@ int run_day(double rate_ml_h, bool trend, double limit_mmhg, double movement_mmh
                         goto out;
                 }
         }
-        res.delivered_ml = (double) (sim_delivered_nl(b.s) - delivered0_nl) / NL_PER_ML;
+        res.delivered_ml = (double) (sim_delivered_nl(b.sim) - delivered0_nl) / NL_PER_ML;
         *ret = res;
         r = 0;
 out:
-        bench_pump_free(&b);
+        sim_pump_close(&b);
         return r;
 }

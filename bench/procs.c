@@ -12,16 +12,20 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct bench_procs *current;
+/* What the signal handler kills: copies of the pids, kept as they change. */
+static volatile sig_atomic_t signal_daemon_pid, signal_bus_pid;
+
+static void note_pids(const struct bench_procs *b) {
+        signal_daemon_pid = b->daemon_pid;
+        signal_bus_pid = b->bus_pid;
+}
 
 /* Async-signal-safe, so the handler can use it. */
 static void kill_children(void) {
-        if (!current)
-                return;
-        if (current->daemon_pid > 0)
-                kill(current->daemon_pid, SIGTERM);
-        if (current->bus_pid > 0)
-                kill(current->bus_pid, SIGTERM);
+        if (signal_daemon_pid > 0)
+                kill(signal_daemon_pid, SIGTERM);
+        if (signal_bus_pid > 0)
+                kill(signal_bus_pid, SIGTERM);
 }
 
 static void on_signal(int sig) {
@@ -35,7 +39,7 @@ int bench_procs_init(struct bench_procs *b, const char *name) {
         snprintf(b->work, sizeof(b->work), "/tmp/bench-%s-XXXXXX", name);
         if (!mkdtemp(b->work))
                 return -errno;
-        current = b;
+        note_pids(b);
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
         return 0;
@@ -83,6 +87,7 @@ int bench_start_bus(struct bench_procs *b) {
         if (!slurp_line(ppath, pidbuf, sizeof(pidbuf)) || !slurp_line(apath, b->address, sizeof(b->address)))
                 return -EIO;
         b->bus_pid = (pid_t) atoi(pidbuf);
+        note_pids(b);
         return b->bus_pid > 0 ? 0 : -EIO;
 }
 
@@ -110,6 +115,7 @@ static int wait_for_name(struct bench_procs *b, sd_bus *bus) {
                         return 0;
                 if (waitpid(b->daemon_pid, &st, WNOHANG) == b->daemon_pid) {
                         b->daemon_pid = 0;
+                        note_pids(b);
                         return -ECHILD;
                 }
                 usleep(10000);
@@ -141,6 +147,7 @@ int bench_start_daemon(struct bench_procs *b, sd_bus *bus, const char *infusiond
                 _exit(127);
         }
         b->daemon_pid = p;
+        note_pids(b);
         return wait_for_name(b, bus);
 }
 
@@ -151,35 +158,36 @@ int bench_stop_daemon(struct bench_procs *b) {
         kill(b->daemon_pid, SIGTERM);
         pid_t r = waitpid(b->daemon_pid, &st, 0);
         b->daemon_pid = 0;
+        note_pids(b);
         return r < 0 ? -errno : st;
 }
 
-/* The work dir is flat: configs, logs, databases and their -wal/-shm. */
-static void remove_work(const char *work) {
-        DIR *d = opendir(work);
+void bench_remove_flat_dir(const char *dir) {
+        DIR *d = opendir(dir);
         struct dirent *e;
-        char p[512];
-        if (!d)
-                return;
-        while ((e = readdir(d)))
-                if (e->d_name[0] != '.') {
-                        snprintf(p, sizeof(p), "%s/%s", work, e->d_name);
-                        unlink(p);
-                }
-        closedir(d);
-        rmdir(work);
+        char p[4096];
+        if (d) {
+                while ((e = readdir(d)))
+                        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+                                snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+                                (void) unlink(p);
+                        }
+                closedir(d);
+        }
+        (void) rmdir(dir);
 }
 
 void bench_procs_finish(struct bench_procs *b, bool keep) {
+        note_pids(b);
         kill_children();
         if (b->daemon_pid > 0)
                 waitpid(b->daemon_pid, NULL, 0);
         b->daemon_pid = b->bus_pid = 0;
-        current = NULL;
+        note_pids(b);
         if (keep)
                 fprintf(stderr, "work dir kept: %s\n", b->work);
         else
-                remove_work(b->work);
+                bench_remove_flat_dir(b->work);
 }
 
 int bench_call(sd_bus *bus, const char *iface, const char *member, sd_bus_message **reply) {

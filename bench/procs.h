@@ -45,6 +45,9 @@ int bench_stop_daemon(struct bench_procs *b);
  * stderr then). */
 void bench_procs_finish(struct bench_procs *b, bool keep);
 
+/* Remove a dir that holds only files (configs, logs, databases). */
+void bench_remove_flat_dir(const char *dir);
+
 /* A call to the channel; prints the error on stderr. reply may be NULL. */
 int bench_call(sd_bus *bus, const char *iface, const char *member, sd_bus_message **reply);
 int bench_getall(sd_bus *bus);

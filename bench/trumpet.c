@@ -30,7 +30,6 @@
  * 1 when a run failed or gnuplot is missing or failed (the table and CSV
  * are still written); 2 on a bad option or lateness file. */
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -44,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/sim-pump.h"
 #include "common/units.h"
 #include "config/config.h"
 #include "core/channel.h"
@@ -112,22 +112,6 @@ static const char config_template[] =
         "pressure_noise_mmhg = 0.5\n"
         "position_noise_mm = 0.005\n"
         "movement_amplitude_mmhg = 0\n";
-
-static void remove_tree(const char *dir) {
-        DIR *d = opendir(dir);
-        if (d) {
-                struct dirent *de;
-                while ((de = readdir(d))) {
-                        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                                continue;
-                        char path[4096];
-                        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-                        (void) unlink(path);
-                }
-                closedir(d);
-        }
-        (void) rmdir(dir);
-}
 
 static double now_wall_s(void) {
         struct timespec ts;
@@ -276,34 +260,20 @@ static void trumpet_compute(struct trumpet *t, int64_t rate_nl_per_h) {
 }
 
 static int run_rate(double rate_ml_h, const struct replay *rp, struct trumpet *ret) {
-        char dir[] = "/tmp/bench-trumpet-XXXXXX";
         char text[sizeof(config_template) + 4096];
-        struct config *cfg = NULL;
-        struct pump *p = NULL;
+        struct sim_pump sp;
         struct pump_error err = {};
         double wall0 = now_wall_s();
         int64_t rate_nl_per_h = (int64_t) (rate_ml_h * NL_PER_ML);
-        int r;
-
-        if (!mkdtemp(dir)) {
-                fprintf(stderr, "mkdtemp: %m\n");
-                return -errno;
-        }
-        snprintf(text, sizeof(text), config_template, dir);
-        r = config_load_string("bench-trumpet.conf", text, stderr, &cfg);
+        int r = sim_pump_make_dir(&sp, "bench-trumpet");
+        if (r < 0)
+                return r;
+        snprintf(text, sizeof(text), config_template, sp.dir);
+        r = sim_pump_open(&sp, "bench-trumpet.conf", text);
         if (r < 0)
                 goto out;
-        r = pump_new(cfg, &p, &err);
-        if (r < 0) {
-                fprintf(stderr, "pump_new: %s: %s\n", err.name ? err.name : "?", err.message);
-                goto out;
-        }
-        struct sim *s = pump_sim(p);
-        if (!s) {
-                fprintf(stderr, "pump has no sim backend\n");
-                r = -ENODEV;
-                goto out;
-        }
+        struct pump *p = sp.p;
+        struct sim *s = sp.sim;
         if (rp->path) {
                 r = pump_replay_step_lateness(p, rp->lateness_us, rp->n);
                 if (r < 0) {
@@ -329,8 +299,7 @@ static int run_rate(double rate_ml_h, const struct replay *rp, struct trumpet *r
                 goto out;
         }
 
-        /* Whole samples in one pump_advance each: it polls the executor at
-         * its end, so finer calls would cut replayed lateness short. */
+        /* One pump_advance per sample: the balance reads between them. */
         ret->delivered_nl[0] = sim_delivered_nl(s);
         for (int i = 1; i <= N_SAMPLES; i++) {
                 r = pump_advance(p, SAMPLE_US, &err);
@@ -359,12 +328,7 @@ static int run_rate(double rate_ml_h, const struct replay *rp, struct trumpet *r
         ret->wall_s = now_wall_s() - wall0;
         r = 0;
 out:
-        if (p) {
-                pump_shutdown(p);
-                pump_free(p);
-        }
-        config_free(cfg);
-        remove_tree(dir);
+        sim_pump_close(&sp);
         return r;
 }
 

@@ -4,7 +4,6 @@
  * Two pumps run side by side, one on the ideal schedule and one with the
  * replay, from the same config (sim mechanism, 25 mL/h: a step every
  * 25.007 ms). */
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "bench/sim-pump.h"
 #include "common/macros.h"
 #include "common/units.h"
 #include "config/config.h"
@@ -44,55 +44,23 @@ static const char config_template[] =
         "seed = 42\n"
         "movement_amplitude_mmhg = 0\n";
 
-struct bench_pump {
-        char dir[64];
-        struct config *cfg;
-        struct pump *p;
-        struct sim *sim;
-};
-
-static void remove_tree(const char *dir) {
-        DIR *d = opendir(dir);
-        if (d) {
-                struct dirent *de;
-                while ((de = readdir(d))) {
-                        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                                continue;
-                        char path[4096];
-                        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-                        (void) unlink(path);
-                }
-                closedir(d);
-        }
-        (void) rmdir(dir);
-}
-
 /* A pump with its own database in a new temp dir. */
-static void pump_up(struct bench_pump *b, bool virtual_clock) {
+static void pump_up(struct sim_pump *b, bool virtual_clock) {
         char text[sizeof(config_template) + 128];
-        struct pump_error err = {};
 
-        snprintf(b->dir, sizeof(b->dir), "/tmp/test-pump-replay-XXXXXX");
-        assert_non_null(mkdtemp(b->dir));
+        assert_int_equal(sim_pump_make_dir(b, "test-pump-replay"), 0);
         snprintf(text, sizeof(text), config_template, b->dir, virtual_clock ? "virtual" : "real");
-        assert_int_equal(config_load_string("test-pump-replay.conf", text, stderr, &b->cfg), 0);
-        int r = pump_new(b->cfg, &b->p, &err);
-        if (r < 0)
-                fprintf(stderr, "pump_new: %s: %s\n", err.name ? err.name : "?", err.message);
-        assert_int_equal(r, 0);
-        b->sim = pump_sim(b->p);
-        assert_non_null(b->sim);
+        assert_int_equal(sim_pump_open(b, "test-pump-replay.conf", text), 0);
 }
 
-static void pump_down(struct bench_pump *b) {
-        pump_shutdown(b->p);
-        pump_free(b->p);
-        config_free(b->cfg);
-        remove_tree(b->dir);
-        assert_int_equal(access(b->dir, F_OK), -1);
+static void pump_down(struct sim_pump *b) {
+        char dir[sizeof(b->dir)];
+        snprintf(dir, sizeof(dir), "%s", b->dir);
+        sim_pump_close(b);
+        assert_int_equal(access(dir, F_OK), -1);
 }
 
-static void start_infusion(struct bench_pump *b) {
+static void start_infusion(struct sim_pump *b) {
         struct pump_error err = {};
         struct program prog = {
                 .mode = PROGRAM_CONTINUOUS,
@@ -104,7 +72,7 @@ static void start_infusion(struct bench_pump *b) {
 }
 
 /* Run the pump's clock to pump time t_us (not before where it is). */
-static void advance_to(struct bench_pump *b, int64_t t_us) {
+static void advance_to(struct sim_pump *b, int64_t t_us) {
         struct pump_error err = {};
         int64_t now_us = pump_now_us(b->p);
         assert_true(t_us >= now_us);
@@ -114,7 +82,7 @@ static void advance_to(struct bench_pump *b, int64_t t_us) {
 /* Does a control tick fall in (from_us, to_us]? A tick polls the
  * executor, as the lease grant wakes the step thread in real time, so a
  * step already due there runs at the tick and not at its replayed time. */
-static bool tick_between(const struct bench_pump *b, int64_t from_us, int64_t to_us) {
+static bool tick_between(const struct sim_pump *b, int64_t from_us, int64_t to_us) {
         int64_t period_us = pump_control_period_us(b->p);
         return to_us / period_us > from_us / period_us;
 }
@@ -126,7 +94,7 @@ static bool tick_between(const struct bench_pump *b, int64_t from_us, int64_t to
  * then, with the same count. */
 static void test_lateness_shifts_each_step(void **state) {
         (void) state;
-        struct bench_pump ideal = {}, late = {};
+        struct sim_pump ideal = {}, late = {};
         pump_up(&ideal, true);
         pump_up(&late, true);
         const int64_t lateness_us = LATENESS_US;
@@ -169,7 +137,7 @@ static void test_lateness_shifts_each_step(void **state) {
 static void test_no_step_lost(void **state) {
         (void) state;
         static const int64_t pattern_us[] = { 0, 3000, 40000, 250, 12000 };
-        struct bench_pump ideal = {}, late = {};
+        struct sim_pump ideal = {}, late = {};
         pump_up(&ideal, true);
         pump_up(&late, true);
         assert_int_equal(pump_replay_step_lateness(late.p, pattern_us, ELEMENTSOF(pattern_us)), 0);
@@ -199,7 +167,7 @@ static void test_no_step_lost(void **state) {
 /* Off again (n = 0): the schedule is the ideal one. */
 static void test_replay_off(void **state) {
         (void) state;
-        struct bench_pump ideal = {}, off = {};
+        struct sim_pump ideal = {}, off = {};
         pump_up(&ideal, true);
         pump_up(&off, true);
         const int64_t lateness_us = LATENESS_US;
@@ -219,7 +187,7 @@ static void test_replay_off(void **state) {
 
 static void test_invalid_lateness(void **state) {
         (void) state;
-        struct bench_pump b = {};
+        struct sim_pump b = {};
         pump_up(&b, true);
         const int64_t negative_us[] = { 100, -1, 100 };
         assert_int_equal(pump_replay_step_lateness(b.p, negative_us, ELEMENTSOF(negative_us)), -EINVAL);
@@ -235,7 +203,7 @@ static void test_invalid_lateness(void **state) {
  * pump is cheap to build. */
 static void test_real_clock_refused(void **state) {
         (void) state;
-        struct bench_pump b = {};
+        struct sim_pump b = {};
         pump_up(&b, false);
         assert_false(pump_is_virtual(b.p));
         const int64_t lateness_us = LATENESS_US;
