@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -104,6 +105,10 @@ static void sleep_until_ns(int64_t t_ns) {
  * broken connection, a timeout) is an error. */
 static void load_client(const struct bench_procs *b, int idx, int64_t deadline_ns, struct load_counters *c) {
         sd_bus *bus = NULL;
+        /* Not the parent's handlers, and die with it. */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (bench_connect(b, &bus) < 0)
                 _exit(1);
         while (bench_now_ns() < deadline_ns) {
@@ -113,7 +118,9 @@ static void load_client(const struct bench_procs *b, int idx, int64_t deadline_n
                                              "GetAll", &e, NULL, "s", BENCH_CH_IFACE)
                         : sd_bus_call_method(bus, BENCH_NAME, BENCH_CH_PATH, BENCH_CH_IFACE, "SilenceAlarms", &e,
                                              NULL, NULL);
-                bool replied = r >= 0 || (sd_bus_error_is_set(&e) && !sd_bus_error_has_name(&e, SD_BUS_ERROR_NO_REPLY));
+                /* An error the daemon sent has its name; sd-bus's own
+                 * (timeout, disconnected, errno) are failures. */
+                bool replied = r >= 0 || (e.name && strncmp(e.name, "org.infusiond.", 14) == 0);
                 sd_bus_error_free(&e);
                 __atomic_add_fetch(replied ? &c->calls[idx] : &c->errors[idx], 1, __ATOMIC_RELAXED);
         }
@@ -329,6 +336,13 @@ static int run_one(struct bench_procs *b, sd_bus *bus, const char *exe, int idx,
         if (r < 0)
                 return r;
         run->rt = run->design == DESIGN_THREAD && !log_says(log, "without SCHED_FIFO");
+        /* The figures assume one uninterrupted segment: a pump that
+         * stopped itself (an alarm, the VTBI) is a failed run. */
+        if (strcmp(run->state, "running") != 0) {
+                fprintf(stderr, "%g mL/h %s: the channel was %s at the end of the window, not running (log: %s)\n",
+                        run->rate_ml_h, design_names[run->design], run->state, log);
+                return -EPROTO;
+        }
 
         int64_t *t = NULL;
         size_t n = 0;
@@ -414,6 +428,12 @@ int main(int argc, char **argv) {
                 }
                 i++;
         }
+        for (size_t ri = 0; ri < n_rates; ri++)
+                if (rates[ri] * (double) (seconds + WARMUP_US / US_PER_SEC + 5) / 3600.0 > VTBI_ML) {
+                        fprintf(stderr, "--seconds %" PRIi64 " is too long at %g mL/h: the run would deliver more "
+                                "than the %g mL VTBI (the syringe holds 60 mL)\n", seconds, rates[ri], VTBI_ML);
+                        return 2;
+                }
         for (int d = 0; d < _DESIGN_MAX; d++)
                 if (access(exe[d], X_OK) < 0) {
                         fprintf(stderr, "%s: %m (build first, or pass --infusiond/--naive)\n", exe[d]);
@@ -470,14 +490,15 @@ int main(int argc, char **argv) {
         bool rt = runs[0].design == DESIGN_THREAD && runs[0].rt;
         printf("\nstep thread scheduling: %s\n", rt ? "SCHED_FIFO" : "normal (no RT privilege)");
         printf("\nUnder load, naive / thread (same run):\n");
-        printf("%9s %8s %8s %8s %8s %14s\n", "rate_ml_h", "p50", "p99", "p99.9", "max", "missed n/t");
+        printf("%9s %8s %8s %8s %8s %14s %8s\n", "rate_ml_h", "p50", "p99", "p99.9", "max", "missed n/t", "steps");
         for (size_t k = 0; k < n_runs; k += 4) {
                 const struct run *th = &runs[k + 2], *nv = &runs[k + 3];
-                printf("%9g %7.1fx %7.1fx %7.1fx %7.1fx %7" PRIi64 "/%-6" PRIi64 "\n", th->rate_ml_h,
+                printf("%9g %7.1fx %7.1fx %7.1fx %7.1fx %7" PRIi64 "/%-6" PRIi64 " %8zu\n", th->rate_ml_h,
                        ratio(nv->p50_us, th->p50_us), ratio(nv->p99_us, th->p99_us), ratio(nv->p999_us, th->p999_us),
-                       ratio(nv->max_us, th->max_us), nv->missed, th->missed);
+                       ratio(nv->max_us, th->max_us), nv->missed, th->missed, th->n);
         }
-        printf("(a thread figure of 0 µs counts as 1 µs in a ratio)\n");
+        printf("(a thread figure of 0 µs counts as 1 µs in a ratio; with few steps, as at 0.1 and 1 mL/h,\n"
+               " the percentiles are the largest of a handful and the ratios weigh little)\n");
 
         /* CSV and the lateness the trumpet curve replays. */
         char path[4096];

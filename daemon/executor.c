@@ -54,9 +54,19 @@ int executor_new(const struct hal_drive_ops *drive, void *drive_ctx, struct exec
          * not (bench/steps saw 14 ms under load). */
         pthread_mutexattr_t ma;
         pthread_mutexattr_init(&ma);
-        pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_INHERIT);
-        pthread_mutex_init(&ex->lock, &ma);
+        int r = pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_INHERIT);
+        if (r == 0)
+                r = pthread_mutex_init(&ex->lock, &ma);
         pthread_mutexattr_destroy(&ma);
+        /* No PI futexes (some emulators): a plain lock still works, with
+         * the jitter the benchmark measured. */
+        if (r != 0)
+                r = pthread_mutex_init(&ex->lock, NULL);
+        if (r != 0) {
+                pthread_cond_destroy(&ex->changed);
+                free(ex);
+                return -r;
+        }
 
         ex->drive = drive;
         ex->drive_ctx = drive_ctx;
@@ -195,8 +205,18 @@ static int64_t monotonic_us(void) {
         return (int64_t) ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
 }
 
+/* Touch the stack the step path may use, so that its pages are in (and,
+ * under mlockall(MCL_ONFAULT), locked) before the first step needs them. */
+static void prefault_stack(void) {
+        volatile char buf[EXECUTOR_STACK_BYTES / 2];
+        for (size_t i = 0; i < sizeof(buf); i += 1024)
+                buf[i] = 0;
+}
+
 static void *thread_main(void *arg) {
         struct executor *ex = arg;
+
+        prefault_stack();
 
         pthread_mutex_lock(&ex->lock);
         while (!ex->quit) {

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <getopt.h>
+#include <link.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
@@ -94,16 +96,39 @@ static void help(void) {
                "      --version        show the version\n");
 }
 
+/* Read-only data this big is a library's tables the step path never
+ * reads (ICU's 30 MB): left to fault in, if it is ever read at all. */
+#define LOCK_SKIP_READONLY_BYTES ((size_t) 4 << 20)
+
+static int lock_object(struct dl_phdr_info *info, size_t size, void *userdata) {
+        uintptr_t page = (uintptr_t) sysconf(_SC_PAGESIZE);
+        for (int i = 0; i < info->dlpi_phnum; i++) {
+                const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+                if (ph->p_type != PT_LOAD)
+                        continue;
+                if (!(ph->p_flags & (PF_X | PF_W)) && ph->p_memsz > LOCK_SKIP_READONLY_BYTES)
+                        continue;
+                uintptr_t start = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
+                uintptr_t end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+                (void) mlock((void *) start, end - start);
+        }
+        return 0;
+}
+
 static void lock_memory(void) {
 #if !defined(__SANITIZE_ADDRESS__)
         /* Keep the step thread's pages resident: a page fault there is
          * step jitter. Needs CAP_IPC_LOCK or LimitMEMLOCK; fine without.
-         * On fault: a page is locked once it has been used, not when it is
-         * mapped. Without it every mapping is read in and pinned whole,
-         * ICU's 30 MB of data that libiio's libxml2 maps and never reads
-         * among them: RSS was 60 MB (bench/footprint.sh). The step path's
-         * pages are all used by the first steps, and stay. */
-        if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0 && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+         * Locking every mapping whole (MCL_CURRENT | MCL_FUTURE) read in
+         * and pinned ICU's 30 MB of data, which libiio's libxml2 maps and
+         * never reads: RSS was 60 MB (bench/footprint.sh). So: new pages
+         * (heap, stacks) are locked once used (MCL_ONFAULT; the step
+         * thread touches its stack when it starts), and every program and
+         * library segment is locked whole now, code for rare paths
+         * (relief, a drive fault) included, except big read-only data. */
+        if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0)
+                (void) dl_iterate_phdr(lock_object, NULL);
+        else if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
                 log_debug("mlockall failed (%m), continuing without locked memory");
 #endif
 }

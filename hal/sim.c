@@ -426,9 +426,12 @@ int sim_new(const struct sim_params *p, sim_clock_fn clock, void *clock_userdata
          * so a preempted reader cannot hold a SCHED_FIFO step back. */
         pthread_mutexattr_t ma;
         pthread_mutexattr_init(&ma);
-        pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_INHERIT);
-        r = pthread_mutex_init(&s->lock, &ma);
+        r = pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_INHERIT);
+        if (r == 0)
+                r = pthread_mutex_init(&s->lock, &ma);
         pthread_mutexattr_destroy(&ma);
+        if (r != 0)     /* no PI futexes: a plain lock */
+                r = pthread_mutex_init(&s->lock, NULL);
         if (r != 0)
                 return -r;
 
