@@ -20,6 +20,7 @@
 #include "ctl/format.h"
 #include "ctl/history-format.h"
 #include "ctl/history.h"
+#include "ctl/write-file.h"
 #include "db/db.h"
 
 #define HISTORY_PATH            ROOT_PATH "/history"
@@ -404,93 +405,6 @@ int verb_history(sd_bus *bus, char **args) {
 
 /* ---- export ---------------------------------------------------------- */
 
-/* Writes data to path whole or not at all: through a temporary file
- * beside it (mode 0640: the history is for the ward and IT, not for
- * everyone), synced and renamed over it, so a reader never sees half a
- * file. Something that is not a regular file (a pipe, /dev/stdout) is
- * written directly. */
-static int write_file_atomic(const char *path, const char *data, size_t size) {
-        _cleanup_(freep) char *tmp = NULL, *dir_copy = NULL, *target = NULL;
-        const char *slash;
-        struct stat st;
-        FILE *f;
-        int fd;
-
-        /* A symlink: write where it points, and keep the link (rename
-         * over the link itself would replace it with a file). */
-        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
-                target = realpath(path, NULL);
-                if (!target)
-                        return -errno;
-                path = target;
-        }
-        slash = strrchr(path, '/');
-        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-                f = fopen(path, "we");
-                if (!f)
-                        return -errno;
-                fwrite(data, 1, size, f);
-                if (fflush(f) != 0 || ferror(f)) {
-                        int e = errno ?: EIO;
-
-                        fclose(f);
-                        return -e;
-                }
-                if (fclose(f) != 0)
-                        return -errno;
-                return 0;
-        }
-
-        if ((slash ? asprintf(&tmp, "%.*s/.%s.XXXXXX", (int) (slash - path), path, slash + 1)
-                   : asprintf(&tmp, ".%s.XXXXXX", path)) < 0) {
-                tmp = NULL;
-                return -ENOMEM;
-        }
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fchmod(fd, 0640) < 0) {
-                int e = errno;
-
-                close(fd);
-                unlink(tmp);
-                return -e;
-        }
-        f = fdopen(fd, "w");
-        if (!f) {
-                int e = errno;
-
-                close(fd);
-                unlink(tmp);
-                return -e;
-        }
-        fwrite(data, 1, size, f);
-        if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) < 0) {
-                int e = errno ?: EIO;
-
-                fclose(f);
-                unlink(tmp);
-                return -e;
-        }
-        if (fclose(f) != 0 || rename(tmp, path) < 0) {
-                int e = errno;
-
-                unlink(tmp);
-                return -e;
-        }
-
-        /* The rename itself survives a power cut once the directory is synced. */
-        dir_copy = strdup(path);
-        if (dir_copy) {
-                fd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (fd >= 0) {
-                        (void) fsync(fd);
-                        close(fd);
-                }
-        }
-        return 0;
-}
-
 static bool is_fhir_bundle(struct json_object *o) {
         struct json_object *type;
 
@@ -596,7 +510,8 @@ int verb_export(sd_bus *bus, char **args) {
                 fwrite(data, 1, size, stdout);
                 return flush_stdout("export");
         }
-        r = write_file_atomic(path, data, size);
+        /* 0640: the history is for the ward and IT, not for everyone. */
+        r = write_file_atomic(path, data, size, 0640);
         if (r < 0) {
                 fprintf(stderr, "infusionctl: Failed to write %s: %s\n", path, strerror(-r));
                 return EXIT_ERROR;

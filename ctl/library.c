@@ -13,6 +13,7 @@
 #include "ctl/ctl.h"
 #include "ctl/format.h"
 #include "ctl/library.h"
+#include "ctl/write-file.h"
 
 #define LIBRARY_PATH            ROOT_PATH "/library"
 #define LIBRARY_IFACE           BUS_NAME ".DrugLibrary"
@@ -433,66 +434,6 @@ static int library_import(sd_bus *bus, const char *path) {
         return EXIT_OK;
 }
 
-/* Writes text to path whole or not at all: a regular file (or a new one)
- * through a temporary file renamed over it, anything else (a pipe,
- * /dev/stdout) directly. */
-static int write_file(const char *path, const char *text, size_t size) {
-        _cleanup_(freep) char *tmp = NULL;
-        const char *slash = strrchr(path, '/');
-        struct stat st;
-        FILE *f;
-        mode_t mask;
-        int fd;
-
-        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-                f = fopen(path, "we");
-                if (!f)
-                        return -errno;
-                fwrite(text, 1, size, f);
-                if (fclose(f) != 0)
-                        return -errno;
-                return 0;
-        }
-
-        /* Beside the file, so rename() is atomic: "dir/.name.XXXXXX". */
-        if ((slash ? asprintf(&tmp, "%.*s/.%s.XXXXXX", (int) (slash - path), path, slash + 1)
-                   : asprintf(&tmp, ".%s.XXXXXX", path)) < 0) {
-                tmp = NULL;
-                return -ENOMEM;
-        }
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        /* mkostemp() makes it 0600; a library is no secret. */
-        mask = umask(0);
-        umask(mask);
-        (void) fchmod(fd, 0666 & ~mask);
-
-        f = fdopen(fd, "w");
-        if (!f) {
-                int e = errno;
-
-                close(fd);
-                unlink(tmp);
-                return -e;
-        }
-        fwrite(text, 1, size, f);
-        if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) < 0) {
-                int e = errno ?: EIO;
-
-                fclose(f);
-                unlink(tmp);
-                return -e;
-        }
-        if (fclose(f) != 0 || rename(tmp, path) < 0) {
-                int e = errno;
-
-                unlink(tmp);
-                return -e;
-        }
-        return 0;
-}
-
 static int library_export(sd_bus *bus, const char *path) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
@@ -525,7 +466,10 @@ static int library_export(sd_bus *bus, const char *path) {
                 return EXIT_OK;
         }
 
-        r = write_file(path, json, n);
+        /* A library is no secret: readable as the umask allows. */
+        mode_t mask = umask(0);
+        umask(mask);
+        r = write_file_atomic(path, json, n, 0666 & ~mask);
         if (r < 0) {
                 fprintf(stderr, "infusionctl: Failed to write %s: %s\n", path, strerror(-r));
                 return EXIT_ERROR;
