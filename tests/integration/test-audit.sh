@@ -6,37 +6,8 @@
 set -euo pipefail
 infusiond=$1 ctl=$2 bus_conf=$3 library=$4
 
-work=$(mktemp -d /tmp/infusiond-audit-XXXXXX)
-daemon_pid= bus_pid=
-cleanup() {
-  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
-  [ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; echo "--- daemon log"; cat "$work/daemon.log"; exit 1; }
-
-dbus-daemon --config-file="$bus_conf" --fork --print-address=3 --print-pid=4 3>"$work/address" 4>"$work/pid"
-bus_pid=$(cat "$work/pid")
-export DBUS_SYSTEM_BUS_ADDRESS=$(head -n1 "$work/address")
-
-cat > "$work/infusiond.conf" <<CONF
-[pump]
-backend = sim
-[mechanism]
-lead_pitch_mm = 1.0
-steps_per_rev = 200
-microsteps = 16
-syringe_inner_diameter_mm = 26.6
-syringe_volume_ml = 60
-[database]
-path = $work/history.db
-[simulation]
-clock = virtual
-CONF
-"$infusiond" --config "$work/infusiond.conf" 2>"$work/daemon.log" &
-daemon_pid=$!
-gdbus wait --address "$DBUS_SYSTEM_BUS_ADDRESS" --timeout 20 org.infusiond.pump1 || fail "daemon did not start"
+. "$(dirname "$0")/sim-daemon.sh"
+start_sim_daemon audit "$infusiond" "$bus_conf"
 
 "$ctl" library import "$library" >/dev/null
 "$ctl" program --drug heparin --care-area ICU --dose 1000 --unit units/h --vtbi 50 >/dev/null
