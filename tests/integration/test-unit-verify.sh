@@ -6,14 +6,16 @@
 #     keys and bad values are only warnings with exit 0, so output is what
 #     counts);
 #  2. `systemd-analyze security --offline=true` must rate its exposure at
-#     5.0 or lower.
+#     2.5 or lower (issue 9); the score and every exposure still counted
+#     are printed, so the log shows what is left and the unit's comments
+#     say why each is.
 # Usage: test-unit-verify.sh UNIT_FILE [MAX_EXPOSURE]
 # Exit 77 (skipped) when systemd-analyze or the daemon executable is missing.
 
 set -u
 
 unit=${1:?usage: $0 UNIT_FILE [MAX_EXPOSURE]}
-max_exposure=${2:-5.0}
+max_exposure=${2:-2.5}
 
 if ! command -v systemd-analyze >/dev/null 2>&1; then
         echo "SKIP: systemd-analyze not installed"
@@ -63,6 +65,7 @@ elif awk -v s="$score" -v m="$max_exposure" 'BEGIN { exit !(s > m) }'; then
         echo "FAIL: exposure $score is above $max_exposure"
         status=1
 else
+        printf '%s\n' "$out" | grep '^✗' || true
         echo "ok: exposure $score (at most $max_exposure)"
 fi
 
