@@ -380,14 +380,18 @@ static int method_export(sd_bus_message *m, void *userdata, sd_bus_error *error)
 static const sd_bus_vtable history_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("Infusions", SD_BUS_ARGS("x", since_usec, "x", until_usec, "a{sv}", options),
-                                SD_BUS_RESULT("aa{sv}", infusions, "x", next_after_id), method_infusions, 0),
+                                SD_BUS_RESULT("aa{sv}", infusions, "x", next_after_id), method_infusions,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Events", SD_BUS_ARGS("x", since_usec, "x", until_usec, "a{sv}", options),
-                                SD_BUS_RESULT("aa{sv}", events, "x", next_after_id), method_events, 0),
+                                SD_BUS_RESULT("aa{sv}", events, "x", next_after_id), method_events,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Alarms", SD_BUS_ARGS("x", since_usec, "x", until_usec, "a{sv}", options),
-                                SD_BUS_RESULT("aa{sv}", alarms, "x", next_after_id), method_alarms, 0),
+                                SD_BUS_RESULT("aa{sv}", alarms, "x", next_after_id), method_alarms,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Export",
                                 SD_BUS_ARGS("s", format, "x", since_usec, "x", until_usec, "a{sv}", options),
-                                SD_BUS_RESULT("s", document, "x", next_after_id), method_export, 0),
+                                SD_BUS_RESULT("s", document, "x", next_after_id), method_export,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 

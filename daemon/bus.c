@@ -147,6 +147,10 @@ int bus_setup(sd_event *e, struct pump *p, struct bus_ctx **ret) {
                 return log_error_errno(r, "Failed to add the progress timer: %m");
         (void) sd_event_source_set_enabled(b->progress_timer, SD_EVENT_OFF);
 
+        /* The access check first: no call reaches a handler without it. */
+        r = bus_add_access_check(b);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the access check: %m");
         r = sd_bus_add_object_manager(b->bus, NULL, BUS_PATH_MANAGER);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the object manager: %m");

@@ -8,6 +8,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "daemon/access.h"
 #include "daemon/pump.h"
 
 #define BUS_NAME            "org.infusiond.pump1"
@@ -31,6 +32,9 @@ struct bus_ctx {
         int64_t last_progress_emit_us;
         bool progress_pending;
         sd_event_source *progress_timer;
+
+        /* The role groups' gids, for the access check (bus-access.c). */
+        struct access_groups groups;
 };
 
 /* Connect to the system bus, publish every object, take the name. */
@@ -38,6 +42,9 @@ int bus_setup(sd_event *e, struct pump *p, struct bus_ctx **ret);
 struct bus_ctx *bus_free(struct bus_ctx *b);
 static inline void bus_freep(struct bus_ctx **b) { bus_free(*b); }
 
+/* Refuse, name and audit every call to our interfaces that the caller's
+ * roles do not allow (daemon/access.h), before any handler runs. */
+int bus_add_access_check(struct bus_ctx *b);
 int bus_add_manager(struct bus_ctx *b);
 int bus_add_channel(struct bus_ctx *b);
 int bus_add_simulator(struct bus_ctx *b);

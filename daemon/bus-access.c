@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon's own access check: a bus filter that sees every incoming
+ * method call before any handler, so no handler can forget it and a method
+ * added without a rule in daemon/access.c is refused to everyone. The
+ * refusal is a named error and an audit row with the caller's uid. */
+#include "daemon/bus.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon/access.h"
+#include "daemon/log.h"
+
+#define ERROR_ACCESS_DENIED "org.infusiond.pump1.Error.AccessDenied"
+#define OUR_IFACE_PREFIX    "org.infusiond.pump1."
+
+/* "Channel.Start": the method's name as the audit log writes it elsewhere. */
+static void audit_method_name(const char *iface, const char *member, char *buf, size_t n) {
+        if (iface && strncmp(iface, OUR_IFACE_PREFIX, strlen(OUR_IFACE_PREFIX)) == 0)
+                iface += strlen(OUR_IFACE_PREFIX);
+        snprintf(buf, n, "%.64s.%.64s", iface ?: "(no interface)", member ?: "(no member)");
+}
+
+static int deny(struct bus_ctx *b, sd_bus_message *m, int64_t uid, const char *method, const char *why) {
+        bus_audit(b, m, method, NULL, ERROR_ACCESS_DENIED, why);
+        log_notice("Refused %s from uid %" PRIi64 ": %s", method, uid, why);
+        return sd_bus_reply_method_errorf(m, ERROR_ACCESS_DENIED, "%s", why);
+}
+
+static int on_incoming(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct bus_ctx *b = userdata;
+
+        if (!sd_bus_message_is_method_call(m, NULL, NULL))
+                return 0;
+        const char *iface = sd_bus_message_get_interface(m);
+        const char *member = sd_bus_message_get_member(m);
+        const char *path = sd_bus_message_get_path(m);
+
+        /* Standard interfaces (Properties, Introspectable, Peer,
+         * ObjectManager) only read: sd-bus itself refuses Set, for there is
+         * no writable property. A call without an interface would be
+         * dispatched by member name alone, so it must name ours. */
+        if (iface && strncmp(iface, OUR_IFACE_PREFIX, strlen(OUR_IFACE_PREFIX)) != 0)
+                return 0;
+        if (!iface && !(path && strncmp(path, BUS_PATH_MANAGER, strlen(BUS_PATH_MANAGER)) == 0))
+                return 0;
+
+        char method[160], why[320], have[96], need[96];
+        audit_method_name(iface, member, method, sizeof(method));
+        int64_t uid = bus_sender_uid(m);
+
+        if (!iface) {
+                snprintf(why, sizeof(why), "%s: a call must name its interface (org.infusiond.pump1.*)", method);
+                return deny(b, m, uid, method, why);
+        }
+        unsigned required = access_required_roles(iface, member);
+        if (required == 0) {
+                snprintf(why, sizeof(why), "%s: no such method, or no rule grants it to anyone", method);
+                return deny(b, m, uid, method, why);
+        }
+        unsigned roles = access_roles_of_uid(&b->groups, uid);
+        if (roles & required)
+                return 0;       /* on to the handler */
+
+        access_roles_to_string(roles, have, sizeof(have));
+        if ((required & (required - 1)) == 0)   /* one role: name its group too */
+                snprintf(why, sizeof(why), "%s needs the %s role (group %s); uid %" PRIi64 " has: %s", method,
+                         access_role_to_string(required), access_role_group(required) ?: "none", uid, have);
+        else
+                snprintf(why, sizeof(why), "%s needs one of the roles %s; uid %" PRIi64 " has: %s", method,
+                         access_roles_to_string(required, need, sizeof(need)), uid, have);
+        return deny(b, m, uid, method, why);
+}
+
+int bus_add_access_check(struct bus_ctx *b) {
+        int found = access_groups_load(&b->groups);
+        if (found < ACCESS_ROLE_COUNT - 1)
+                log_warning("Only %d of the %d role groups exist (infusiond.sysusers creates them): the "
+                            "missing roles are granted to nobody but root",
+                            found, ACCESS_ROLE_COUNT - 1);
+        return sd_bus_add_filter(b->bus, NULL, on_incoming, b);
+}
