@@ -31,8 +31,9 @@ static void record_alarm(struct pump *p, const struct alarm *a, const char *acti
                 .message = streq(action, "raised") || streq(action, "escalated") ? a->message : NULL,
         };
         int r = db_alarm_event_add(p->db, &e);
-        if (r < 0)
+        if (r < 0 && !pump_storage_failing(p))
                 log_error_errno(r, "Failed to record alarm %s %s: %s", a->id, action, db_last_error(p->db));
+        pump_storage_result(p, r);
 }
 
 void pump_raise_alarm(struct pump *p, enum alarm_condition c, bool event_like, const char *fmt, ...) {

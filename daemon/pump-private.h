@@ -84,6 +84,20 @@ struct pump_supervision {
  * on the sim mechanism, 32 MB, allocated only when asked for. */
 #define PUMP_STEP_LOG_CAPACITY ((size_t) 4 * 1024 * 1024)
 
+/* The history database's health as the writes found it (pump-storage.c). */
+struct pump_storage {
+        bool failing;                   /* the last write failed */
+        bool reporting;                 /* raising or recording the gap: writes only noted */
+        bool nested_failed;             /* a write made while reporting failed */
+        bool raise_recorded;            /* the alarm's "raised" row is on disk */
+        int first_errno;                /* what the first failed write returned */
+        int64_t failed_since_utc_us;
+        uint64_t writes_lost;           /* failed writes since failed_since_utc_us */
+        int64_t raised_infusion_id;     /* the moment of the raise, for its late row */
+        double raised_pressure_mmhg;
+        int64_t raised_volume_nl;
+};
+
 struct pump {
         struct mechanism mech;
         struct channel ch;
@@ -152,6 +166,8 @@ struct pump {
         int64_t last_sample_us;
 
         struct pump_retention *retention;       /* NULL: not pruning (set-up failed) */
+
+        struct pump_storage storage;
 };
 
 /* pump.c */
@@ -210,6 +226,15 @@ void delivery_sample(struct pump *p, bool force);
  * Failures are logged, never fatal. */
 void pump_retention_start(struct pump *p, const struct config *cfg);
 void pump_retention_free(struct pump *p);
+
+/* pump-storage.c: judge every history write's result (0 or -errno). The
+ * first failure raises the high, latching, non-halting
+ * history-unavailable alarm; the first success after it records a
+ * history-gap event (and the alarm's raised row if that was lost) and
+ * marks the cause gone. */
+void pump_storage_result(struct pump *p, int r);
+/* History writes are failing now: no new infusion may start. */
+bool pump_storage_failing(const struct pump *p);
 
 /* pump-supervise.c */
 void pump_supervise_init(struct pump *p, const struct config *cfg);

@@ -92,9 +92,11 @@ int record_event(struct pump *p, const char *kind, const char *from, const char 
                 .detail = detail,
         };
         int r = db_event_add(p->db, &e);
-        if (r < 0)
+        /* While the disk refuses writes, pump-storage.c said so once. */
+        if (r < 0 && !pump_storage_failing(p))
                 log_error_errno(r, "Failed to record %s event (%s -> %s): %s", kind,
                                 from ?: "-", to ?: "-", db_last_error(p->db));
+        pump_storage_result(p, r);
         return r;
 }
 
@@ -119,8 +121,9 @@ void delivery_sample(struct pump *p, bool force) {
                 .rate_nl_per_h = channel_current_rate_nl_per_h(&p->ch),
         };
         int r = db_delivery_sample_add(p->db, &smp);
-        if (r < 0)
+        if (r < 0 && !pump_storage_failing(p))
                 log_warning_errno(r, "Failed to record a delivery sample: %s, ignoring", db_last_error(p->db));
+        pump_storage_result(p, r);
 }
 
 void checkpoint(struct pump *p, bool force) {
@@ -131,9 +134,10 @@ void checkpoint(struct pump *p, bool force) {
                 return;
         p->last_checkpoint_us = now;
         int r = db_infusion_checkpoint(p->db, p->infusion_id, channel_volume_nl(&p->ch), pump_utc_us(p));
-        if (r < 0)
+        if (r < 0 && !pump_storage_failing(p))
                 log_warning_errno(r, "Failed to checkpoint infusion %" PRIi64 ": %s, ignoring",
                                   p->infusion_id, db_last_error(p->db));
+        pump_storage_result(p, r);
 }
 
 static void end_infusion(struct pump *p, const char *status) {
@@ -144,6 +148,7 @@ static void end_infusion(struct pump *p, const char *status) {
         int r = db_infusion_end(p->db, id, status, vol, pump_utc_us(p));
         if (r < 0)
                 log_error_errno(r, "Failed to close infusion %" PRIi64 ": %s", id, db_last_error(p->db));
+        pump_storage_result(p, r);
         log_struct(LOG_NOTICE, MESSAGE_ID_INFUSION_ENDED,
                    "Infusion %" PRIi64 " %s: %.3f mL delivered", id, status, units_nl_to_ml(vol));
         p->infusion_id = 0;
@@ -965,25 +970,40 @@ int pump_library_export(const struct pump *p, char **ret_json) {
         return library_to_json(p->library, ret_json);
 }
 
-static const struct alarm *blocking_alarm(const struct pump *p) {
-        for (size_t i = 0; i < p->alarms.n; i++)
+static const struct alarm *blocking_alarm(const struct pump *p, bool resuming) {
+        for (size_t i = 0; i < p->alarms.n; i++) {
+                /* Resuming carries on the programmed infusion, which a
+                 * history that cannot be written does not stop either. */
+                if (resuming && p->alarms.items[i].condition == ALARM_HISTORY_UNAVAILABLE)
+                        continue;
                 /* Halting alarms, and latched high ones (a restart): not a
                  * reminder that escalated, which starting answers. */
                 if (p->alarms.items[i].halts ||
                     (p->alarms.items[i].latches && p->alarms.items[i].priority == ALARM_PRIORITY_HIGH))
                         return &p->alarms.items[i];
+        }
         return NULL;
+}
+
+static bool door_open(const struct pump *p) {
+        bool open = false;
+        return p->hal.inputs && p->hal.inputs->read(p->hal.inputs_ctx, HAL_INPUT_DOOR_OPEN, &open) >= 0 && open;
 }
 
 int pump_start(struct pump *p, struct pump_error *err) {
         if (p->ch.state != CHANNEL_PROGRAMMED)
                 return state_error(p, err, "start", "programmed");
-        const struct alarm *a = blocking_alarm(p);
+        /* A new infusion needs its record: the restart recovery, the PCA
+         * failsafe and the clinician's review all read it. */
+        if (pump_storage_failing(p))
+                return pump_set_error(err, PUMP_ERROR_STORAGE, -EIO,
+                                      "Cannot start: the history database cannot record (see the history-unavailable "
+                                      "alarm); free space or replace the pump, then acknowledge the alarm");
+        const struct alarm *a = blocking_alarm(p, false);
         if (a)
                 return pump_set_error(err, PUMP_ERROR_ALARM_ACTIVE, -EBUSY,
                                  "Cannot start while alarm %s is active (%s): acknowledge it first", a->id, a->message);
-        bool door_open = false;
-        if (p->hal.inputs && p->hal.inputs->read(p->hal.inputs_ctx, HAL_INPUT_DOOR_OPEN, &door_open) >= 0 && door_open)
+        if (door_open(p))
                 return pump_set_error(err, PUMP_ERROR_HARDWARE, -EBUSY,
                                       "Cannot start with the door or syringe clamp open: close it first");
 
@@ -1007,6 +1027,7 @@ int pump_start(struct pump *p, struct pump_error *err) {
         };
         int64_t id;
         int r = db_infusion_begin(p->db, &inf, &id);
+        pump_storage_result(p, r);
         if (r < 0)
                 return pump_set_error(err, PUMP_ERROR_STORAGE, r,
                                  "Cannot start: the history database did not record the infusion (%s); nothing was changed",
@@ -1065,10 +1086,16 @@ int pump_pause(struct pump *p, struct pump_error *err) {
 }
 
 int pump_resume(struct pump *p, struct pump_error *err) {
-        const struct alarm *a = blocking_alarm(p);
+        const struct alarm *a = blocking_alarm(p, true);
         if (a && (p->ch.state == CHANNEL_PAUSED || p->ch.state == CHANNEL_HALTED))
                 return pump_set_error(err, PUMP_ERROR_ALARM_ACTIVE, -EBUSY,
                                  "Cannot resume while alarm %s is active (%s): acknowledge it first", a->id, a->message);
+        /* As Start: a door that flaps shut just long enough for the
+         * door-open alarm to be acknowledged must not let the motor move
+         * with the syringe unclamped, not even until the next tick. */
+        if ((p->ch.state == CHANNEL_PAUSED || p->ch.state == CHANNEL_HALTED) && door_open(p))
+                return pump_set_error(err, PUMP_ERROR_HARDWARE, -EBUSY,
+                                      "Cannot resume with the door or syringe clamp open: close it first");
         return transition(p, channel_resume, "resume", "paused, or halted once its alarms are acknowledged", err);
 }
 
@@ -1314,7 +1341,8 @@ void pump_audit(struct pump *p, int64_t uid, const char *method, const char *obj
                 .message = message,
         };
         int r = db_audit_add(p->db, &a);
-        if (r < 0)
+        if (r < 0 && !pump_storage_failing(p))
                 log_warning_errno(r, "Failed to audit %s by uid %" PRIi64 ": %s, ignoring", method, uid,
                                   db_last_error(p->db));
+        pump_storage_result(p, r);
 }

@@ -21,7 +21,13 @@ struct condition_info {
  * A restart latches so a person learns the infusion was interrupted, but
  * does not halt: nothing runs after a restart until someone starts it.
  * Idle starts low; the pump raises it to medium itself once the wait gets
- * long (GIP 2.2.4/2.2.5), so the table cannot say that. */
+ * long (GIP 2.2.4/2.2.5), so the table cannot say that.
+ *
+ * A history that cannot be written does not halt: stopping a vasopressor
+ * because the log's disk is full would turn a record-keeping fault into
+ * a therapy one. It is high (the pump must be swapped soon, and its
+ * crash recovery and PCA record no longer hold) and latches, so a person
+ * learns of the gap in the record even once writes work again. */
 static const struct condition_info conditions[_ALARM_CONDITION_MAX] = {
         [ALARM_INTERRUPTED_BY_RESTART] = { "interrupted-by-restart", ALARM_PRIORITY_HIGH,   true,  false },
         [ALARM_CONTROL_LOOP_STALLED]   = { "control-loop-stalled",   ALARM_PRIORITY_HIGH,   true,  true  },
@@ -43,6 +49,7 @@ static const struct condition_info conditions[_ALARM_CONDITION_MAX] = {
         [ALARM_UNDER_INFUSION]         = { "under-infusion",         ALARM_PRIORITY_HIGH,   true,  true  },
         [ALARM_IDLE]                   = { "idle",                   ALARM_PRIORITY_LOW,    false, false },
         [ALARM_PCA_LIMIT]              = { "pca-limit",              ALARM_PRIORITY_MEDIUM, false, false },
+        [ALARM_HISTORY_UNAVAILABLE]    = { "history-unavailable",    ALARM_PRIORITY_HIGH,   true,  false },
 };
 
 static const char *const priority_names[_ALARM_PRIORITY_MAX] = {

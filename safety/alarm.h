@@ -47,6 +47,7 @@ enum alarm_condition {
         ALARM_UNDER_INFUSION,           /* measured volume below commanded */
         ALARM_IDLE,                     /* programmed or paused, not started */
         ALARM_PCA_LIMIT,                /* PCA dose limit reached (issue 5) */
+        ALARM_HISTORY_UNAVAILABLE,      /* the history database refuses writes */
         _ALARM_CONDITION_MAX,
 };
 

@@ -42,6 +42,7 @@ static const struct {
         { ALARM_UNDER_INFUSION,         "under-infusion",         ALARM_PRIORITY_HIGH,   true,  true  },
         { ALARM_IDLE,                   "idle",                   ALARM_PRIORITY_LOW,    false, false },
         { ALARM_PCA_LIMIT,              "pca-limit",              ALARM_PRIORITY_MEDIUM, false, false },
+        { ALARM_HISTORY_UNAVAILABLE,    "history-unavailable",    ALARM_PRIORITY_HIGH,   true,  false },
 };
 
 static void every_condition_has_the_name_priority_latching_and_halting_of_the_table(void **state) {
