@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "bench/procs.h"
+#include "bench/step-lateness.h"
 #include "common/units.h"
 #include "core/mechanism.h"
 
@@ -141,108 +142,28 @@ static int get_state(sd_bus *bus, char *buf, size_t size) {
         return r;
 }
 
-/* The step log: a comment line, then one time (µs) per line. */
-static int read_step_log(const char *path, int64_t **ret, size_t *ret_n) {
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return -errno;
-        size_t n = 0, cap = 4096;
-        int64_t *t = malloc(cap * sizeof(*t));
-        char line[64];
-        int r = t ? 0 : -ENOMEM;
-        unsigned lineno = 0;
-        while (r == 0 && fgets(line, sizeof(line), f)) {
-                lineno++;
-                if (line[0] == '#') {
-                        if (strstr(line, ", 0 not kept") == NULL) {
-                                fprintf(stderr, "%s:%u: the step log overflowed: %s", path, lineno, line);
-                                r = -ENOBUFS;
-                        }
-                        continue;
-                }
-                char *end;
-                errno = 0;
-                long long v = strtoll(line, &end, 10);
-                if (errno || end == line || (*end != '\n' && *end)) {
-                        fprintf(stderr, "%s:%u: not a time in µs\n", path, lineno);
-                        r = -EBADMSG;
-                        break;
-                }
-                if (n == cap) {
-                        int64_t *nt = realloc(t, 2 * cap * sizeof(*t));
-                        if (!nt) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        t = nt;
-                        cap *= 2;
-                }
-                t[n++] = v;
-        }
-        fclose(f);
-        if (r < 0) {
-                free(t);
-                return r;
-        }
-        *ret = t;
-        *ret_n = n;
-        return 0;
-}
-
-static int cmp_i64(const void *a, const void *b) {
-        int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-        return (x > y) - (x < y);
-}
-
-/* Nearest rank. */
-static int64_t percentile(const int64_t *sorted, size_t n, double pct) {
-        size_t rank = (size_t) ceil(pct / 100.0 * (double) n);
-        return sorted[rank == 0 ? 0 : rank - 1];
-}
-
-/* Lateness of each step in [win0, win1] against the ideal schedule. */
+/* Lateness of each step in [win0, win1] against the ideal schedule
+ * (bench/step-lateness.c). */
 static int analyse(struct run *run, const int64_t *t, size_t n, int64_t win0_us, int64_t win1_us) {
         struct mechanism mech;
         int64_t num, den;
         if (mechanism_from_geometry(&geometry, &mech) < 0)
                 return -EINVAL;
         mechanism_step_interval(&mech, (int64_t) llround(run->rate_ml_h * NL_PER_ML), &num, &den);
-        double interval = (double) num / (double) den;
-        run->interval_us = interval;
-        if (n == 0)
-                return -ENODATA;
-
-        /* Steps k are numbered from the segment's first: times relative
-         * to t[0] keep k * interval and t small enough for exact doubles. */
-        double anchor = INFINITY;
-        for (size_t k = 0; k < n; k++)
-                anchor = fmin(anchor, (double) (t[k] - t[0]) - (double) k * interval);
-
-        size_t m = 0;
-        run->lateness_us = malloc(n * sizeof(int64_t));
-        if (!run->lateness_us)
-                return -ENOMEM;
-        for (size_t k = 0; k < n; k++) {
-                if (t[k] < win0_us || t[k] > win1_us)
-                        continue;
-                double late = (double) (t[k] - t[0]) - (double) k * interval - anchor;
-                if (late >= interval)
-                        run->missed++;
-                run->lateness_us[m++] = llround(late);
+        struct step_lateness l;
+        int r = step_lateness_analyse(t, n, num, den, win0_us, win1_us, &l);
+        run->interval_us = l.interval_us;
+        if (r < 0) {
+                step_lateness_done(&l);
+                return r;
         }
-        run->n = m;
-        if (m == 0)
-                return 0;
-        int64_t *sorted = malloc(m * sizeof(int64_t));
-        if (!sorted)
-                return -ENOMEM;
-        memcpy(sorted, run->lateness_us, m * sizeof(int64_t));
-        qsort(sorted, m, sizeof(int64_t), cmp_i64);
-        run->p50_us = percentile(sorted, m, 50);
-        run->p99_us = percentile(sorted, m, 99);
-        run->p999_us = percentile(sorted, m, 99.9);
-        run->max_us = sorted[m - 1];
-        free(sorted);
+        run->n = l.n;
+        run->missed = l.missed;
+        run->p50_us = l.p50_us;
+        run->p99_us = l.p99_us;
+        run->p999_us = l.p999_us;
+        run->max_us = l.max_us;
+        run->lateness_us = l.lateness_us;       /* the run keeps it */
         return 0;
 }
 
@@ -346,7 +267,7 @@ static int run_one(struct bench_procs *b, sd_bus *bus, const char *exe, int idx,
 
         int64_t *t = NULL;
         size_t n = 0;
-        r = read_step_log(steps, &t, &n);
+        r = step_log_read(steps, &t, &n);
         if (r < 0) {
                 fprintf(stderr, "%s: %s\n", steps, strerror(-r));
                 return r;
