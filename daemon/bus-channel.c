@@ -97,6 +97,31 @@ static int ml_to_nl(const char *name, double value, int64_t *ret, const struct p
                 return invalid(perr, "%s %g is out of range (allowed: rates up to %.6g mL/h, volumes up to %.6g mL)",
                                name, value, units_nl_to_ml(pump_channel(pump)->limits.max_rate_nl_per_h),
                                units_nl_to_ml(pump_channel(pump)->limits.max_vtbi_nl));
+        /* Refused, never rounded to nothing: -1e-300 mL/h is not "no KVO",
+         * and 1e-300 mL is no volume. */
+        if (*ret == 0 && value != 0)
+                return invalid(perr, "%s %g is below the pump's resolution of 1 nL (0.000001 mL): give 0 or at least 0.000001",
+                               name, value);
+        return 0;
+}
+
+/* An override reason is read by pharmacy in reports and on terminals: one
+ * line of printable text, a sentence long. An empty one is judged with the
+ * limits (a soft limit needs a reason). */
+#define OVERRIDE_REASON_MAX 256
+
+static int check_override_reason(const char *s, struct pump_error *perr) {
+        size_t n = strlen(s);
+        if (n > OVERRIDE_REASON_MAX)
+                return invalid(perr, "OverrideReason is %zu bytes long (allowed: up to %d)", n, OVERRIDE_REASON_MAX);
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = s[i], next = s[i + 1];
+                /* C0 controls and DEL, and C1 controls (U+0080 to U+009F,
+                 * 0xC2 0x80-0x9F in UTF-8): a terminal acts on both. */
+                if (c < 0x20 || c == 0x7f || (c == 0xc2 && next >= 0x80 && next <= 0x9f))
+                        return invalid(perr, "OverrideReason has a control character (0x%02x) at byte %zu "
+                                       "(allowed: one line of printable text)", c == 0xc2 ? next : c, i);
+        }
         return 0;
 }
 
@@ -276,7 +301,10 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
                 case KEY_CONCENTRATION:  req->concentration = u > INT32_MAX ? INT32_MAX : (int) u; break;
                 case KEY_DOSE_UNIT:      req->dose_unit = str; break;
                 case KEY_CONFIRM:        req->confirm_soft_limits = b; break;
-                case KEY_REASON:         req->override_reason = str; break;
+                case KEY_REASON:
+                        r = check_override_reason(str, perr);
+                        req->override_reason = str;
+                        break;
                 case KEY_OCCLUSION_LIMIT:
                         /* One of the care area's levels, checked by the pump. */
                         if (!isfinite(d) || d <= 0)
@@ -290,13 +318,18 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
                         req->dose_rate = d;
                         break;
                 case KEY_WEIGHT:
+                        /* Checked here, not only by a dose unit that uses it:
+                         * a weight of 1e308 kg is recorded with the program. */
+                        if (!(d >= WEIGHT_KG_MIN && d <= WEIGHT_KG_MAX))
+                                r = invalid(perr, "PatientWeightKg must be a finite number from %g to %g kg, not %g",
+                                            WEIGHT_KG_MIN, WEIGHT_KG_MAX, d);
+                        req->patient.weight_kg = d;
+                        break;
                 case KEY_HEIGHT:
-                        if (!isfinite(d) || d <= 0)
-                                r = invalid(perr, "%s must be a finite number above 0, not %g", keys[k].name, d);
-                        if (k == KEY_WEIGHT)
-                                req->patient.weight_kg = d;
-                        else
-                                req->patient.height_cm = d;
+                        if (!(d >= HEIGHT_CM_MIN && d <= HEIGHT_CM_MAX))
+                                r = invalid(perr, "PatientHeightCm must be a finite number from %g to %g cm, not %g",
+                                            HEIGHT_CM_MIN, HEIGHT_CM_MAX, d);
+                        req->patient.height_cm = d;
                         break;
                 default:                 break;
                 }
@@ -454,6 +487,8 @@ static int method_titrate(sd_bus_message *m, void *userdata, sd_bus_error *error
                         r = invalid(&perr, "Titrate needs exactly one of RateMlPerHour and DoseRate");
                 else if (k[SK_REASON].seen && !k[SK_CONFIRM].b)
                         r = invalid(&perr, "OverrideReason goes with ConfirmSoftLimits=true");
+                else if (k[SK_REASON].seen && check_override_reason(k[SK_REASON].s, &perr) < 0)
+                        r = -EINVAL;
                 else if (k[SK_RATE].seen && ml_to_nl("RateMlPerHour", k[SK_RATE].d, &rate_nl, b->pump, &perr) < 0)
                         r = -EINVAL;
                 else
@@ -489,6 +524,8 @@ static int method_bolus(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                         r = invalid(&perr, "BolusRateMlPerHour is required");
                 else if (k[BK_REASON].seen && !k[BK_CONFIRM].b)
                         r = invalid(&perr, "OverrideReason goes with ConfirmSoftLimits=true");
+                else if (k[BK_REASON].seen && check_override_reason(k[BK_REASON].s, &perr) < 0)
+                        r = -EINVAL;
                 else if (ml_to_nl("BolusRateMlPerHour", k[BK_RATE].d, &rate_nl, b->pump, &perr) < 0 ||
                          (k[BK_VOLUME].seen && ml_to_nl("BolusMl", k[BK_VOLUME].d, &volume_nl, b->pump, &perr) < 0))
                         r = -EINVAL;

@@ -83,6 +83,9 @@ static int read_query(sd_bus_message *m, const char *method, unsigned uses, unsi
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
         if (r < 0)
                 return invalid(error, "%s: the options must be a{sv}: %s", method, strerror(-r));
+        /* Each option once: with two limits, which one did the caller mean? */
+        static const char *const option_names[] = { "after_id", "limit", "drug", "infusion_id" };
+        unsigned seen = 0;
         while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                 const char *key, *type;
 
@@ -102,6 +105,12 @@ static int read_query(sd_bus_message *m, const char *method, unsigned uses, unsi
                                        uses & USE_INFUSION ? ", infusion_id (x)" : "");
                 if (!streq(type, want))
                         return invalid(error, "%s option '%s' must be of type %s, not %s", method, key, want, type);
+                for (unsigned i = 0; i < ELEMENTSOF(option_names); i++)
+                        if (streq(key, option_names[i])) {
+                                if (seen & (1u << i))
+                                        return invalid(error, "%s option '%s' given twice", method, key);
+                                seen |= 1u << i;
+                        }
 
                 if (streq(key, "after_id") || streq(key, "infusion_id")) {
                         int64_t v;
@@ -130,6 +139,12 @@ static int read_query(sd_bus_message *m, const char *method, unsigned uses, unsi
                                 return r;
                         if (strlen(v) == 0 || strlen(v) > 128)
                                 return invalid(error, "%s option 'drug' must be 1 to 128 characters", method);
+                        /* The library refuses control characters in drug
+                         * ids and names, so such a filter can match nothing. */
+                        for (const char *c = v; *c; c++)
+                                if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                                        return invalid(error, "%s option 'drug' has a control character (0x%02x): "
+                                                       "give a drug id or name", method, (unsigned char) *c);
                         free(q->drug);
                         q->drug = strdup(v);
                         if (!q->drug)

@@ -18,11 +18,6 @@
 
 /* How far the one rounding to whole nanolitres may move a result. */
 
-#define WEIGHT_KG_MIN 0.1
-#define WEIGHT_KG_MAX 500.0
-#define HEIGHT_CM_MIN 20.0
-#define HEIGHT_CM_MAX 300.0
-
 enum family {
         FAMILY_VOLUME,
         FAMILY_MASS,

@@ -61,6 +61,13 @@ struct patient {
         double height_cm;               /* 0 = not given */
 };
 
+/* The patients the pump is for: a weight or height outside these is a
+ * typing error, refused whether or not the dose unit uses it. */
+#define WEIGHT_KG_MIN 0.1
+#define WEIGHT_KG_MAX 500.0
+#define HEIGHT_CM_MIN 20.0
+#define HEIGHT_CM_MAX 300.0
+
 /* Why a conversion failed, for a person: "DoseRateUnit mcg/kg/min needs
  * PatientWeightKg". field is one of "DoseRate", "DoseRateUnit",
  * "DoseAmount", "DoseAmountUnit", "RateMlPerHour", "Concentration",
