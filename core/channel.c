@@ -276,6 +276,11 @@ static int build_plan(struct plan_builder *b, const struct program *p, struct ch
                                 return r;
                         }
                 }
+                /* Each step fits, but the steps are one program: their sum
+                 * is its VTBI, bounded as every other mode's is. */
+                if (b->total_nl > b->c->limits.max_vtbi_nl)
+                        return fail(err, "Steps", "Steps add up to %.6g mL, more than the largest volume allowed, %.6g mL",
+                                    ML(b->total_nl), ML(b->c->limits.max_vtbi_nl));
                 return 0;
 
         case PROGRAM_LOADING:

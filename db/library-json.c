@@ -748,6 +748,9 @@ static int key_span_compare(const void *a, const void *b) {
 static void report_duplicate_keys(struct library_errors *errs, struct scan_frame *f, const char *path) {
         char p[PATH_MAX_LEN], key[PATH_MAX_LEN];
 
+        /* An empty object has no key array: qsort() must not see NULL. */
+        if (f->n_keys < 2)
+                return;
         qsort(f->keys, f->n_keys, sizeof *f->keys, key_span_compare);
         for (size_t i = 1; i < f->n_keys; i++) {
                 const struct key_span *a = &f->keys[i - 1], *b = &f->keys[i];

@@ -387,6 +387,23 @@ static void multistep_names_the_bad_step(void **state) {
         assert_int_equal(c.state, CHANNEL_IDLE);
 }
 
+/* Each step within the largest volume is not enough: the steps are one
+ * program, and their sum is its VTBI (found by tests/fuzz/fuzz-program). */
+static void multistep_steps_may_not_add_up_past_the_largest_volume(void **state) {
+        struct channel c;
+        struct channel_error err = {};
+        struct program p = { .mode = PROGRAM_MULTISTEP, .n_steps = 2,
+                             .steps = { { 100 * NL_PER_ML, 40 * NL_PER_ML }, { 100 * NL_PER_ML, 20 * NL_PER_ML } } };
+        new_channel(&c);
+        assert_int_equal(channel_program(&c, &p, &err), 0);         /* 60 mL: the limit itself */
+        p.steps[1].volume_nl = 21 * NL_PER_ML;
+        new_channel(&c);
+        assert_int_equal(channel_program(&c, &p, &err), -EINVAL);
+        assert_non_null(strstr(err.text, "Steps add up to 61 mL"));
+        assert_non_null(strstr(err.text, "largest volume allowed, 60 mL"));
+        assert_int_equal(c.state, CHANNEL_IDLE);
+}
+
 static void loading_dose_runs_first_then_the_maintenance_rate(void **state) {
         struct channel c;
         enum channel_event ev;
@@ -1042,6 +1059,7 @@ int main(void) {
                 cmocka_unit_test(volume_time_derives_the_rate_from_the_duration),
                 cmocka_unit_test(multistep_runs_each_step_at_its_rate_and_never_past_the_total),
                 cmocka_unit_test(multistep_names_the_bad_step),
+                cmocka_unit_test(multistep_steps_may_not_add_up_past_the_largest_volume),
                 cmocka_unit_test(loading_dose_runs_first_then_the_maintenance_rate),
                 cmocka_unit_test(intermittent_doses_are_separated_by_holds),
                 cmocka_unit_test(intermittent_refuses_an_interval_shorter_than_the_dose),
