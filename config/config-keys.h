@@ -112,6 +112,7 @@ enum key_id {
         KEY_BATTERY_RUNTIME,
         KEY_SYRINGE_FILL,
         KEY_STEP_LOG,
+        KEY_PLUNGER_FILE,
 
         KEY_STEPPER_CHIP,
         KEY_STEPPER_DRIVER,

@@ -629,6 +629,7 @@ struct config *config_free(struct config *c) {
         free(c->power_discharge_table);
         free(c->database_path);
         free(c->step_log_path);
+        free(c->plunger_file_path);
         free(c);
         return NULL;
 }

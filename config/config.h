@@ -80,6 +80,7 @@ struct config {
         double battery_runtime_min;
         int64_t syringe_fill_nl;        /* 0: filled to syringe_volume_ml */
         char *step_log_path;            /* "": step times not kept */
+        char *plunger_file_path;        /* "": the plunger position dies with the daemon */
 
         /* [stepper]: drive = stepper */
         struct config_stepper {

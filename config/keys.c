@@ -175,6 +175,9 @@ const struct key config_keys[_KEY_MAX] = {
         /* bench/steps: the sim drive's step times, kept in memory and
          * written when the daemon stops. "" (the default): not kept. */
         [KEY_STEP_LOG] = STRING(SECTION_SIMULATION, "step_log", "", step_log_path),
+        /* The plunger's position in a mapped file that outlives a kill
+         * (hal/sim-plunger-file.h). "" (the default): not kept. */
+        [KEY_PLUNGER_FILE] = STRING(SECTION_SIMULATION, "plunger_file", "", plunger_file_path),
 
         /* A step/dir driver on GPIO; the defaults are the data sheets'
          * slowest timings of the three drivers, with margin. */

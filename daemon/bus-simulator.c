@@ -5,6 +5,7 @@
 #include <string.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "common/units.h"
 #include "daemon/bus.h"
@@ -247,6 +248,54 @@ static int method_set_motor_gain(sd_bus_message *m, void *userdata, sd_bus_error
                             &perr, error);
 }
 
+/* A hung control loop, for real: the main loop blocks here for usec, as
+ * in a stalled disk write or a slow call, while the step thread runs on by
+ * itself. What the plunger did meanwhile is read from the sim and returned,
+ * so a test holds the lease's bound (docs/SAFETY.md) against the truth. */
+#define HANG_MAX_USEC (10 * US_PER_SEC)
+
+static int method_hang_control_loop(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct bus_ctx *b = userdata;
+        struct pump_error perr = {};
+        char args[64];
+        uint64_t usec;
+        int r;
+
+        r = sd_bus_message_read(m, "t", &usec);
+        if (r < 0)
+                return r;
+        snprintf(args, sizeof(args), "usec=%" PRIu64, usec);
+        struct sim *s = need_sim(b, &perr);
+        if (!s)
+                return bus_finish_command(b, m, "Simulator.HangControlLoop", args, -EOPNOTSUPP, &perr, error);
+        if (pump_is_virtual(b->pump)) {
+                perr = (struct pump_error) { .name = PUMP_ERROR_NOT_SUPPORTED };
+                snprintf(perr.message, sizeof(perr.message),
+                         "HangControlLoop needs the real clock: in virtual time the control loop is what moves the motor");
+                return bus_finish_command(b, m, "Simulator.HangControlLoop", args, -EOPNOTSUPP, &perr, error);
+        }
+        if (usec > (uint64_t) HANG_MAX_USEC)
+                return bus_finish_command(b, m, "Simulator.HangControlLoop", args,
+                                          invalid(&perr, "HangControlLoop %" PRIu64 " µs is too long: at most 10 s",
+                                                  usec), &perr, error);
+
+        int64_t start_us = pump_now_us(b->pump);
+        int64_t steps_before = sim_plunger_steps(s);
+        struct timespec left = { .tv_sec = usec / US_PER_SEC, .tv_nsec = usec % US_PER_SEC * 1000 };
+        while (clock_nanosleep(CLOCK_MONOTONIC, 0, &left, &left) == EINTR)
+                ;
+        int64_t steps_after = sim_plunger_steps(s);
+        int64_t last_step_us = sim_last_step_us(s);
+        int64_t last_after_us = last_step_us > start_us ? last_step_us - start_us : 0;
+
+        char what[160];
+        snprintf(what, sizeof(what), "Simulator.HangControlLoop %s: %" PRIi64 " steps while hung", args,
+                 steps_after - steps_before);
+        pump_note_simulator(b->pump, what);
+        bus_audit(b, m, "Simulator.HangControlLoop", args, "ok", NULL);
+        return sd_bus_reply_method_return(m, "xxx", steps_before, steps_after, last_after_us);
+}
+
 static int prop_outputs(sd_bus *bus, const char *path, const char *iface, const char *prop,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         struct bus_ctx *b = userdata;
@@ -304,6 +353,10 @@ static const sd_bus_vtable simulator_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("StallMotor", SD_BUS_ARGS("b", stalled), SD_BUS_NO_RESULT,
                                 method_stall_motor, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("PressPcaButton", NULL, NULL, method_press_pca_button, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("HangControlLoop", SD_BUS_ARGS("t", usec),
+                                SD_BUS_RESULT("x", plunger_steps_before, "x", plunger_steps_after,
+                                              "x", last_step_after_usec),
+                                method_hang_control_loop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_PROPERTY("Outputs", "a(sbu)", prop_outputs, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("NowUsec", "t", prop_now, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("TrueDeliveredMl", "d", prop_true_delivered, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

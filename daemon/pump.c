@@ -1181,6 +1181,17 @@ int pump_new(const struct config *cfg, struct pump **ret, struct pump_error *err
                                 goto fail;
                         }
                 }
+                if (cfg->plunger_file_path && *cfg->plunger_file_path) {
+                        r = sim_keep_plunger(p->sim, cfg->plunger_file_path);
+                        if (r < 0) {
+                                pump_set_error(err, PUMP_ERROR_HARDWARE, r, "%s: [simulation] plunger_file %s: %s",
+                                               cfg->path, cfg->plunger_file_path, strerror(-r));
+                                goto fail;
+                        }
+                        log_info("Simulated plunger %s: %.6f mL pushed (%s)",
+                                 r > 0 ? "where it was left" : "at the start of a full syringe",
+                                 units_nl_to_ml(sim_pushed_nl(p->sim)), cfg->plunger_file_path);
+                }
         } else
                 p->hal.backend = "rig";
 

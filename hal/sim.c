@@ -13,6 +13,7 @@
 #include "hal/sim-line.h"
 #include "hal/sim-movement.h"
 #include "hal/sim-noise.h"
+#include "hal/sim-plunger-file.h"
 #include "hal/sim-step-log.h"
 
 /* The bag hangs at about the pump's height: at rest the upstream sensor
@@ -59,6 +60,7 @@ struct sim {
         struct sim_movement movement;
         struct sim_air air;
         struct sim_step_log step_log;   /* empty unless sim_step_log_start() */
+        struct sim_plunger_file plunger_file;   /* not kept unless sim_keep_plunger() */
 
         bool motor_enabled;
         enum hal_direction direction;
@@ -223,6 +225,12 @@ static int drive_step(void *ctx) {
         s->last_step_us = s->now_us;
         if (s->step_log.times_us)
                 sim_step_log_add(&s->step_log, s->now_us);
+        if (s->plunger_file.rec)
+                sim_plunger_file_store(&s->plunger_file, &(struct sim_plunger_position) {
+                        .plunger_steps = s->plunger_steps,
+                        .travel_pl = s->travel_pl,
+                        .travel_rem_pl_ppm = s->travel_rem_pl_ppm,
+                });
         return 0;
 }
 
@@ -444,6 +452,7 @@ struct sim *sim_free(struct sim *s) {
                 return NULL;
         pthread_mutex_destroy(&s->lock);
         sim_step_log_done(&s->step_log);
+        sim_plunger_file_close(&s->plunger_file);
         free(s);
         return NULL;
 }
@@ -453,6 +462,27 @@ int sim_step_log_start(struct sim *s, size_t capacity) {
         if (s->step_log.times_us)
                 return -EBUSY;
         return sim_step_log_init(&s->step_log, capacity);
+}
+
+int sim_keep_plunger(struct sim *s, const char *path) {
+        SIM_LOCK(s);
+        struct sim_plunger_position pos;
+
+        if (s->plunger_file.rec)
+                return -EBUSY;
+        if (s->plunger_steps != 0 || s->travel_pl != 0)
+                return -EPERM;
+        int r = sim_plunger_file_open(&s->plunger_file, path, s->params.mech.pl_per_step,
+                                      s->params.syringe_volume_nl, &pos);
+        if (r <= 0)
+                return r;
+        /* The plunger is where the last run left it. The line has had the
+         * whole restart to relax: it starts at rest, so everything pushed
+         * has reached the patient. */
+        s->plunger_steps = pos.plunger_steps;
+        s->travel_pl = pos.travel_pl;
+        s->travel_rem_pl_ppm = pos.travel_rem_pl_ppm;
+        return 1;
 }
 
 int sim_write_step_log(struct sim *s, const char *path) {

@@ -154,6 +154,18 @@ int sim_step_log_start(struct sim *s, size_t capacity);
  * being kept. */
 int sim_write_step_log(struct sim *s, const char *path);
 
+/* Keep the plunger's position in path (hal/sim-plunger-file.h), updated
+ * at every step, so it outlives the process as a real plunger does. When
+ * the file holds a position for this mechanism and fill, the plunger
+ * starts there (returns 1): a syringe does not refill itself because the
+ * daemon restarted, so the end stop, the near-end warning and the position
+ * sensor see the same syringe as before, and sim_plunger_steps(),
+ * sim_pushed_nl() and sim_delivered_nl() count from when it was loaded.
+ * Otherwise the plunger starts at 0 and the file is taken over (returns 0):
+ * deleting the file loads a full syringe. Call before the first step
+ * (-EPERM after it); -EBUSY if already kept; a negative errno from the file. */
+int sim_keep_plunger(struct sim *s, const char *path);
+
 /* Truth, for tests and benchmarks: what the model really did. Pressure
  * and delivered volume first bring the model to the clock. */
 int64_t sim_plunger_steps(struct sim *s);      /* net forward steps commanded */

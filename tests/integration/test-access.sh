@@ -113,6 +113,7 @@ Simulator.FailSensor|SIM|'pressure';'ok'|clinician
 Simulator.SetMotorGain|SIM|1.0|clinician
 Simulator.StallMotor|SIM|false|clinician
 Simulator.PressPcaButton|SIM||clinician
+Simulator.HangControlLoop|SIM|uint64 0|clinician
 org.freedesktop.DBus.Properties.GetAll|CH|'org.infusiond.pump1.Channel'|all
 org.freedesktop.DBus.Introspectable.Introspect|CH||all
 org.freedesktop.DBus.Peer.Ping|MGR||all

@@ -81,6 +81,7 @@ static const struct {
         { "Simulator.SetMotorGain", "d", "d:1" },
         { "Simulator.StallMotor", "b", "b:0" },
         { "Simulator.PressPcaButton", "", "" },
+        { "Simulator.HangControlLoop", "t", "t:0" },
         { "Manager:ObjectManager.GetManagedObjects", "", "" },
         { "Channel:Properties.GetAll", "s", "s:org.infusiond.pump1.Channel", true },
 };
@@ -295,6 +296,8 @@ static const struct bad_call cases[] = {
         { "Simulator.FailSensor", "s:pressure-downstream s:@ctrl", "IA", "unknown fault" },
         { "Simulator.FailSensor", "s:Pressure-Downstream s:ok", "IA", "unknown sensor" },
         /* the virtual clock is the control loop: nothing to hang, whatever the length */
+        { "Simulator.HangControlLoop", "t:max", "NS", "needs the real clock" },
+        { "Simulator.HangControlLoop", "t:1", "NS", "needs the real clock" },
 
         /* no property is writable; unknown members are named errors too */
         { "Manager:Properties.Set", "s:org.infusiond.pump1.Manager s:Version v:s:x", "RO", NULL },

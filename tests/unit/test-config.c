@@ -142,7 +142,8 @@ static void every_key_is_converted_once_to_integer_units(void **state) {
                 "line_resistance_mmhg_per_ml_per_h = 0.001\n"
                 "patient_pressure_mmhg = -12.5\n"
                 "pressure_noise_mmhg = 0\n"
-                "step_log = /tmp/steps log.txt\n");
+                "step_log = /tmp/steps log.txt\n"
+                "plunger_file = /tmp/plunger\n");
 
         assert_int_equal(c->geometry.lead_pitch_um, 500);
         assert_int_equal(c->geometry.steps_per_rev, 400);
@@ -167,6 +168,7 @@ static void every_key_is_converted_once_to_integer_units(void **state) {
         assert_float_equal(c->patient_pressure_mmhg, -12.5, 1e-12);
         assert_float_equal(c->pressure_noise_mmhg, 0.0, 0.0);
         assert_string_equal(c->step_log_path, "/tmp/steps log.txt");
+        assert_string_equal(c->plunger_file_path, "/tmp/plunger");
         assert_string_equal(c->path, "t.conf");
         config_free(c);
 }
@@ -189,6 +191,7 @@ static void defaults_apply_to_the_optional_keys_left_out(void **state) {
         assert_float_equal(c->patient_pressure_mmhg, 8.0, 1e-12);
         assert_float_equal(c->pressure_noise_mmhg, 0.5, 1e-12);
         assert_string_equal(c->step_log_path, "");      /* step times not kept */
+        assert_string_equal(c->plunger_file_path, "");  /* the plunger dies with the daemon */
         /* [alarms]: GIP and CLINICAL.md figures */
         assert_int_equal(c->escalate_after_us, 120 * 1000000LL);
         assert_int_equal(c->idle_alert_us, 120 * 1000000LL);

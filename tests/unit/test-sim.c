@@ -8,7 +8,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -17,6 +20,7 @@
 #include "core/mechanism.h"
 #include "hal/hal.h"
 #include "hal/sim.h"
+#include "hal/sim-plunger-file.h"
 
 /* The reference pump: a 26.6 mm syringe on a 1 mm lead screw, 200-step
  * motor at 16 microsteps; a line of C = 100 nL/mmHg and R = 0.3 mmHg per
@@ -191,6 +195,92 @@ static void the_step_log_keeps_each_step_time_and_counts_what_did_not_fit(void *
         assert_int_equal(unlink(path), 0);
         assert_int_equal(rmdir(dir), 0);
         assert_int_equal(sim_write_step_log(f->sim, "/nonexistent-dir/steps.txt"), -ENOENT);
+}
+
+/* A child steps a sim keeping its plunger in a file, as fast as it can,
+ * at a gain that leaves a sub-pL remainder, and is killed at a random
+ * moment, hundreds of times over the same file. Every time the file holds a
+ * whole position: its travel is exactly what its step count moved, so no
+ * kill ever caught it half written. Then a new sim starts from it. */
+static void the_plunger_file_keeps_a_whole_position_through_kill_9_and_the_next_sim_starts_there(void **state) {
+        struct fixture *f = *state;
+        char dir[] = "/tmp/test-sim-plunger-XXXXXX", path[64];
+        struct sim_plunger_position pos = {}, last = {};
+        const int64_t gain_ppm = 800000;
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/plunger", dir);
+        struct sim_params big = f->params;
+        big.syringe_volume_nl = 1000000 * NL_PER_ML;   /* 1000 L: never empty, however fast it steps */
+
+        /* Enough kills that some land inside a store: a record written
+         * in place is caught half written within a few hundred. */
+        for (int kill_no = 0; kill_no < 400; kill_no++) {
+                pid_t pid = fork();
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        struct sim *s;
+                        struct hal h;
+                        if (sim_new(&big, NULL, NULL, &s) < 0 || sim_keep_plunger(s, path) < 0 ||
+                            sim_set_motor_gain(s, 0.8) < 0)
+                                _exit(1);
+                        sim_fill_hal(s, &h);
+                        h.drive->enable(h.drive_ctx, true);
+                        for (;;)
+                                h.drive->step(h.drive_ctx);
+                }
+                struct timespec ts = { .tv_nsec = (500 + kill_no * 37 % 1500) * 1000L };
+                nanosleep(&ts, NULL);
+                int status;
+                assert_int_equal(kill(pid, SIGKILL), 0);
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+                int64_t pl_per_step, fill_nl;
+                assert_int_equal(sim_plunger_file_read(path, &pos, &pl_per_step, &fill_nl), 0);
+                assert_int_equal(pl_per_step, big.mech.pl_per_step);
+                assert_int_equal(fill_nl, big.syringe_volume_nl);
+                /* Each child carried on where the last one was killed. */
+                assert_true(pos.plunger_steps >= last.plunger_steps);
+                assert_true(pos.travel_pl * 1000000 + pos.travel_rem_pl_ppm ==
+                            pos.plunger_steps * big.mech.pl_per_step * gain_ppm);
+                last = pos;
+        }
+        assert_true(pos.plunger_steps > 0);
+
+        /* Same syringe: the plunger is where it was left, and steps on from there. */
+        struct sim *s;
+        struct hal h;
+        assert_int_equal(sim_new(&big, NULL, NULL, &s), 0);
+        assert_int_equal(sim_keep_plunger(s, path), 1);
+        assert_int_equal(sim_keep_plunger(s, path), -EBUSY);
+        assert_int_equal(sim_plunger_steps(s), pos.plunger_steps);
+        assert_int_equal(sim_pushed_nl(s), pos.travel_pl / PL_PER_NL);
+        assert_int_equal(sim_delivered_nl(s), pos.travel_pl / PL_PER_NL);     /* the line has relaxed */
+        sim_fill_hal(s, &h);
+        assert_int_equal(h.drive->enable(h.drive_ctx, true), 0);
+        assert_int_equal(h.drive->step(h.drive_ctx), 0);
+        assert_int_equal(sim_plunger_file_read(path, &last, NULL, NULL), 0);
+        assert_int_equal(last.plunger_steps, pos.plunger_steps + 1);
+        assert_int_equal(last.travel_pl, pos.travel_pl + big.mech.pl_per_step);
+        sim_free(s);
+
+        /* Another syringe (another fill): a full one, and the file is its now. */
+        assert_int_equal(sim_new(&f->params, NULL, NULL, &s), 0);
+        assert_int_equal(sim_keep_plunger(s, path), 0);
+        assert_int_equal(sim_plunger_steps(s), 0);
+        assert_int_equal(sim_plunger_file_read(path, &last, NULL, NULL), 0);
+        assert_int_equal(last.plunger_steps, 0);
+        sim_free(s);
+
+        /* Only before the first step. */
+        enable(f);
+        step_ok(f);
+        assert_int_equal(sim_keep_plunger(f->sim, path), -EPERM);
+        assert_int_equal(sim_plunger_file_read("/nonexistent", &last, NULL, NULL), -ENOENT);
+
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
 }
 
 static void stepping_past_the_syringe_volume_stalls_at_the_end_stop(void **state) {
@@ -1213,6 +1303,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(steps_while_disabled_fail_and_move_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(enabled_forward_steps_push_exactly_their_volume, setup, teardown),
                 cmocka_unit_test_setup_teardown(the_step_log_keeps_each_step_time_and_counts_what_did_not_fit, setup, teardown),
+                cmocka_unit_test_setup_teardown(the_plunger_file_keeps_a_whole_position_through_kill_9_and_the_next_sim_starts_there,
+                                                setup, teardown),
                 cmocka_unit_test_setup_teardown(stepping_past_the_syringe_volume_stalls_at_the_end_stop, setup, teardown),
                 cmocka_unit_test_setup_teardown(open_line_at_a_steady_rate_settles_at_patient_pressure_plus_r_times_q, setup, teardown),
                 cmocka_unit_test_setup_teardown(open_line_relaxes_with_time_constant_r_times_c, setup, teardown),
