@@ -14,6 +14,7 @@
 
 #include "common/macros.h"
 #include "common/units.h"
+#include "common/utf8.h"
 #include "daemon/executor.h"
 #include "daemon/log.h"
 #include "db/db.h"
@@ -67,6 +68,7 @@ int pump_set_error(struct pump_error *err, const char *name, int r, const char *
                 va_start(ap, fmt);
                 vsnprintf(err->message, sizeof(err->message), fmt, ap);
                 va_end(ap);
+                utf8_scrub(err->message);       /* "%.32s" can cut a character */
         }
         return r;
 }
@@ -1342,14 +1344,27 @@ void pump_status_line(const struct pump *p, char *buf, size_t size) {
 
 void pump_audit(struct pump *p, int64_t uid, const char *method, const char *object, const char *args,
                 const char *outcome, const char *message) {
+        /* The chain hashes what is stored: text IT can read, whatever
+         * bytes a truncating "%.32s" left in args. */
+        _cleanup_(freep) char *args_text = args ? strdup(args) : NULL;
+        _cleanup_(freep) char *message_text = message ? strdup(message) : NULL;
+        if ((args && !args_text) || (message && !message_text)) {
+                log_error_errno(-ENOMEM, "Failed to audit %s by uid %" PRIi64 ": out of memory", method, uid);
+                pump_storage_result(p, -ENOMEM);
+                return;
+        }
+        if (args_text)
+                utf8_scrub(args_text);
+        if (message_text)
+                utf8_scrub(message_text);
         struct db_audit a = {
                 .utc_us = pump_utc_us(p),
                 .uid = uid,
                 .method = method,
                 .object = object,
-                .args = args,
+                .args = args_text,
                 .outcome = outcome,
-                .message = message,
+                .message = message_text,
         };
         int r = db_audit_add(p->db, &a);
         if (r < 0 && !pump_storage_failing(p))

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 static const char *const outcome_names[_DERS_OUTCOME_MAX] = {
         [DERS_ACCEPTED] = "accepted",
         [DERS_OVERRIDDEN] = "soft-limit-overridden",
@@ -30,6 +32,7 @@ static void set(struct ders_result *r, enum ders_outcome o, const char *field, c
         va_start(ap, fmt);
         vsnprintf(r->message, sizeof(r->message), fmt, ap);
         va_end(ap);
+        utf8_scrub(r->message);         /* "%.24s" can cut a character */
 }
 
 static void list_care_areas(const struct drug_library *lib, char *buf, size_t size) {
