@@ -216,9 +216,16 @@ static void the_plunger_file_keeps_a_whole_position_through_kill_9_and_the_next_
         /* Enough kills that some land inside a store: a record written
          * in place is caught half written within a few hundred. */
         for (int kill_no = 0; kill_no < 400; kill_no++) {
+                /* The random moment starts once the child steps: under
+                 * qemu (the cross tests) starting up alone takes longer
+                 * than the shortest delay, and a kill before the first
+                 * record is written leaves no file to judge. */
+                int ready[2];
+                assert_int_equal(pipe(ready), 0);
                 pid_t pid = fork();
                 assert_true(pid >= 0);
                 if (pid == 0) {
+                        close(ready[0]);
                         struct sim *s;
                         struct hal h;
                         if (sim_new(&big, NULL, NULL, &s) < 0 || sim_keep_plunger(s, path) < 0 ||
@@ -226,9 +233,16 @@ static void the_plunger_file_keeps_a_whole_position_through_kill_9_and_the_next_
                                 _exit(1);
                         sim_fill_hal(s, &h);
                         h.drive->enable(h.drive_ctx, true);
+                        h.drive->step(h.drive_ctx);
+                        if (write(ready[1], "x", 1) != 1)
+                                _exit(1);
                         for (;;)
                                 h.drive->step(h.drive_ctx);
                 }
+                close(ready[1]);
+                char byte;
+                assert_int_equal(read(ready[0], &byte, 1), 1);
+                close(ready[0]);
                 struct timespec ts = { .tv_nsec = (500 + kill_no * 37 % 1500) * 1000L };
                 nanosleep(&ts, NULL);
                 int status;
