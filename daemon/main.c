@@ -96,6 +96,7 @@ static void help(void) {
                "      --version        show the version\n");
 }
 
+#if !defined(__SANITIZE_ADDRESS__)
 /* Read-only data this big is a library's tables the step path never
  * reads (ICU's 30 MB): left to fault in, if it is ever read at all. */
 #define LOCK_SKIP_READONLY_BYTES ((size_t) 4 << 20)
@@ -114,6 +115,7 @@ static int lock_object(struct dl_phdr_info *info, size_t size, void *userdata) {
         }
         return 0;
 }
+#endif
 
 static void lock_memory(void) {
 #if !defined(__SANITIZE_ADDRESS__)

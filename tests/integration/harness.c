@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -97,17 +99,65 @@ void harness_print_log(struct harness *h, const char *log_name) {
         fclose(f);
 }
 
+/* INFUSIOND_WRAPPER (scripts/sanitize --valgrind) runs the daemon under
+ * valgrind: slow, so longer bounds for its start and stop. */
+static int64_t daemon_bound_ms(int64_t ms) {
+        return getenv("INFUSIOND_WRAPPER") ? ms * 12 : ms;
+}
+
+/* What a sanitizer or valgrind (--error-markers) writes when it finds an
+ * error, in the daemon's log. */
+static const char *daemon_log_report(struct harness *h) {
+        static const char *const markers[] = {
+                "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "VALGRIND-ERROR-BEGIN",
+        };
+        char path[400], line[4096];
+        const char *found = NULL;
+        snprintf(path, sizeof(path), "%s/infusiond.log", h->dir);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return NULL;
+        while (!found && fgets(line, sizeof(line), f))
+                for (size_t i = 0; !found && i < sizeof(markers) / sizeof(markers[0]); i++)
+                        if (strstr(line, markers[i]))
+                                found = markers[i];
+        fclose(f);
+        return found;
+}
+
 void harness_teardown(struct harness *h) {
-        if (h->daemon_pid > 0)
-                harness_kill_daemon(h, SIGKILL);
+        bool hung = false;
+        /* Stopped as systemd stops it, so what runs at exit (LeakSanitizer,
+         * valgrind's leak check) runs and reports into the log. */
+        if (h->daemon_pid > 0) {
+                int64_t deadline = now_ms() + daemon_bound_ms(10000);
+                kill(h->daemon_pid, SIGTERM);
+                while (waitpid(h->daemon_pid, NULL, WNOHANG) == 0) {
+                        if (now_ms() > deadline) {
+                                hung = true;
+                                harness_kill_daemon(h, SIGKILL);
+                                break;
+                        }
+                        struct timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
+                        nanosleep(&ts, NULL);
+                }
+                h->daemon_pid = 0;
+        }
         h->bus = sd_bus_flush_close_unref(h->bus);
         if (h->bus_pid > 0) {
                 kill(h->bus_pid, SIGTERM);
                 waitpid(h->bus_pid, NULL, 0);
         }
+        const char *report = daemon_log_report(h);
+        if (report || hung)
+                harness_print_log(h, "infusiond.log");
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
         (void) !system(cmd);
+        if (hung)
+                fail_msg("infusiond did not stop on SIGTERM");
+        if (report)
+                fail_msg("infusiond's log has \"%s\" (a sanitizer or valgrind report; see above)", report);
 }
 
 void harness_write_config(struct harness *h, const char *clock, const char *extra_limits) {
@@ -132,12 +182,21 @@ void harness_start_daemon(struct harness *h) {
         h->daemon_pid = fork();
         assert_true(h->daemon_pid >= 0);
         if (h->daemon_pid == 0) {
+                /* INFUSIOND_WRAPPER: words put before the daemon's argv. */
+                char *argv[32], *words = strdup(getenv("INFUSIOND_WRAPPER") ?: ""), *save = NULL;
+                size_t n = 0;
+                for (char *w = strtok_r(words, " ", &save); w && n < 28; w = strtok_r(NULL, " ", &save))
+                        argv[n++] = w;
+                argv[n++] = (char *) env_or_fail("INFUSIOND");
+                argv[n++] = (char *) "--config";
+                argv[n++] = h->config_path;
+                argv[n] = NULL;
                 child_setup(h, "infusiond.log");
-                execl(env_or_fail("INFUSIOND"), "infusiond", "--config", h->config_path, (char *) NULL);
+                execvp(argv[0], argv);
                 _exit(127);
         }
         /* Wait for the name: the daemon takes it only once fully ready. */
-        int64_t deadline = now_ms() + 20000;
+        int64_t deadline = now_ms() + daemon_bound_ms(20000);
         for (;;) {
                 sd_bus_error e = SD_BUS_ERROR_NULL;
                 sd_bus_message *reply = NULL;
@@ -155,7 +214,8 @@ void harness_start_daemon(struct harness *h) {
                         fail_msg("infusiond exited during start-up (status %d)", status);
                 }
                 if (now_ms() > deadline)
-                        fail_msg("infusiond did not take its bus name within 20 s");
+                        fail_msg("infusiond did not take its bus name within %" PRIi64 " s",
+                                 daemon_bound_ms(20000) / 1000);
                 struct timespec ts = { .tv_nsec = 5 * 1000 * 1000 };
                 nanosleep(&ts, NULL);
         }

@@ -24,7 +24,9 @@ struct harness {
 void harness_setup(struct harness *h);
 /* Copy a child's log ("infusiond.log", "dbus-daemon.log") to stderr. */
 void harness_print_log(struct harness *h, const char *log_name);
-/* Kill everything, remove the temp dir. */
+/* Stop the daemon with SIGTERM (SIGKILL after a bound), kill the bus,
+ * remove the temp dir. Fails the test if the daemon did not stop or its
+ * log holds a sanitizer or valgrind report (scripts/sanitize). */
 void harness_teardown(struct harness *h);
 
 /* Write the config: clock "virtual" or "real"; extra lines are appended
@@ -34,7 +36,8 @@ void harness_write_config(struct harness *h, const char *clock, const char *extr
  * (more [simulation] keys, then other sections such as [alarms]). */
 void harness_write_config_ex(struct harness *h, const char *clock, const char *extra_limits, const char *tail);
 
-/* Start infusiond and wait (bounded) until it owns its bus name. */
+/* Start infusiond and wait (bounded) until it owns its bus name. The words
+ * of INFUSIOND_WRAPPER, if set (valgrind ...), go before its argv. */
 void harness_start_daemon(struct harness *h);
 /* Send sig (SIGKILL, SIGTERM) and reap. Returns the wait status. */
 int harness_kill_daemon(struct harness *h, int sig);

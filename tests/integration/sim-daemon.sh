@@ -2,14 +2,37 @@
 # daemon on the sim backend in virtual time, in a temp dir of their own.
 #   start_sim_daemon NAME INFUSIOND BUS_CONF
 # sets work (the dir: infusiond.conf, history.db, daemon.log), exports
-# DBUS_SYSTEM_BUS_ADDRESS, returns once the daemon owns its name, and
-# kills both and removes the dir on exit. fail MESSAGE prints the daemon's
-# log and exits 1.
+# DBUS_SYSTEM_BUS_ADDRESS, returns once the daemon owns its name, and on
+# exit stops both and removes the dir. fail MESSAGE prints the daemon's
+# log and exits 1. The words of INFUSIOND_WRAPPER, if set (valgrind ...),
+# go before the daemon's argv; a sanitizer or valgrind report in the
+# daemon's log fails the test (scripts/sanitize).
 work= daemon_pid= bus_pid=
+# Seconds the daemon gets to start and to stop: valgrind makes it slow.
+bound_s=20
+[ -z "${INFUSIOND_WRAPPER:-}" ] || bound_s=240
 cleanup() {
-  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
-  [ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null
-  [ -n "$work" ] && rm -rf "$work"
+  local rc=$? report='' i
+  if [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; then
+    # SIGTERM, as systemd stops it, so leak checks run at exit; bounded.
+    for ((i = 0; i < bound_s * 10; i++)); do
+      kill -0 "$daemon_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$daemon_pid" 2>/dev/null || true
+  fi
+  [ -n "$bus_pid" ] && { kill "$bus_pid" 2>/dev/null || true; }
+  if [ -n "$work" ]; then
+    report=$(grep -m1 -o -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' -e 'runtime error:' \
+      -e 'VALGRIND-ERROR-BEGIN' "$work/daemon.log" 2>/dev/null) || true
+    if [ -n "$report" ]; then
+      echo "FAIL: the daemon's log has \"$report\" (a sanitizer or valgrind report)"
+      cat "$work/daemon.log"
+      rc=1
+    fi
+    rm -rf "$work"
+  fi
+  exit "$rc"
 }
 fail() { echo "FAIL: $*"; echo "--- daemon log"; cat "$work/daemon.log"; exit 1; }
 
@@ -34,8 +57,9 @@ path = $work/history.db
 [simulation]
 clock = virtual
 CONF
-  "$infusiond" --config "$work/infusiond.conf" 2>"$work/daemon.log" &
+  ${INFUSIOND_WRAPPER:-} "$infusiond" --config "$work/infusiond.conf" 2>"$work/daemon.log" &
   daemon_pid=$!
   # Block until the daemon owns its name (it takes it only once ready).
-  gdbus wait --address "$DBUS_SYSTEM_BUS_ADDRESS" --timeout 20 org.infusiond.pump1 || fail "daemon did not start"
+  gdbus wait --address "$DBUS_SYSTEM_BUS_ADDRESS" --timeout "$bound_s" org.infusiond.pump1 ||
+    fail "daemon did not start"
 }

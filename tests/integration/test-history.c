@@ -345,7 +345,7 @@ static void history_rows_are_what_was_programmed_and_delivered_and_page_by_id(vo
 
         /* a range that holds only the second */
         struct inf_row second;
-        read_infusions(h, 0, 0, 10, 1, &second, &n);
+        read_infusions(h, 0, 0, 1, 1, &second, &n);     /* room for one row */
         read_infusions(h, second.started_utc_us, second.ended_utc_us, 10, 0, rows, &n);
         assert_int_equal(n, 1);
         assert_int_equal(rows[0].id, 2);

@@ -10,9 +10,26 @@ infusiond=$1 ctl=$2 bus_conf=$3
 work=$(mktemp -d /tmp/infusiond-iio-XXXXXX)
 daemon_pid= bus_pid=
 cleanup() {
-  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
-  [ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null
+  local rc=$? report='' i
+  # SIGTERM (umockdev-run passes it on), bounded, so leak checks run at exit.
+  if [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; then
+    for ((i = 0; i < 200; i++)); do
+      kill -0 "$daemon_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$daemon_pid" 2>/dev/null || true
+  fi
+  [ -n "$bus_pid" ] && { kill "$bus_pid" 2>/dev/null || true; }
+  # A sanitizer's report in the daemon's log fails the test (scripts/sanitize).
+  report=$(grep -m1 -o -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' -e 'runtime error:' \
+    "$work/daemon.log" 2>/dev/null) || true
+  if [ -n "$report" ]; then
+    echo "FAIL: the daemon's log has \"$report\" (a sanitizer report)"
+    cat "$work/daemon.log"
+    rc=1
+  fi
   rm -rf "$work"
+  exit "$rc"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- daemon log"; cat "$work/daemon.log"; exit 1; }

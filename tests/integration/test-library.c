@@ -211,7 +211,9 @@ static void over_a_soft_limit_needs_confirmation_and_the_override_is_recorded(vo
                             "VtbiMl", "d", 50.0) < 0);
         assert_string_equal(err, ERR "SoftLimitUnconfirmed");
         assert_non_null(strstr(err_msg, "soft maximum of 2000 units/h"));
-        assert_string_equal(get_string(h, CH_PATH, CH_IFACE, "State"), "idle");
+        char *ch_state = get_string(h, CH_PATH, CH_IFACE, "State");
+        assert_string_equal(ch_state, "idle");
+        free(ch_state);
 
         assert_int_equal(PROGRAM(h, err, 6, "CareArea", "s", "ICU", "Drug", "s", "heparin", "DoseRate", "d", 2500.0,
                                  "VtbiMl", "d", 50.0, "ConfirmSoftLimits", "b", 1,
@@ -277,7 +279,9 @@ static void titration_by_dose_is_checked_against_the_same_limits_and_recorded(vo
         assert_int_equal(TITRATE(h, err, 3, "RateMlPerHour", "d", 50.0, "ConfirmSoftLimits", "b", 1,
                                  "OverrideReason", "s", "bolus protocol"), 0);
         assert_true(get_double(h, CH_PATH, CH_IFACE, "DoseRate") == 2500.0);
-        assert_string_equal(get_string(h, CH_PATH, CH_IFACE, "State"), "running");
+        char *ch_state = get_string(h, CH_PATH, CH_IFACE, "State");
+        assert_string_equal(ch_state, "running");
+        free(ch_state);
 
         assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM events WHERE kind = 'titrated'"), 2);
         assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM limit_events WHERE kind = 'soft-override'"

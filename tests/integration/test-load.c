@@ -224,7 +224,11 @@ static void load_leaves_no_growth_no_missed_step_and_every_call_answered(void **
         /* The load must have been what the test says it is. */
         assert_true(achieved >= 0.95 * CALLS_PER_SEC);
         assert_int_equal(fds1, fds0);
+#if !defined(__SANITIZE_ADDRESS__)
+        /* Under ASan (scripts/sanitize) RSS grows by design: freed memory
+         * waits in its quarantine. LeakSanitizer checks the daemon at exit. */
         assert_true(rss1 - rss0 <= RSS_SLACK_KB);
+#endif
 
         char *st = get_string(h, CH_PATH, CH_IFACE, "State");
         assert_string_equal(st, "running");

@@ -293,7 +293,7 @@ static void duty_beyond_the_period_is_erange(void **state) {
 
         open_fresh(f, 1000000);
         assert_int_equal(pwm_sysfs_set_duty_ns(f->pwm, 400000), 0);
-        take_writes(f);
+        g_free(take_writes(f));
 
         assert_int_equal(pwm_sysfs_set_duty_ns(f->pwm, 1000001), -ERANGE);
         assert_int_equal(pwm_sysfs_set_duty_ns(f->pwm, -1), -ERANGE);
@@ -307,7 +307,7 @@ static void lowering_the_period_below_the_duty_writes_the_duty_first(void **stat
 
         open_fresh(f, 1000000);
         assert_int_equal(pwm_sysfs_set_duty_ns(f->pwm, 800000), 0);
-        take_writes(f);
+        g_free(take_writes(f));
         struct kernel_pwm before = kernel_state(f);
 
         assert_int_equal(pwm_sysfs_set_period_ns(f->pwm, 500000), 0);
@@ -327,7 +327,7 @@ static void raising_the_period_writes_the_period_first(void **state) {
 
         open_fresh(f, 500000);
         assert_int_equal(pwm_sysfs_set_duty_ns(f->pwm, 500000), 0);
-        take_writes(f);
+        g_free(take_writes(f));
         struct kernel_pwm before = kernel_state(f);
 
         assert_int_equal(pwm_sysfs_set_period_ns(f->pwm, 1500000), 0);
@@ -376,7 +376,7 @@ static void failed_write_is_reported_and_retried(void **state) {
         /* Back again: the same duty is written, not taken as done. */
         assert_int_equal(rmdir(path), 0);
         umockdev_testbed_set_attribute(f->tb, f->chip, "pwm0/duty_cycle", "0\n");
-        take_writes(f);
+        g_free(take_writes(f));
         assert_int_equal(pwm_sysfs_set_duty_ns(f->pwm, 300000), 0);
         assert_writes(f, "pwm0/duty_cycle");
         assert_attr(f, "pwm0/duty_cycle", "300000\n");
@@ -391,7 +391,7 @@ static void close_leaves_the_channel_off_and_unexported(void **state) {
         open_fresh(f, 1000000);
         assert_int_equal(pwm_sysfs_set_duty_ns(f->pwm, 500000), 0);
         assert_int_equal(pwm_sysfs_enable(f->pwm, true), 0);
-        take_writes(f);
+        g_free(take_writes(f));
         struct kernel_pwm before = kernel_state(f);
         struct pwm_sysfs *pwm = f->pwm;
 
