@@ -55,6 +55,10 @@ int64_t get_i64(struct harness *h, const char *path, const char *iface, const ch
 /* Returns a malloc'ed string. */
 char *get_string(struct harness *h, const char *path, const char *iface, const char *prop);
 
+/* How many active alarms have this condition (NULL: any); the last one's
+ * id (64 bytes) and priority (16 bytes) are copied out if not NULL. */
+int harness_find_alarm(struct harness *h, const char *condition, char *id_out, char *prio_out);
+
 /* One integer from the history database, opened read-only as hospital IT
  * would; -1 when the query returns no row. */
 int64_t harness_query_i64(struct harness *h, const char *sql);

@@ -110,28 +110,8 @@ static void read_outputs(struct fixture *f, struct outputs *ret) {
         sd_bus_message_unref(reply);
 }
 
-/* The alarm with this condition: count, and its id and priority. */
 static int find_alarm(struct fixture *f, const char *condition, char *id_out, char *prio_out) {
-        sd_bus_error e = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        const char *id, *cond, *pr, *msg;
-        uint64_t raised;
-        int count = 0;
-
-        assert_true(sd_bus_get_property(f->h.bus, "org.infusiond.pump1", CH_PATH, CH_IFACE, "ActiveAlarms", &e,
-                                        &reply, "a(sssts)") >= 0);
-        assert_true(sd_bus_message_enter_container(reply, 'a', "(sssts)") >= 0);
-        while (sd_bus_message_read(reply, "(sssts)", &id, &cond, &pr, &raised, &msg) > 0) {
-                if (condition && strcmp(cond, condition) != 0)
-                        continue;
-                count++;
-                if (id_out)
-                        snprintf(id_out, 64, "%s", id);
-                if (prio_out)
-                        snprintf(prio_out, 16, "%s", pr);
-        }
-        sd_bus_message_unref(reply);
-        return count;
+        return harness_find_alarm(&f->h, condition, id_out, prio_out);
 }
 
 static bool seen(char list[][48], unsigned n, const char *condition) {

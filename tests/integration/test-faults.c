@@ -127,29 +127,8 @@ static double true_delivered_ml(struct fixture *f) {
         return get_double(&f->h, SIM_PATH, SIM_IFACE, "TrueDeliveredMl");
 }
 
-/* The active alarms of this condition (NULL: all); the last one's id and
- * priority. */
 static int find_alarm(struct fixture *f, const char *condition, char *id_out, char *prio_out) {
-        sd_bus_error e = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        const char *id, *cond, *pr, *msg;
-        uint64_t raised;
-        int count = 0;
-
-        assert_true(sd_bus_get_property(f->h.bus, "org.infusiond.pump1", CH_PATH, CH_IFACE, "ActiveAlarms", &e,
-                                        &reply, "a(sssts)") >= 0);
-        assert_true(sd_bus_message_enter_container(reply, 'a', "(sssts)") >= 0);
-        while (sd_bus_message_read(reply, "(sssts)", &id, &cond, &pr, &raised, &msg) > 0) {
-                if (condition && strcmp(cond, condition) != 0)
-                        continue;
-                count++;
-                if (id_out)
-                        snprintf(id_out, 64, "%s", id);
-                if (prio_out)
-                        snprintf(prio_out, 16, "%s", pr);
-        }
-        sd_bus_message_unref(reply);
-        return count;
+        return harness_find_alarm(&f->h, condition, id_out, prio_out);
 }
 
 static void assert_alarm_active(struct fixture *f, const char *condition, const char *priority) {
