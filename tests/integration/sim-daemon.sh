@@ -7,6 +7,7 @@
 # log and exits 1. The words of INFUSIOND_WRAPPER, if set (valgrind ...),
 # go before the daemon's argv; a sanitizer or valgrind report in the
 # daemon's log fails the test (scripts/sanitize).
+. "$(dirname "${BASH_SOURCE[0]}")/sim-conf.sh"
 work= daemon_pid= bus_pid=
 # Seconds the daemon gets to start and to stop: valgrind makes it slow.
 bound_s=20
@@ -43,20 +44,7 @@ start_sim_daemon() {
   dbus-daemon --config-file="$bus_conf" --fork --print-address=3 --print-pid=4 3>"$work/address" 4>"$work/pid"
   bus_pid=$(cat "$work/pid")
   export DBUS_SYSTEM_BUS_ADDRESS=$(head -n1 "$work/address")
-  cat > "$work/infusiond.conf" <<CONF
-[pump]
-backend = sim
-[mechanism]
-lead_pitch_mm = 1.0
-steps_per_rev = 200
-microsteps = 16
-syringe_inner_diameter_mm = 26.6
-syringe_volume_ml = 60
-[database]
-path = $work/history.db
-[simulation]
-clock = virtual
-CONF
+  write_sim_conf "$work/infusiond.conf" "$work/history.db"
   ${INFUSIOND_WRAPPER:-} "$infusiond" --config "$work/infusiond.conf" 2>"$work/daemon.log" &
   daemon_pid=$!
   # Block until the daemon owns its name (it takes it only once ready).

@@ -33,6 +33,8 @@ if [ -z "${INFUSIOND_ACCESS_NS:-}" ]; then
   INFUSIOND_ACCESS_NS=1 exec unshare --mount --propagation private -- "$0" "$@"
 fi
 
+. "$(dirname "$0")/sim-conf.sh"
+
 # --- accounts: the daemon's own and one per role (uids unused on Debian) ---
 declare -A UID_OF=([infusiond]=64100 [viewer]=64101 [clinician]=64102 [patient]=64103
                    [pharmacy]=64104 [history]=64105)
@@ -150,20 +152,7 @@ start_bus_and_daemon() {
 
   mkdir -p "$work/state"
   chown "${UID_OF[infusiond]}:${UID_OF[infusiond]}" "$work/state"
-  cat > "$work/infusiond.conf" <<CONF
-[pump]
-backend = sim
-[mechanism]
-lead_pitch_mm = 1.0
-steps_per_rev = 200
-microsteps = 16
-syringe_inner_diameter_mm = 26.6
-syringe_volume_ml = 60
-[database]
-path = $work/state/history.db
-[simulation]
-clock = virtual
-CONF
+  write_sim_conf "$work/infusiond.conf" "$work/state/history.db"
   as_user infusiond ${INFUSIOND_WRAPPER:-} "$infusiond" --config "$work/infusiond.conf" 2>"$work/daemon.log" &
   daemon_pid=$!
   gdbus wait --address "$DBUS_SYSTEM_BUS_ADDRESS" --timeout 60 org.infusiond.pump1 || fail "daemon did not start"
