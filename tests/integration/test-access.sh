@@ -258,6 +258,43 @@ while IFS='|' read -r method obj args roles; do
     fi
   done
 done <<<"$TABLE"
+
+# Calls that ask for no reply, and calls through Properties.Set. sd-bus
+# runs a handler after a filter that does not say "handled", and a refusal
+# sent to a call that wants no reply is not sent at all: the check must
+# hold for these too. As the viewer: Program, then Start.
+viewer_uid=${UID_OF[viewer]}
+state_before=$(busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" get-property org.infusiond.pump1 $CH \
+                 org.infusiond.pump1.Channel State)
+denied_before=$(audit_denials)
+(as_user viewer busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" --expect-reply=no call org.infusiond.pump1 $CH \
+  org.infusiond.pump1.Channel Program 'a{sv}' 2 RateMlPerHour d 1 VtbiMl d 1) || failures+=("FAIL: busctl could not send")
+(as_user viewer busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" --expect-reply=no call org.infusiond.pump1 $CH \
+  org.infusiond.pump1.Channel Start) || failures+=("FAIL: busctl could not send")
+for _ in $(seq 100); do [ "$(audit_denials)" -ge $((denied_before + 2)) ] && break; sleep 0.05; done
+state_after=$(busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" get-property org.infusiond.pump1 $CH \
+                org.infusiond.pump1.Channel State)
+viewer_ok=$(sqlite3 "file:$work/state/history.db?mode=ro" \
+  "SELECT count(*) FROM audit WHERE outcome = 'ok' AND (uid = $viewer_uid OR uid IS NULL)")
+echo "no-reply calls as the viewer: state $state_before -> $state_after, refusals audited $((\
+  $(audit_denials) - denied_before)) of 2, 'ok' rows by the viewer $viewer_ok"
+if [ "$state_after" != "$state_before" ] || [ "$viewer_ok" -ne 0 ] ||
+   [ "$(audit_denials)" -ne $((denied_before + 2)) ]; then
+  failures+=("FAIL: calls without a reply got past the daemon's check")
+  status=1
+fi
+# No property can be set, by anyone: sd-bus refuses, every role alike.
+for role in "${ROLES[@]}"; do
+  out=$(as_user "$role" gdbus call --address "$DBUS_SYSTEM_BUS_ADDRESS" --dest org.infusiond.pump1 \
+          --object-path $CH --method org.freedesktop.DBus.Properties.Set \
+          org.infusiond.pump1.Channel State "<'running'>" 2>&1) && r=ok ||
+    r=$(sed -n 's/.*GDBus\.Error:\([A-Za-z0-9_.]*\):.*/\1/p' <<<"$out")
+  case "$r" in
+    org.freedesktop.DBus.Error.PropertyReadOnly|org.freedesktop.DBus.Error.AccessDenied) ;;
+    *) failures+=("FAIL: Properties.Set of State as $role: $r"); status=1 ;;
+  esac
+done
+
 stop_bus_and_daemon
 
 # --- the table ------------------------------------------------------------
