@@ -610,7 +610,7 @@ static int method_get_pca_demands(sd_bus_message *m, void *userdata, sd_bus_erro
         if (r < 0)
                 return r;
         if (count > PCA_DEMANDS_MAX)
-                return sd_bus_error_setf(error, PUMP_ERROR_INVALID_ARGUMENT, "count %u is too many (allowed: 0 to %d)",
+                return bus_error_setf(error, PUMP_ERROR_INVALID_ARGUMENT, "count %u is too many (allowed: 0 to %d)",
                                          count, PCA_DEMANDS_MAX);
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
@@ -620,7 +620,7 @@ static int method_get_pca_demands(sd_bus_message *m, void *userdata, sd_bus_erro
         struct demands_reply d = { .reply = reply };
         r = pump_pca_demands_recent(b->pump, count, append_demand, &d);
         if (r < 0)
-                return sd_bus_error_setf(error, PUMP_ERROR_STORAGE, "The PCA history could not be read: %s", strerror(-r));
+                return bus_error_setf(error, PUMP_ERROR_STORAGE, "The PCA history could not be read: %s", strerror(-r));
         if (d.r < 0)
                 return d.r;
         r = sd_bus_message_close_container(reply);

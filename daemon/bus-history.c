@@ -46,7 +46,7 @@ static int invalid(sd_bus_error *error, const char *format, ...) {
         va_start(ap, format);
         vsnprintf(text, sizeof text, format, ap);
         va_end(ap);
-        return sd_bus_error_set(error, PUMP_ERROR_INVALID_ARGUMENT, text);
+        return bus_error_setf(error, PUMP_ERROR_INVALID_ARGUMENT, "%s", text);
 }
 
 enum option_use {
@@ -161,7 +161,7 @@ static int read_query(sd_bus_message *m, const char *method, unsigned uses, unsi
 
 static int storage_error(struct bus_ctx *b, sd_bus_error *error, int r) {
         log_warning_errno(r, "Failed to read the history: %s", db_last_error(pump_db(b->pump)));
-        return sd_bus_error_setf(error, PUMP_ERROR_STORAGE, "The history database could not be read: %s",
+        return bus_error_setf(error, PUMP_ERROR_STORAGE, "The history database could not be read: %s",
                                  db_last_error(pump_db(b->pump)));
 }
 
@@ -377,7 +377,7 @@ static int method_export(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (n < 0) {
                 export_fhir_free(x.fhir);
                 if (n == -EINVAL || n == -EIO)
-                        return sd_bus_error_setf(error, PUMP_ERROR_STORAGE,
+                        return bus_error_setf(error, PUMP_ERROR_STORAGE,
                                                  "An infusion could not be exported as %s: %s", format, strerror(-n));
                 return storage_error(b, error, n);
         }

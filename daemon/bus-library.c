@@ -60,7 +60,7 @@ static int method_list_drugs(sd_bus_message *m, void *userdata, sd_bus_error *er
         if (!lib)
                 return no_library(error);
         if (area[0] && !drug_library_find_care_area(lib, area))
-                return sd_bus_error_setf(error, PUMP_ERROR_UNKNOWN_DRUG, "Care area \"%.64s\" is not in library %s",
+                return bus_error_setf(error, PUMP_ERROR_UNKNOWN_DRUG, "Care area \"%.64s\" is not in library %s",
                                          area, lib->version);
 
         r = sd_bus_message_new_method_return(m, &reply);
@@ -114,7 +114,7 @@ static int method_get_drug(sd_bus_message *m, void *userdata, sd_bus_error *erro
                 }
         }
         json_object_put(root);
-        return sd_bus_error_setf(error, PUMP_ERROR_UNKNOWN_DRUG, "Drug \"%.64s\" is not in the library", id);
+        return bus_error_setf(error, PUMP_ERROR_UNKNOWN_DRUG, "Drug \"%.64s\" is not in the library", id);
 }
 
 static int prop_version(sd_bus *bus, const char *path, const char *iface, const char *prop,

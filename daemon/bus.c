@@ -2,17 +2,34 @@
 #include "daemon/bus.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "common/macros.h"
 #include "common/units.h"
+#include "common/utf8.h"
 #include "daemon/log.h"
 
 static int64_t real_now_us(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t) ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
+}
+
+int bus_error_setf(sd_bus_error *error, const char *name, const char *fmt, ...) {
+        va_list ap;
+        char *text = NULL;
+        va_start(ap, fmt);
+        int k = vasprintf(&text, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return sd_bus_error_set(error, name, "(the message could not be formatted: out of memory)");
+        utf8_scrub(text);
+        int r = sd_bus_error_set(error, name, text);
+        free(text);
+        return r;
 }
 
 int64_t bus_sender_uid(sd_bus_message *m) {
@@ -34,7 +51,7 @@ int bus_finish_command(struct bus_ctx *b, sd_bus_message *m, const char *method,
                        int r, const struct pump_error *perr, sd_bus_error *error) {
         if (r < 0) {
                 bus_audit(b, m, method, args, perr->name, perr->message);
-                return sd_bus_error_set(error, perr->name, perr->message);
+                return bus_error_setf(error, perr->name, "%s", perr->message);
         }
         bus_audit(b, m, method, args, "ok", NULL);
         return sd_bus_reply_method_return(m, NULL);

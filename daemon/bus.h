@@ -56,6 +56,13 @@ int bus_add_history(struct bus_ctx *b);
 int bus_finish_command(struct bus_ctx *b, sd_bus_message *m, const char *method, const char *args,
                        int r, const struct pump_error *perr, sd_bus_error *error);
 
+/* sd_bus_error_setf() with the text made valid UTF-8 first: messages quote
+ * callers' strings with a precision ("%.64s"), which can cut a character,
+ * and sd-bus will not send a string that is not UTF-8: the caller would
+ * get no reply at all. Every named error the daemon sends goes through
+ * this. Returns -EINVAL (or -ENOMEM), like sd_bus_error_setf(). */
+int bus_error_setf(sd_bus_error *error, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* The caller's effective uid, -1 when it cannot be known. */
 int64_t bus_sender_uid(sd_bus_message *m);
 

@@ -101,6 +101,8 @@ static const struct bad_call cases[] = {
         { "Channel.Program", "{ @1M=d:1 }", "IA", "Unknown setting" },
         { "Channel.Program", "{ =d:1 }", "IA", "Unknown setting \"\"" },
         { "Channel.Program", "{ @ctrl=d:1 }", "IA", "Unknown setting" },
+        { "Channel.Program", "{ @cut=d:1 }", "IA", "Unknown setting" },
+        { "Channel.Program", "{ @cut2=d:1 }", "IA", "Unknown setting" },
         { "Channel.Program", "{ rateMlPerHour=d:10 VtbiMl=d:5 }", "IA", "Unknown setting" },
         { "Channel.Program", "{ " BASIC " RateMlPerHour=d:20 }", "IA", "RateMlPerHour given twice" },
         { "Channel.Program", "{ " BASIC " VtbiMl=d:5 }", "IA", "VtbiMl given twice" },
@@ -124,6 +126,8 @@ static const struct bad_call cases[] = {
         { "Channel.Program", "{ Mode=s: " BASIC " }", "IA", "Mode \"\" is not known" },
         { "Channel.Program", "{ Mode=s:@1M " BASIC " }", "IA", "is not known" },
         { "Channel.Program", "{ Mode=s:@ctrl " BASIC " }", "IA", "is not known" },
+        { "Channel.Program", "{ Mode=s:@cut " BASIC " }", "IA", "is not known" },
+        { "Channel.Program", "{ Mode=s:@cut2 " BASIC " }", "IA", "is not known" },
         { "Channel.Program", "{ Mode=s:CONTINUOUS " BASIC " }", "IA", "is not known" },
         { "Channel.Program", "{ Mode=s:volume-time CareArea=s:Med-Surg VtbiMl=d:5 DurationSec=d:60 }", "IA", "DurationSec must be of D-Bus type u" },
         { "Channel.Program", "{ Mode=s:volume-time CareArea=s:Med-Surg VtbiMl=d:5 DurationSec=i:-1 }", "IA", "DurationSec must be of D-Bus type u" },
@@ -233,10 +237,14 @@ static const struct bad_call cases[] = {
         { "DrugLibrary.Import", "s:@lib-1M-name", "IA", "drugs[0].name: is 1048576 bytes long" },
         { "DrugLibrary.ListDrugs", "s:@1M", "UD", NULL },
         { "DrugLibrary.ListDrugs", "s:@ctrl", "UD", NULL },
+        { "DrugLibrary.ListDrugs", "s:@cut", "UD", NULL },
+        { "DrugLibrary.ListDrugs", "s:@cut2", "UD", NULL },
         { "DrugLibrary.ListDrugs", "s:icu", "UD", NULL },
         { "DrugLibrary.GetDrug", "s:", "UD", NULL },
         { "DrugLibrary.GetDrug", "s:@1M", "UD", NULL },
         { "DrugLibrary.GetDrug", "s:@ctrl", "UD", NULL },
+        { "DrugLibrary.GetDrug", "s:@cut", "UD", NULL },
+        { "DrugLibrary.GetDrug", "s:@cut2", "UD", NULL },
 
         /* history: the range */
         { "History.Infusions", "x:-1 x:0 { }", "IA", "since_usec -1 is negative" },
@@ -251,6 +259,8 @@ static const struct bad_call cases[] = {
         /* history: options */
         { "History.Infusions", "x:0 x:0 { foo=u:1 }", "IA", "has no option 'foo'" },
         { "History.Infusions", "x:0 x:0 { @1M=u:1 }", "IA", "has no option" },
+        { "History.Infusions", "x:0 x:0 { @cut=u:1 }", "IA", "has no option" },
+        { "History.Infusions", "x:0 x:0 { @cut2=u:1 }", "IA", "has no option" },
         { "History.Infusions", "x:0 x:0 { =u:1 }", "IA", "has no option ''" },
         { "History.Infusions", "x:0 x:0 { Limit=u:1 }", "IA", "has no option 'Limit'" },
         { "History.Infusions", "x:0 x:0 { infusion_id=x:1 }", "IA", "has no option 'infusion_id'" },
@@ -351,6 +361,19 @@ static char *special_string(const char *lit) {
                 assert_non_null(s);
                 memset(s, 'a', 1024 * 1024);
                 s[1024 * 1024] = 0;
+                return s;
+        }
+        if (streq(lit, "@cut") || streq(lit, "@cut2")) {
+                /* "a" or "aa", then 300 two-byte "é": any quote with a
+                 * byte precision ("%.64s") cuts a character for one of the
+                 * two, and sd-bus will not send the half (no reply at all) */
+                size_t lead = streq(lit, "@cut") ? 1 : 2;
+                char *s = malloc(lead + 600 + 1);
+                assert_non_null(s);
+                memset(s, 'a', lead);
+                for (size_t i = 0; i < 300; i++)
+                        memcpy(s + lead + 2 * i, "\xc3\xa9", 2);
+                s[lead + 600] = 0;
                 return s;
         }
         if (streq(lit, "@nl"))
