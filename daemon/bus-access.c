@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/access.h"
 #include "daemon/log.h"
@@ -32,6 +33,38 @@ static int deny(struct bus_ctx *b, sd_bus_message *m, int64_t uid, const char *m
         if (r < 0)
                 log_warning_errno(r, "Failed to send the refusal of %s: %m", method);
         return 1;
+}
+
+/* The user database can be slow (sssd, a directory behind it) and this
+ * runs on the loop that renews the motor's lease: a caller's roles are
+ * kept for ROLES_CACHE_USEC, so a change of groups takes effect within
+ * that time. */
+#define ROLES_CACHE_SIZE 16
+#define ROLES_CACHE_USEC (10 * 1000000LL)
+static struct {
+        int64_t uid;
+        unsigned roles;
+        int64_t until_us;
+} roles_cache[ROLES_CACHE_SIZE];
+static unsigned roles_cache_next;
+
+static int64_t monotonic_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static unsigned roles_of(const struct access_groups *g, int64_t uid) {
+        int64_t now = monotonic_us();
+        for (unsigned i = 0; i < ROLES_CACHE_SIZE; i++)
+                if (roles_cache[i].until_us > now && roles_cache[i].uid == uid)
+                        return roles_cache[i].roles;
+        unsigned roles = access_roles_of_uid(g, uid);
+        unsigned i = roles_cache_next++ % ROLES_CACHE_SIZE;
+        roles_cache[i].uid = uid;
+        roles_cache[i].roles = roles;
+        roles_cache[i].until_us = now + ROLES_CACHE_USEC;
+        return roles;
 }
 
 static int on_incoming(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -65,7 +98,7 @@ static int on_incoming(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
                 snprintf(why, sizeof(why), "%s: no such method, or no rule grants it to anyone", method);
                 return deny(b, m, uid, method, why);
         }
-        unsigned roles = access_roles_of_uid(&b->groups, uid);
+        unsigned roles = roles_of(&b->groups, uid);
         if (roles & required)
                 return 0;       /* on to the handler */
 

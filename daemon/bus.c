@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -32,14 +33,36 @@ int bus_error_setf(sd_bus_error *error, const char *name, const char *fmt, ...) 
         return r;
 }
 
+/* Asking dbus-daemon for a sender's uid is a synchronous round trip on
+ * the loop that renews the motor's lease, and every call needs it twice
+ * (the access check, the audit). A unique name is never given to another
+ * connection while the bus runs, so its uid can be kept: the last few
+ * senders are remembered. */
+#define SENDER_CACHE_SIZE 16
+static struct {
+        char name[64];
+        int64_t uid;
+} sender_cache[SENDER_CACHE_SIZE];
+static unsigned sender_cache_next;
+
 int64_t bus_sender_uid(sd_bus_message *m) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        const char *sender = sd_bus_message_get_sender(m);
         uid_t uid;
 
-        if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds) >= 0 &&
-            sd_bus_creds_get_euid(creds, &uid) >= 0)
-                return uid;
-        return -1;
+        bool cacheable = sender && sender[0] == ':' && strlen(sender) < sizeof(sender_cache[0].name);
+        for (unsigned i = 0; cacheable && i < SENDER_CACHE_SIZE; i++)
+                if (streq(sender_cache[i].name, sender))
+                        return sender_cache[i].uid;
+        if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds) < 0 ||
+            sd_bus_creds_get_euid(creds, &uid) < 0)
+                return -1;      /* not kept: the next call asks again */
+        if (cacheable) {
+                unsigned i = sender_cache_next++ % SENDER_CACHE_SIZE;
+                snprintf(sender_cache[i].name, sizeof(sender_cache[i].name), "%s", sender);
+                sender_cache[i].uid = uid;
+        }
+        return uid;
 }
 
 void bus_audit(struct bus_ctx *b, sd_bus_message *m, const char *method, const char *args,
