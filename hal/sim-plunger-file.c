@@ -59,7 +59,9 @@ static bool read_current(const struct sim_plunger_record *r, struct sim_plunger_
 }
 
 static bool plausible(const struct sim_plunger_position *pos, int64_t fill_nl) {
-        /* Relief can pull the plunger back, never past where it began. */
+        /* Relief pulls the plunger back a little, and right after a new
+         * syringe that can be behind where the file began; a travel of
+         * more than a whole syringe either way is no position at all. */
         return pos->travel_pl >= -fill_nl * PL_PER_NL && pos->travel_pl <= fill_nl * PL_PER_NL &&
                pos->travel_rem_pl_ppm >= 0 && pos->travel_rem_pl_ppm < SIM_PLUNGER_PPM;
 }

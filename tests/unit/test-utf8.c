@@ -19,7 +19,7 @@ static void valid_text_is_left_alone(void **state) {
 static void a_character_cut_by_a_precision_is_replaced(void **state) {
         (void) state;
         char s[32];
-        /* "%.3s" of "aé" + more keeps a and the first byte of é. */
+        /* "%.2s" of "aé" keeps a and the first byte of é. */
         snprintf(s, sizeof(s), "%.2s|", "a\xc3\xa9");
         assert_false(utf8_valid(s));
         utf8_scrub(s);
