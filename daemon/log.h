@@ -22,7 +22,7 @@ int log_full_errno(int level, int error, const char *fmt, ...) __attribute__((fo
 #define log_error_errno(r, ...)   log_full_errno(LOG_ERR, r, __VA_ARGS__)
 
 /* MESSAGE_IDs of the records that matter to people (journalctl
- * MESSAGE_ID=...). The catalog (issue: Debian packaging) explains them. */
+ * MESSAGE_ID=...). catalog/infusiond.catalog explains each (journalctl -x). */
 #define MESSAGE_ID_INFUSION_STARTED   "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f01"
 #define MESSAGE_ID_INFUSION_ENDED     "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f02"
 #define MESSAGE_ID_ALARM_RAISED       "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f03"
@@ -30,10 +30,9 @@ int log_full_errno(int level, int error, const char *fmt, ...) __attribute__((fo
 #define MESSAGE_ID_INTERRUPTED        "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f05"
 #define MESSAGE_ID_LIMIT_OVERRIDE     "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f06"
 #define MESSAGE_ID_LIBRARY_IMPORTED   "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f07"
-/* The audit chain: its head at start-up and stop (a witness outside the
- * database file), and a verification that found it broken. */
+/* The audit chain's head at start-up and stop: a witness outside the
+ * database file. */
 #define MESSAGE_ID_AUDIT_HEAD         "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f08"
-#define MESSAGE_ID_AUDIT_BROKEN       "3f6c1b0e8a2d4c5f9e1a7b3c5d7e9f09"
 
 /* A structured record: MESSAGE_ID plus the formatted MESSAGE. */
 void log_struct(int level, const char *message_id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
