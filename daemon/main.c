@@ -135,6 +135,12 @@ static void lock_memory(void) {
 #endif
 }
 
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_notice("SIGHUP ignored: infusiond has nothing to reload (the configuration is read at start; "
+                   "restart it with systemctl restart infusiond when no infusion runs)");
+        return 0;
+}
+
 int main(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100, ARG_CHECK };
         static const struct option options[] = {
@@ -192,10 +198,16 @@ int main(int argc, char *argv[]) {
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
         /* Block before any thread exists, so the step thread inherits it. */
         sigprocmask(SIG_BLOCK, &ss, NULL);
         (void) sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
         (void) sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+        /* SIGHUP's default ends the process, and systemd counts that as a
+         * clean exit: Restart=on-failure would leave the pump without its
+         * daemon, and nothing to raise an alarm. There is nothing to
+         * reload, so it is only logged. */
+        (void) sd_event_add_signal(event, NULL, SIGHUP, on_sighup, NULL);
         /* The loop itself pings systemd's watchdog (WATCHDOG_USEC). */
         (void) sd_event_set_watchdog(event, true);
 

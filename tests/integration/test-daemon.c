@@ -425,6 +425,21 @@ static void keys_that_do_not_fit_the_mode_are_refused(void **state) {
         assert_state(h, "idle");
 }
 
+/* A SIGHUP (an admin's reflexive "reload") must not end the daemon: it
+ * would end cleanly in systemd's eyes and not be restarted. */
+static void sighup_is_not_the_end_of_the_daemon(void **state) {
+        struct harness *h = *state;
+        char err[128];
+        call_program(h, err, sizeof(err), "RateMlPerHour", 100.0, "VtbiMl", 10.0, NULL);
+        assert_int_equal(call_simple(h, "Start", err, sizeof(err)), 0);
+        assert_int_equal(kill(h->daemon_pid, SIGHUP), 0);
+        call_advance(h, 60 * 1000000ULL);
+        int status;
+        assert_int_equal(waitpid(h->daemon_pid, &status, WNOHANG), 0);
+        assert_state(h, "running");
+        assert_true(get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl") > 1.6);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(introspection_lists_every_member, setup, teardown),
@@ -440,6 +455,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(intermittent_mode_repeats_the_dose_after_each_interval, setup, teardown),
                 cmocka_unit_test_setup_teardown(keys_that_do_not_fit_the_mode_are_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(ramp_mode_climbs_holds_and_tapers, setup, teardown),
+                cmocka_unit_test_setup_teardown(sighup_is_not_the_end_of_the_daemon, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
