@@ -42,25 +42,6 @@ static void assert_state(struct harness *h, const char *want) {
         free(s);
 }
 
-/* How many active alarms have this condition; *prio gets the priority. */
-static int count_alarms(struct harness *h, const char *condition, char *prio, size_t n) {
-        sd_bus_error e = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        const char *id, *cond, *pr, *msg;
-        uint64_t raised;
-        int count = 0;
-        assert_true(sd_bus_get_property(h->bus, "org.infusiond.pump1", CH_PATH, CH_IFACE, "ActiveAlarms", &e,
-                                        &reply, "a(sssts)") >= 0);
-        assert_true(sd_bus_message_enter_container(reply, 'a', "(sssts)") >= 0);
-        while (sd_bus_message_read(reply, "(sssts)", &id, &cond, &pr, &raised, &msg) > 0)
-                if (strcmp(cond, condition) == 0) {
-                        count++;
-                        if (prio)
-                                snprintf(prio, n, "%s", pr);
-                }
-        sd_bus_message_unref(reply);
-        return count;
-}
 
 static void introspection_lists_every_member(void **state) {
         struct harness *h = *state;
@@ -114,7 +95,7 @@ static void ten_ml_at_100_ml_per_h_completes_in_360_s_then_kvo(void **state) {
         assert_state(h, "kvo");
         assert_int_equal(get_i64(h, SIM_PATH, SIM_IFACE, "PlungerSteps"), 57583);
         char prio[16] = "";
-        assert_int_equal(count_alarms(h, "vtbi-complete", prio, sizeof(prio)), 1);
+        assert_int_equal(harness_find_alarm(h, "vtbi-complete", NULL, prio), 1);
         assert_string_equal(prio, "low");
 
         /* An hour of KVO at 1 mL/h: the primary volume never grows. */
@@ -127,7 +108,7 @@ static void ten_ml_at_100_ml_per_h_completes_in_360_s_then_kvo(void **state) {
         assert_int_equal(call_simple(h, "Stop", err, sizeof(err)), 0);
         assert_state(h, "idle");
         /* leaving KVO clears its notice */
-        assert_int_equal(count_alarms(h, "vtbi-complete", NULL, 0), 0);
+        assert_int_equal(harness_find_alarm(h, "vtbi-complete", NULL, NULL), 0);
 }
 
 static void bad_program_values_are_refused_by_name_and_change_nothing(void **state) {
