@@ -1590,8 +1590,8 @@ static void help(void) {
                "The daemon is reached on the system bus, or at DBUS_SYSTEM_BUS_ADDRESS if set.\n"
                "\n"
                "Exit status: 0 success, 1 the call failed (or a file could not be used, or\n"
-               "demand was not granted, or audit verify found the chain broken), 2 bad usage,\n"
-               "3 monitor saw the infusion halted by an alarm, 5 audit verify could not check\n"
+               "audit verify found the chain broken), 2 bad usage, 3 monitor saw the infusion\n"
+               "halted by an alarm, 4 demand was not granted, 5 audit verify could not check\n"
                "the chain, 130 monitor was interrupted.\n");
 }
 
