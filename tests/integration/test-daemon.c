@@ -421,6 +421,28 @@ static void sighup_is_not_the_end_of_the_daemon(void **state) {
         assert_true(get_double(h, CH_PATH, CH_IFACE, "VolumeInfusedMl") > 1.6);
 }
 
+/* D-Bus lets a method call leave out its interface, and the spec lets
+ * a service dispatch it by member name alone. This sd-bus answers
+ * UnknownObject instead, but the access check does not rely on that: it
+ * refuses such calls outright, named and audited (daemon/bus-access.c). */
+static void a_call_without_an_interface_is_refused_and_audited(void **state) {
+        struct harness *h = *state;
+        char err[128];
+        assert_int_equal(call_program(h, err, sizeof(err), "RateMlPerHour", 100.0, "VtbiMl", 10.0, NULL), 0);
+        sd_bus_message *m = NULL, *reply = NULL;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        assert_true(sd_bus_message_new_method_call(h->bus, &m, "org.infusiond.pump1", CH_PATH, NULL, "Start") >= 0);
+        assert_true(sd_bus_call(h->bus, m, 0, &e, &reply) < 0);
+        assert_string_equal(e.name, "org.infusiond.pump1.Error.AccessDenied");
+        assert_non_null(strstr(e.message, "must name its interface"));
+        sd_bus_error_free(&e);
+        sd_bus_message_unref(reply);
+        sd_bus_message_unref(m);
+        assert_state(h, "programmed");
+        assert_int_equal(harness_query_i64(h, "SELECT count(*) FROM audit WHERE outcome = "
+                                              "'org.infusiond.pump1.Error.AccessDenied'"), 1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(introspection_lists_every_member, setup, teardown),
@@ -437,6 +459,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(keys_that_do_not_fit_the_mode_are_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(ramp_mode_climbs_holds_and_tapers, setup, teardown),
                 cmocka_unit_test_setup_teardown(sighup_is_not_the_end_of_the_daemon, setup, teardown),
+                cmocka_unit_test_setup_teardown(a_call_without_an_interface_is_refused_and_audited, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
