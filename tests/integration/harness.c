@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -130,17 +132,18 @@ void harness_teardown(struct harness *h) {
         /* Stopped as systemd stops it, so what runs at exit (LeakSanitizer,
          * valgrind's leak check) runs and reports into the log. */
         if (h->daemon_pid > 0) {
-                int64_t deadline = now_ms() + daemon_bound_ms(10000);
+                /* Wait on the exit itself (a pidfd turns readable when the
+                 * process ends), bounded. */
+                int pidfd = (int) syscall(SYS_pidfd_open, h->daemon_pid, 0);
                 kill(h->daemon_pid, SIGTERM);
-                while (waitpid(h->daemon_pid, NULL, WNOHANG) == 0) {
-                        if (now_ms() > deadline) {
-                                hung = true;
-                                harness_kill_daemon(h, SIGKILL);
-                                break;
-                        }
-                        struct timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
-                        nanosleep(&ts, NULL);
-                }
+                struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+                if (pidfd >= 0 && poll(&pfd, 1, (int) daemon_bound_ms(10000)) == 0) {
+                        hung = true;
+                        harness_kill_daemon(h, SIGKILL);
+                } else          /* ended (or no pidfd: meson's timeout bounds it) */
+                        waitpid(h->daemon_pid, NULL, 0);
+                if (pidfd >= 0)
+                        close(pidfd);
                 h->daemon_pid = 0;
         }
         h->bus = sd_bus_flush_close_unref(h->bus);

@@ -140,13 +140,14 @@ write_bus_conf() {
 
 start_bus_and_daemon() {
   local conf=$1
-  rm -f "$work/system_bus_socket" "$work/bus.log" "$work/daemon.log"
+  rm -f "$work/system_bus_socket" "$work/bus.log" "$work/daemon.log" "$work/address"
+  # The address comes through a FIFO: the read returns when dbus-daemon
+  # has written it (bounded), not after a polling sleep.
+  mkfifo "$work/address"
   dbus-daemon --config-file="$conf" --nofork --nosyslog --print-address=3 3>"$work/address" 2>"$work/bus.log" &
   bus_pid=$!
-  # The address is whole once its line ends (a busy machine can show a
-  # file that is being written); up to 20 s.
-  for _ in $(seq 400); do [ "$(wc -l <"$work/address")" -ge 1 ] && break; sleep 0.05; done
-  DBUS_SYSTEM_BUS_ADDRESS=$(head -n1 "$work/address")
+  DBUS_SYSTEM_BUS_ADDRESS=
+  read -r -t 20 DBUS_SYSTEM_BUS_ADDRESS <"$work/address" || true
   [ -n "$DBUS_SYSTEM_BUS_ADDRESS" ] || fail "dbus-daemon did not start"
   export DBUS_SYSTEM_BUS_ADDRESS
 
