@@ -109,9 +109,20 @@ int access_groups_load(struct access_groups *g) {
         for (int i = 0; i < ACCESS_ROLE_COUNT; i++) {
                 if (!role_groups[i])
                         continue;
+                /* A role group lists every member: a ward's worth of
+                 * clinicians outgrows a small buffer (ERANGE), and a group
+                 * not found grants its role to nobody. */
                 struct group grp, *res = NULL;
-                char buf[4096];
-                if (getgrnam_r(role_groups[i], &grp, buf, sizeof(buf), &res) == 0 && res) {
+                _cleanup_(freep) char *buf = NULL;
+                int r = ERANGE;
+                for (size_t size = 4096; r == ERANGE && size <= 4 * 1024 * 1024; size *= 4) {
+                        free(buf);
+                        buf = malloc(size);
+                        if (!buf)
+                                break;
+                        r = getgrnam_r(role_groups[i], &grp, buf, size, &res);
+                }
+                if (r == 0 && res) {
                         g->known[i] = true;
                         g->gid[i] = res->gr_gid;
                         found++;

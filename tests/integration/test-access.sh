@@ -62,7 +62,9 @@ fail() {
 { grep -v -E '^(infusiond|acc-)' /etc/group
   echo "infusiond:x:64100:"
   for r in "${ROLES[@]}"; do echo "acc-$r:x:${UID_OF[$r]}:"; done
-  echo "infusiond-clinician:x:64202:acc-clinician"
+  # A ward's worth of members (over 8 KB): the daemon must still find
+  # the group (getgrnam_r needs a larger buffer than the usual one).
+  echo "infusiond-clinician:x:64202:acc-clinician$(printf ',nurse%04d' $(seq 1000))"
   echo "infusiond-patient:x:64203:acc-patient"
   echo "infusiond-pharmacy:x:64204:acc-pharmacy"
   echo "infusiond-history:x:64205:acc-history"
