@@ -22,6 +22,11 @@
 #include "daemon/stepping.h"
 
 #define DEFAULT_CONFIG "/etc/infusiond/infusiond.conf"
+/* Exit statuses beyond 0 and 1 (infusiond(8)). 6 is systemd's and LSB's
+ * "not configured": the unit's RestartPreventExitStatus=6 keeps systemd
+ * from restarting a daemon whose configuration only a person can fix. */
+#define EXIT_USAGE 2
+#define EXIT_NOT_CONFIGURED 6
 
 struct daemon {
         struct pump *pump;
@@ -170,11 +175,11 @@ int main(int argc, char *argv[]) {
                         printf("infusiond %s\n", INFUSIOND_VERSION);
                         return EXIT_SUCCESS;
                 default:
-                        return EXIT_FAILURE;
+                        return EXIT_USAGE;
                 }
         if (optind < argc) {
                 log_error("Unexpected argument \"%s\"; see --help", argv[optind]);
-                return EXIT_FAILURE;
+                return EXIT_USAGE;
         }
 
         /* The config is checked whole before anything touches hardware. */
@@ -182,7 +187,7 @@ int main(int argc, char *argv[]) {
         r = config_load(config_path, stderr, &cfg);
         if (r < 0) {
                 log_error("Refusing to start: %s has errors (see above)", config_path);
-                return EXIT_FAILURE;
+                return EXIT_NOT_CONFIGURED;
         }
         if (check_only) {
                 printf("%s: OK\n", config_path);
