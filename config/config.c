@@ -707,6 +707,22 @@ int config_load(const char *path, FILE *err, struct config **ret) {
         return parse(path, f, NULL, err, ret);
 }
 
+bool config_error_needs_a_person(int r) {
+        switch (-r) {
+        case EINVAL:            /* a bad key, value or section */
+        case ENOENT:
+        case ENOTDIR:
+        case EISDIR:
+        case ELOOP:
+        case ENAMETOOLONG:
+        case EACCES:
+        case EPERM:
+                return true;
+        default:                /* ENOMEM, EMFILE, ENFILE, EIO, EINTR, ... */
+                return false;
+        }
+}
+
 int config_load_string(const char *name, const char *text, FILE *err, struct config **ret) {
         return parse(name, NULL, text, err, ret);
 }

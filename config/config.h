@@ -138,6 +138,13 @@ struct config {
  * -EINVAL (or -errno if the file cannot be read). */
 int config_load(const char *path, FILE *err, struct config **ret);
 
+/* Whether config_load()'s error r is the file's own fault (its content,
+ * its path, its permissions), which only a person can fix, rather than a
+ * passing one (out of memory, out of file descriptors, an I/O error) that
+ * a restart may not meet again. infusiond exits 6 ("not configured") on
+ * the first kind, which its unit does not restart, and 1 on the second. */
+bool config_error_needs_a_person(int r);
+
 /* Same, from a string; name is what messages call the file. */
 int config_load_string(const char *name, const char *text, FILE *err, struct config **ret);
 

@@ -24,7 +24,9 @@
 #define DEFAULT_CONFIG "/etc/infusiond/infusiond.conf"
 /* Exit statuses beyond 0 and 1 (infusiond(8)). 6 is systemd's and LSB's
  * "not configured": the unit's RestartPreventExitStatus=6 keeps systemd
- * from restarting a daemon whose configuration only a person can fix. */
+ * from restarting a daemon whose configuration only a person can fix. A
+ * passing failure to read it (memory, fds, I/O) exits 1 and is restarted:
+ * a pump must not stay down for an SD card's bad moment. */
 #define EXIT_USAGE 2
 #define EXIT_NOT_CONFIGURED 6
 
@@ -186,6 +188,10 @@ int main(int argc, char *argv[]) {
         _cleanup_(config_freep) struct config *cfg = NULL;
         r = config_load(config_path, stderr, &cfg);
         if (r < 0) {
+                if (!config_error_needs_a_person(r)) {
+                        log_error_errno(r, "Refusing to start: cannot load %s: %m", config_path);
+                        return EXIT_FAILURE;
+                }
                 log_error("Refusing to start: %s has errors (see above)", config_path);
                 return EXIT_NOT_CONFIGURED;
         }

@@ -619,6 +619,21 @@ static void directory_is_refused_with_the_read_error(void **state) {
         free(err);
 }
 
+static void only_the_files_own_faults_need_a_person(void **state) {
+        /* What config_load() returns for a bad file, path or mode: infusiond
+         * exits 6 and is not restarted. */
+        assert_true(config_error_needs_a_person(-EINVAL));
+        assert_true(config_error_needs_a_person(-ENOENT));
+        assert_true(config_error_needs_a_person(-EISDIR));
+        assert_true(config_error_needs_a_person(-EACCES));
+        /* Passing failures: exit 1, and systemd restarts it. */
+        assert_false(config_error_needs_a_person(-ENOMEM));
+        assert_false(config_error_needs_a_person(-EMFILE));
+        assert_false(config_error_needs_a_person(-ENFILE));
+        assert_false(config_error_needs_a_person(-EIO));
+        assert_false(config_error_needs_a_person(-EINTR));
+}
+
 static void config_free_accepts_null(void **state) {
         assert_null(config_free(NULL));
 }
@@ -659,6 +674,7 @@ int main(void) {
                 cmocka_unit_test(every_problem_is_reported_not_just_the_first),
                 cmocka_unit_test(unreadable_file_returns_enoent_and_names_the_file),
                 cmocka_unit_test(directory_is_refused_with_the_read_error),
+                cmocka_unit_test(only_the_files_own_faults_need_a_person),
                 cmocka_unit_test(config_free_accepts_null),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
