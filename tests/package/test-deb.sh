@@ -8,7 +8,8 @@
 #     /etc/infusiond/infusiond.conf is its one conffile; its version is
 #     meson's project version;
 #  2. lintian reports no tag that is not overridden in debian/ (each
-#     override says why), at every level including info and pedantic;
+#     override says why), at every level including info and pedantic, for
+#     each architecture's .changes;
 #  3. installed for real on this machine's own system, inside a throwaway
 #     copy of it (an overlayfs over / in a private mount namespace, then
 #     chroot), so the host is untouched:
@@ -18,11 +19,17 @@
 #        pages included: they are installed);
 #      - man -l renders each installed page without a warning;
 #      - bash-completion loads infusionctl's completion from where the
-#        package put it; the journal catalog is compiled in;
+#        package put it, and it offers --help's verbs; the journal catalog
+#        is compiled in;
 #      - the installed config refuses to start, naming the missing backend;
-#      - an upgrade keeps an admin's edited config and the history
-#        database byte for byte; a removal keeps both; a purge removes the
-#        config but keeps the database and the account;
+#      - with the sim chosen, the daemon runs as infusiond on this root's
+#        own system bus (the installed policy) and infuses; an upgrade
+#        during the infusion, whose packaged config changed too, keeps the
+#        admin's config (the new one left as .dpkg-dist), the database and
+#        the infusion; a removal is refused while the channel is running
+#        or paused, and goes with INFUSIOND_FORCE_REMOVE=1; it keeps the
+#        config and the database; a purge removes the config but keeps
+#        the database byte for byte, and the account;
 #  4. each cross-built .deb (arm64, armhf) present: the right architecture
 #     and ELF machine, the same files as the native one, and its library
 #     dependencies computed (not empty).
@@ -111,6 +118,12 @@ deb_version=$(dpkg-deb -f "$deb" Version)
 
 # ---- 2. lintian ------------------------------------------------------------
 if [ -e "$changes" ]; then
+  # The boards' packages too, when built: the same rules for each.
+  for a in arm64 armhf; do
+    x=$dist/infusiond_${version}_${a}.changes
+    [ ! -e "$x" ] || lintian --pedantic --display-info --fail-on error,warning,info,pedantic "$x" >/dev/null 2>&1 ||
+      fail "lintian finds tags in $x: lintian --pedantic --display-info $x"
+  done
   # Shown with the overrides and their reasons; judged without them
   # (--show-overrides makes --fail-on count the overridden tags too).
   echo "# lintian --pedantic --display-info --show-overrides $changes"
@@ -128,8 +141,12 @@ fi
 # The upgrade's package: this one with a higher version, nothing else
 # changed, as a rebuild of the next release would be for the maintainer
 # scripts and the conffile.
+# Its packaged config differs by a comment, as any edit of config/sim.conf
+# makes it: with the admin's edits too, dpkg must keep theirs.
 dpkg-deb -R "$deb" "$work/next"
 sed -i "s/^Version: .*/Version: ${version}+upgradetest1/" "$work/next/DEBIAN/control"
+echo "# A comment the next version added." >> "$work/next/etc/infusiond/infusiond.conf"
+(cd "$work/next" && sed -i "s|^[0-9a-f]*  etc/infusiond/infusiond.conf\$|$(md5sum etc/infusiond/infusiond.conf)|" DEBIAN/md5sums)
 dpkg-deb -b "$work/next" "$work/next.deb" >/dev/null
 cp "$deb" "$work/this.deb"
 
@@ -139,6 +156,15 @@ export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 ok() { echo "ok: $*"; }
+# What follows overwrites and purges: only ever in the throwaway root.
+if [ "$(stat -f -c %T /)" != overlayfs ] || [ ! -e /tmp/pkg/deb-files ]; then
+  echo "FAIL: not in the throwaway root"; exit 1
+fi
+echo "# in the throwaway root"
+# A machine with infusiond installed: start from none, as a new one would.
+if dpkg-query -W -f='${Status}' infusiond 2>/dev/null | grep -q installed; then
+  INFUSIOND_FORCE_REMOVE=1 dpkg -P infusiond >/dev/null 2>&1 || { fail "cannot purge the infusiond already here"; exit 1; }
+fi
 
 dpkg -i /tmp/pkg/this.deb > /tmp/pkg/install.log 2>&1 || { cat /tmp/pkg/install.log; fail "dpkg -i failed"; exit 1; }
 sed 's/^/  | /' /tmp/pkg/install.log | grep -v "Reading database\|^  | (Reading"
@@ -177,9 +203,19 @@ for page in /usr/share/man/man8/infusiond.8.gz /usr/share/man/man1/infusionctl.1
   fi
 done
 
+# bash-completion loads the installed file on demand (its fallback for a
+# command without one would be "complete -F _minimal"), and it offers the
+# verbs of `infusionctl --help` for the first word.
 spec=$(bash -c '. /usr/share/bash-completion/bash_completion; _completion_loader infusionctl 2>/dev/null; complete -p infusionctl' 2>&1)
-[[ "$spec" == "complete -F "*" infusionctl" ]] && ok "bash-completion loads it: $spec" ||
+[ "$spec" = "complete -F _infusionctl infusionctl" ] && ok "bash-completion loads it: $spec" ||
   fail "bash-completion does not load infusionctl's completion: $spec"
+verbs=$(infusionctl --help | sed -n '/^Commands:/,/^Options:/p' | grep -oE '^  [a-z][a-z-]*' | tr -d ' ' | sort -u)
+offered=$(bash -c '. /usr/share/bash-completion/bash_completion; _completion_loader infusionctl
+  COMP_WORDS=(infusionctl ""); COMP_CWORD=1; COMP_LINE="infusionctl "; COMP_POINT=${#COMP_LINE}
+  _infusionctl infusionctl "" infusionctl; printf "%s\n" "${COMPREPLY[@]}"' 2>/dev/null | sort -u)
+[ "$(wc -l <<<"$verbs")" -ge 15 ] && [ "$offered" = "$verbs" ] &&
+  ok "the installed completion offers the $(wc -l <<<"$verbs") verbs of --help" ||
+  fail "the installed completion offers [$(echo $offered)], --help lists [$(echo $verbs)]"
 
 journalctl --update-catalog 2>/dev/null
 n=$(journalctl --list-catalog 2>/dev/null | grep -c "infusiond" || true)
@@ -193,29 +229,70 @@ else
   fail "infusiond --check-config on the installed config exited $rc: $out"
 fi
 
-# An admin chooses the sim; the daemon writes history.
+# An admin chooses the sim, and the daemon runs as the package set it up:
+# as infusiond, on this root's own system bus (Debian's system.conf with
+# the installed policy), writing its history in /var/lib/infusiond.
 sed -i 's|^# backend = rig .*|backend = sim ; chosen by the admin|' /etc/infusiond/infusiond.conf
 infusiond --check-config >/dev/null 2>&1 || fail "the admin's config does not load"
-head -c 65536 /dev/urandom > /var/lib/infusiond/history.db
-chown infusiond:infusiond /var/lib/infusiond/history.db
 conf_sum=$(md5sum < /etc/infusiond/infusiond.conf)
-db_sum=$(md5sum < /var/lib/infusiond/history.db)
+mkdir -p /run/dbus
+dbus-daemon --system --fork || { fail "the system bus did not start"; exit 1; }
+setpriv --reuid=infusiond --regid=infusiond --init-groups infusiond > /tmp/pkg/daemon.log 2>&1 &
+daemon_pid=$!
+# Bounded: the daemon's start-up (self-test, bus name) on a real clock.
+timeout 20 bash -c 'until infusionctl status >/dev/null 2>&1; do sleep 0.1; done' ||
+  { cat /tmp/pkg/daemon.log; fail "the installed daemon did not answer"; exit 1; }
+state() { infusionctl status --json | grep -o '"State":"[a-z]*"' | sed 's/.*:"\(.*\)"/\1/'; }
+infusionctl program --rate 100 --vtbi 10 >/dev/null && infusionctl start >/dev/null ||
+  fail "the installed daemon did not start an infusion"
+[ "$(state)" = running ] && ok "the installed daemon, as infusiond on the system bus, is infusing" ||
+  fail "the channel is $(state), not running"
+db_inode=$(stat -c %i /var/lib/infusiond/history.db)
+[ -n "$conf_sum" ] && [ -n "$db_inode" ] || { fail "no config or no database to follow"; exit 1; }
 
-dpkg -i /tmp/pkg/next.deb > /tmp/pkg/upgrade.log 2>&1 || { cat /tmp/pkg/upgrade.log; fail "the upgrade failed"; }
+# Upgrade during the infusion, to a version whose packaged config changed
+# too, as an unattended upgrade does it (keep the admin's file).
+dpkg --force-confdef --force-confold -i /tmp/pkg/next.deb > /tmp/pkg/upgrade.log 2>&1 ||
+  { cat /tmp/pkg/upgrade.log; fail "the upgrade failed"; }
 [ "$(dpkg-query -W -f='${Version}' infusiond)" = "$(dpkg-deb -f /tmp/pkg/next.deb Version)" ] &&
-  ok "upgraded to $(dpkg-query -W -f='${Version}' infusiond)" || fail "the upgrade did not take"
+  ok "upgraded to $(dpkg-query -W -f='${Version}' infusiond) during the infusion" || fail "the upgrade did not take"
 [ "$(md5sum < /etc/infusiond/infusiond.conf)" = "$conf_sum" ] && ok "upgrade: the admin's config is kept" ||
   fail "upgrade: the admin's config changed"
-[ "$(md5sum < /var/lib/infusiond/history.db)" = "$db_sum" ] && ok "upgrade: the database is kept, byte for byte" ||
-  fail "upgrade: the database changed or went"
-ls /etc/infusiond/*.dpkg-* 2>/dev/null && fail "upgrade left .dpkg-* files (a prompt would have come)"
+[ -s /etc/infusiond/infusiond.conf.dpkg-dist ] && ok "upgrade: the new packaged config waits beside it (.dpkg-dist)" ||
+  fail "upgrade: no infusiond.conf.dpkg-dist"
+kill -0 "$daemon_pid" 2>/dev/null && [ "$(state)" = running ] &&
+  ok "upgrade: the daemon was not stopped; the infusion runs on" || fail "upgrade: the infusion did not survive"
+[ "$(stat -c %i /var/lib/infusiond/history.db 2>/dev/null)" = "$db_inode" ] &&
+  ok "upgrade: the database is the same file" || fail "upgrade: the database was replaced or removed"
 
-dpkg -r infusiond > /tmp/pkg/remove.log 2>&1 || { cat /tmp/pkg/remove.log; fail "dpkg -r failed"; }
-[ ! -e /usr/sbin/infusiond ] || fail "remove left /usr/sbin/infusiond"
+# Removal is refused while the patient depends on the daemon.
+infusionctl pause >/dev/null
+for st in paused running; do
+  [ "$st" = running ] && infusionctl resume >/dev/null
+  if dpkg -r infusiond > /tmp/pkg/refused.log 2>&1; then
+    fail "dpkg -r removed the package while the channel was $st"; break
+  fi
+  grep -q "not removed: the pump reports an infusion in progress (state: $st)" /tmp/pkg/refused.log &&
+    [ -x /usr/sbin/infusiond ] && kill -0 "$daemon_pid" 2>/dev/null && [ "$(state)" = "$st" ] &&
+    ok "remove refused while $st: $(grep -m1 'not removed' /tmp/pkg/refused.log)" ||
+    { cat /tmp/pkg/refused.log; fail "the refusal while $st did not leave everything as it was"; }
+done
+# A wedged daemon must still be removable: forced, it goes while infusing.
+INFUSIOND_FORCE_REMOVE=1 dpkg -r infusiond > /tmp/pkg/remove.log 2>&1 ||
+  { cat /tmp/pkg/remove.log; fail "dpkg -r with INFUSIOND_FORCE_REMOVE=1 failed"; }
+[ ! -e /usr/sbin/infusiond ] && ok "removed while running with INFUSIOND_FORCE_REMOVE=1" ||
+  fail "the forced remove left /usr/sbin/infusiond"
+# No systemd here to stop it: stop it as systemd would, then the bus.
+kill -TERM "$daemon_pid"
+timeout 10 tail --pid="$daemon_pid" -f /dev/null || fail "the daemon did not stop on SIGTERM"
+kill "$(cat /run/dbus/pid)" 2>/dev/null || true
+[ "$(sqlite3 -readonly /var/lib/infusiond/history.db 'PRAGMA integrity_check' 2>&1)" = ok ] &&
+  ok "the history database passes integrity_check" || fail "the history database is damaged"
+db_sum=$(md5sum < /var/lib/infusiond/history.db)
 [ "$(md5sum < /etc/infusiond/infusiond.conf)" = "$conf_sum" ] && ok "remove: the config stays" ||
   fail "remove: the config changed or went"
-[ "$(md5sum < /var/lib/infusiond/history.db 2>/dev/null)" = "$db_sum" ] && ok "remove: the database stays" ||
-  fail "remove: the database changed or went"
+[ "$(stat -c %i /var/lib/infusiond/history.db 2>/dev/null)" = "$db_inode" ] && ok "remove: the database stays" ||
+  fail "remove: the database went"
 
 dpkg -P infusiond > /tmp/pkg/purge.log 2>&1 || { cat /tmp/pkg/purge.log; fail "dpkg -P failed"; }
 sed 's/^/  | /' /tmp/pkg/purge.log
@@ -224,7 +301,7 @@ sed 's/^/  | /' /tmp/pkg/purge.log
   fail "purge: the database changed or went"
 getent passwd infusiond >/dev/null && ok "purge: the account stays (it owns the records)" || fail "purge removed the account"
 dpkg-query -W infusiond >/dev/null 2>&1 && fail "infusiond is still known to dpkg after purge"
-exit "$failures"
+exit $((failures > 0 ? 1 : 0))
 INSIDE
 
 mkdir -p "$work/pkg" "$work/ovl"
@@ -244,10 +321,13 @@ unshare --mount --fork bash -euo pipefail -c '
   mkdir "$r/tmp/pkg"
   cp "$w"/pkg/* "$r/tmp/pkg/"
   exec chroot "$r" bash /tmp/pkg/inside.sh
-' inside "$work" 2>&1 < /dev/null
-rc=$?
-# (mkdir before unshare: the tmpfs mounts over it inside the namespace.)
-[ "$rc" -eq 0 ] || fail "$rc check(s) failed inside the installed system"
+' inside "$work" < /dev/null 2>&1 | tee "$work/inside.log"
+rc=${PIPESTATUS[0]}
+if ! grep -q "^# in the throwaway root" "$work/inside.log"; then
+  fail "could not set up the throwaway root (unshare, overlayfs, chroot: needs root outside an unprivileged container)"
+elif [ "$rc" -ne 0 ]; then
+  fail "checks failed inside the installed system (above)"
+fi
 
 # ---- 4. the boards' packages -----------------------------------------------
 for a in arm64 armhf; do
