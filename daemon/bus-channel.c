@@ -110,10 +110,31 @@ static int ml_to_nl(const char *name, double value, int64_t *ret, const struct p
  * limits (a soft limit needs a reason). */
 #define OVERRIDE_REASON_MAX 256
 
+/* Whether s holds nothing but spaces: ASCII space, U+00A0 (no-break) and
+ * U+3000 (ideographic), which an input method or a pasted form gives. */
+static bool is_blank(const char *s) {
+        for (; *s; ) {
+                if (*s == ' ')
+                        s += 1;
+                else if (strncmp(s, "\xc2\xa0", 2) == 0)
+                        s += 2;
+                else if (strncmp(s, "\xe3\x80\x80", 3) == 0)
+                        s += 3;
+                else
+                        return false;
+        }
+        return true;
+}
+
 static int check_override_reason(const char *s, struct pump_error *perr) {
         size_t n = strlen(s);
         if (n > OVERRIDE_REASON_MAX)
                 return invalid(perr, "OverrideReason is %zu bytes long (allowed: up to %d)", n, OVERRIDE_REASON_MAX);
+        /* A blank reason would pass for a given one and tell pharmacy
+         * nothing; refused here rather than read as "no reason", so the
+         * caller learns why. */
+        if (n > 0 && is_blank(s))
+                return invalid(perr, "OverrideReason is blank (allowed: a reason in words, which pharmacy reads)");
         for (size_t i = 0; i < n; i++) {
                 unsigned char c = s[i], next = s[i + 1];
                 /* C0 controls and DEL, and C1 controls (U+0080 to U+009F,
