@@ -12,6 +12,7 @@
 
 #include "daemon/access.h"
 #include "daemon/log.h"
+#include "daemon/pump.h"
 
 #define ERROR_ACCESS_DENIED "org.infusiond.pump1.Error.AccessDenied"
 #define OUR_IFACE_PREFIX    "org.infusiond.pump1."
@@ -23,12 +24,52 @@ static void audit_method_name(const char *iface, const char *member, char *buf, 
         snprintf(buf, n, "%.64s.%.64s", iface ?: "(no interface)", member ?: "(no member)");
 }
 
+static int64_t monotonic_us(void);
+
+/* One audit row (and journal line) for the refusals of a flood's window
+ * that were not audited one by one (daemon/denial-limit.h). */
+static void report_not_audited(int64_t uid, unsigned n, int64_t window_us, void *userdata) {
+        struct bus_ctx *b = userdata;
+        char message[200];
+
+        snprintf(message, sizeof(message),
+                 "%u more refused calls from uid %" PRIi64 " within %" PRIi64 " s were not audited one by one "
+                 "(at most %d a window per caller)",
+                 n, uid, window_us / 1000000, DENIAL_AUDIT_BURST);
+        pump_audit(b->pump, uid, "AccessDenied", BUS_PATH_MANAGER, NULL, ERROR_ACCESS_DENIED, message);
+        log_notice("%s", message);
+}
+
+static int on_denial_flush(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct bus_ctx *b = userdata;
+        int64_t next = denial_limit_flush(&b->denials, monotonic_us());
+
+        if (next > 0) {
+                (void) sd_event_source_set_time(s, (uint64_t) next);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        }
+        return 0;
+}
+
 /* Always "handled" (1): sd-bus runs the handler after a filter that
  * returns 0, and replying to a call sent with NO_REPLY_EXPECTED returns 0,
  * so returning the reply's result would let exactly those calls through. */
 static int deny(struct bus_ctx *b, sd_bus_message *m, int64_t uid, const char *method, const char *why) {
-        bus_audit(b, m, method, NULL, ERROR_ACCESS_DENIED, why);
-        log_notice("Refused %s from uid %" PRIi64 ": %s", method, uid, why);
+        int64_t now = monotonic_us();
+
+        if (denial_limit_admit(&b->denials, uid, now)) {
+                bus_audit(b, m, method, NULL, ERROR_ACCESS_DENIED, why);
+                log_notice("Refused %s from uid %" PRIi64 ": %s", method, uid, why);
+        } else if (b->denial_flush) {
+                /* Counted only: make sure the window's end reports it. */
+                int enabled = SD_EVENT_OFF;
+                (void) sd_event_source_get_enabled(b->denial_flush, &enabled);
+                if (enabled == SD_EVENT_OFF) {
+                        (void) sd_event_source_set_time(b->denial_flush,
+                                                        (uint64_t) denial_limit_flush(&b->denials, now));
+                        (void) sd_event_source_set_enabled(b->denial_flush, SD_EVENT_ONESHOT);
+                }
+        }
         int r = sd_bus_reply_method_errorf(m, ERROR_ACCESS_DENIED, "%s", why);
         if (r < 0)
                 log_warning_errno(r, "Failed to send the refusal of %s: %m", method);
@@ -113,10 +154,20 @@ static int on_incoming(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
 }
 
 int bus_add_access_check(struct bus_ctx *b) {
+        denial_limit_init(&b->denials, report_not_audited, b);
+        int r = sd_event_add_time(b->event, &b->denial_flush, CLOCK_MONOTONIC, 0, 100000, on_denial_flush, b);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(b->denial_flush, SD_EVENT_OFF);
         int found = access_groups_load(&b->groups);
         if (found < ACCESS_ROLE_COUNT - 1)
                 log_warning("Only %d of the %d role groups exist (infusiond.sysusers creates them): the "
                             "missing roles are granted to nobody but root",
                             found, ACCESS_ROLE_COUNT - 1);
         return sd_bus_add_filter(b->bus, NULL, on_incoming, b);
+}
+
+void bus_report_denials(struct bus_ctx *b) {
+        if (b)
+                (void) denial_limit_flush(&b->denials, INT64_MAX);
 }

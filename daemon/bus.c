@@ -230,6 +230,7 @@ struct bus_ctx *bus_free(struct bus_ctx *b) {
         if (!b)
                 return NULL;
         sd_event_source_disable_unref(b->progress_timer);
+        sd_event_source_disable_unref(b->denial_flush);
         sd_bus_flush_close_unref(b->bus);
         sd_event_unref(b->event);
         free(b);

@@ -9,6 +9,7 @@
 #include <systemd/sd-event.h>
 
 #include "daemon/access.h"
+#include "daemon/denial-limit.h"
 #include "daemon/pump.h"
 
 #define BUS_NAME            "org.infusiond.pump1"
@@ -35,6 +36,10 @@ struct bus_ctx {
 
         /* The role groups' gids, for the access check (bus-access.c). */
         struct access_groups groups;
+        /* How many refusals are audited one by one, per caller, and the
+         * timer that reports what a flood's window did not audit. */
+        struct denial_limit denials;
+        sd_event_source *denial_flush;
 };
 
 /* Connect to the system bus, publish every object, take the name. */
@@ -45,6 +50,9 @@ static inline void bus_freep(struct bus_ctx **b) { bus_free(*b); }
 /* Refuse, name and audit every call to our interfaces that the caller's
  * roles do not allow (daemon/access.h), before any handler runs. */
 int bus_add_access_check(struct bus_ctx *b);
+/* Audit now what flooding callers' windows have not yet reported (at
+ * shutdown, before the audit chain's head is logged). */
+void bus_report_denials(struct bus_ctx *b);
 int bus_add_manager(struct bus_ctx *b);
 int bus_add_channel(struct bus_ctx *b);
 int bus_add_simulator(struct bus_ctx *b);

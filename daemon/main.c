@@ -273,6 +273,7 @@ int main(int argc, char *argv[]) {
 
 finish:
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        bus_report_denials(d.bus);
         pump_shutdown(d.pump);
         d.tick = sd_event_source_disable_unref(d.tick);
         d.outputs = sd_event_source_disable_unref(d.outputs);
