@@ -8,7 +8,9 @@
 
 #include "common/macros.h"
 #include "common/units.h"
+#include "common/utf8.h"
 #include "daemon/bus.h"
+#include "daemon/bus-program.h"
 #include "db/db.h"
 #include "safety/pca-check.h"
 #include "safety/pca.h"
@@ -87,6 +89,10 @@ static int invalid(struct pump_error *perr, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(perr->message, sizeof(perr->message), fmt, ap);
         va_end(ap);
+        /* The messages quote the caller's strings cut short ("%.32s"),
+         * which can split a character: made whole here, like every other
+         * pump_error, so no path (journal, audit, reply) meets half of one. */
+        utf8_scrub(perr->message);
         return -EINVAL;
 }
 
@@ -409,6 +415,25 @@ static int parse_program(sd_bus_message *m, const struct pump *pump, struct prog
         return 0;
 }
 
+int bus_parse_program(sd_bus_message *m, const struct pump *pump, struct program *prog,
+                      struct ders_request *req, struct pca_program *pca, struct pump_error *perr, char *args,
+                      size_t args_size) {
+        int r = parse_program(m, pump, prog, req, pca, perr, args, args_size);
+        if (r >= 0 && prog->mode == PROGRAM_PCA)
+                req->pca = pca;
+        if (r < 0 && !perr->name)
+                /* Not even a{sv}: say so by name rather than sd-bus's generic error. */
+                r = invalid(perr, "Program takes one argument of type a{sv}: %s", strerror(-r));
+        return r;
+}
+
+const char *bus_program_key(unsigned i, const char **type) {
+        if (i >= _KEY_MAX)
+                return NULL;
+        *type = keys[i].type;
+        return keys[i].name;
+}
+
 static int method_program(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         struct bus_ctx *b = userdata;
         struct pump_error perr = {};
@@ -417,12 +442,7 @@ static int method_program(sd_bus_message *m, void *userdata, sd_bus_error *error
         struct pca_program pca;
         char args[768];
 
-        int r = parse_program(m, b->pump, &prog, &req, &pca, &perr, args, sizeof(args));
-        if (r >= 0 && prog.mode == PROGRAM_PCA)
-                req.pca = &pca;
-        if (r < 0 && !perr.name)
-                /* Not even a{sv}: say so by name rather than sd-bus's generic error. */
-                r = invalid(&perr, "Program takes one argument of type a{sv}: %s", strerror(-r));
+        int r = bus_parse_program(m, b->pump, &prog, &req, &pca, &perr, args, sizeof(args));
         if (r >= 0)
                 r = pump_program(b->pump, &prog, &req, bus_sender_uid(m), &perr);
         return bus_finish_command(b, m, "Channel.Program", args, r, &perr, error);

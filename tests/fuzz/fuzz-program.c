@@ -1,18 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer target: Program's settings validation, below D-Bus. A real
- * pump (the sim, virtual clock, a scratch history database, the sample
- * drug library) is programmed with pump_program(), which is what
- * Channel.Program calls once daemon/bus-channel.c has read its a{sv}: the
- * drug library's limits (safety/ders.c, safety/pca-check.c), the plan
- * (core/channel.c) and the supervision limits.
- *
- * The input is a list of (key, value) pairs named and typed as Program's
- * a{sv} (docs/API.md), decoded and converted as bus-channel.c does (mL to
- * nL in range, seconds to µs); a key given twice, missing for its mode or
- * not applying to it is refused there, so it is refused here too and never
- * reaches the pump. Checked on every input:
- * - refused: a named error with a message a person can read (non-empty,
- *   valid UTF-8, which D-Bus requires), and the channel unchanged;
+/* libFuzzer target: Channel.Program, from the D-Bus message up. Each input
+ * becomes the a{sv} a client would send (keys from bus-channel.c's own
+ * table, mostly of their own D-Bus type, sometimes of another, sometimes
+ * unknown), built and sealed as a real method call; bus-channel.c's parser
+ * (bus_parse_program) reads it, and what it accepts programs a real pump
+ * (the sim, virtual clock, a scratch history database, the sample drug
+ * library) with pump_program(), as Channel.Program does: the drug
+ * library's limits (safety/ders.c, safety/pca-check.c), the plan
+ * (core/channel.c) and the supervision limits. Checked on every input:
+ * - refused, by the parser or the pump: a named error with a message a
+ *   person can read (non-empty, valid UTF-8, which D-Bus requires), and the
+ *   channel unchanged;
  * - accepted: the channel is programmed; every rate of its plan is within
  *   the device maximum, the KVO within its ceiling, the volume within the
  *   largest VTBI; and for a library drug every delivering segment (after a
@@ -24,12 +22,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/macros.h"
 #include "common/units.h"
 #include "config/config.h"
 #include "core/channel.h"
+#include "daemon/bus-program.h"
 #include "daemon/pump.h"
 #include "safety/ders.h"
 #include "safety/dose.h"
@@ -39,38 +39,6 @@
 #ifndef FUZZ_SOURCE_ROOT
 #error "FUZZ_SOURCE_ROOT: the checkout, for config/drug-library.sample.json"
 #endif
-
-/* What bus-channel.c converts before the pump judges a value. */
-#define PARSE_LIMIT_NL (INT64_C(1000000) * NL_PER_ML)
-
-enum key {
-        KEY_MODE, KEY_RATE, KEY_VTBI, KEY_KVO, KEY_DURATION, KEY_LOADING_VOLUME, KEY_LOADING_RATE,
-        KEY_DOSE_VOLUME, KEY_INTERVAL, KEY_DOSES, KEY_STEPS,
-        KEY_CARE_AREA, KEY_DRUG, KEY_CONCENTRATION, KEY_DOSE_RATE, KEY_DOSE_UNIT, KEY_WEIGHT, KEY_HEIGHT,
-        KEY_CONFIRM, KEY_REASON, KEY_RAMP_UP, KEY_RAMP_DOWN, KEY_OCCLUSION_LIMIT,
-        KEY_PCA_DOSE_ML, KEY_PCA_DOSE, KEY_LOCKOUT, KEY_MAX_DOSES, KEY_LIMIT_ML, KEY_LIMIT_DOSE, KEY_LIMIT_WINDOW,
-        KEY_BASAL_ML, KEY_BASAL_DOSE, KEY_LOADING_DOSE_ML, KEY_LOADING_DOSE, KEY_PCA_BOLUS_RATE, KEY_LIMIT_KVO,
-        KEY_NEW_PATIENT, _KEY_MAX,
-};
-
-/* Per key, per mode (continuous, volume-time, multistep, loading,
- * intermittent, ramp, pca): required R, optional O, does not apply -.
- * As docs/API.md gives them for Program. */
-static const char rules[_KEY_MAX][_PROGRAM_MODE_MAX + 1] = {
-        [KEY_MODE] = "OOOOOOO",           [KEY_RATE] = "O--R---",         [KEY_VTBI] = "RR-R-RR",
-        [KEY_KVO] = "OOOOOO-",            [KEY_DURATION] = "-R--RR-",     [KEY_LOADING_VOLUME] = "---R---",
-        [KEY_LOADING_RATE] = "---R---",   [KEY_DOSE_VOLUME] = "----R--",  [KEY_INTERVAL] = "----R--",
-        [KEY_DOSES] = "----R--",          [KEY_STEPS] = "--R----",        [KEY_CARE_AREA] = "OOOOOOO",
-        [KEY_DRUG] = "OOOOOOO",           [KEY_CONCENTRATION] = "OOOOOOO", [KEY_DOSE_RATE] = "O------",
-        [KEY_DOSE_UNIT] = "O------",      [KEY_WEIGHT] = "OOOOOOO",       [KEY_HEIGHT] = "OOOOOOO",
-        [KEY_CONFIRM] = "OOOOOOO",        [KEY_REASON] = "OOOOOOO",       [KEY_RAMP_UP] = "-----R-",
-        [KEY_RAMP_DOWN] = "-----R-",      [KEY_OCCLUSION_LIMIT] = "OOOOOOO", [KEY_PCA_DOSE_ML] = "------O",
-        [KEY_PCA_DOSE] = "------O",       [KEY_LOCKOUT] = "------R",      [KEY_MAX_DOSES] = "------R",
-        [KEY_LIMIT_ML] = "------O",       [KEY_LIMIT_DOSE] = "------O",   [KEY_LIMIT_WINDOW] = "------R",
-        [KEY_BASAL_ML] = "------O",       [KEY_BASAL_DOSE] = "------O",   [KEY_LOADING_DOSE_ML] = "------O",
-        [KEY_LOADING_DOSE] = "------O",   [KEY_PCA_BOLUS_RATE] = "------O", [KEY_LIMIT_KVO] = "------O",
-        [KEY_NEW_PATIENT] = "------O",
-};
 
 static const char *const modes[] = { "continuous", "volume-time", "multistep", "loading", "intermittent", "ramp", "pca" };
 static const char *const care_areas[] = { "ICU", "Med-Surg", "Oncology", "Pediatrics", "Anesthesia", "icu" };
@@ -129,186 +97,153 @@ static void set_up(void) {
                 die("library import", r, &err);
 }
 
-/* mL (or mL/h) to nL as bus-channel.c converts: finite and within
- * PARSE_LIMIT_NL, else Program is refused before the pump sees it. */
-static bool ml(double v, int64_t *ret) {
-        return isfinite(v) && units_ml_to_nl(v, -PARSE_LIMIT_NL, PARSE_LIMIT_NL, ret) >= 0;
+/* A connection object to build messages on: sd-bus makes messages only for
+ * a bus that is started. One end of a socketpair is enough; nothing is
+ * ever sent. */
+static sd_bus *bus;
+
+static void set_up_bus(void) {
+        int fds[2], r;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) < 0)
+                die("socketpair", -errno, NULL);
+        if ((r = sd_bus_new(&bus)) < 0 || (r = sd_bus_set_fd(bus, fds[0], fds[0])) < 0 ||
+            (r = sd_bus_start(bus)) < 0)
+                die("sd-bus", r, NULL);
 }
 
-/* A PCA volume: mL, or an amount in the library's PCA unit; above 0. */
-static bool pca_volume(double v, bool amount, struct pca_volume *ret) {
-        if (!isfinite(v) || v <= 0)
-                return false;
-        if (amount) {
-                ret->as_amount = true;
-                ret->amount = v;
-                return true;
+/* What D-Bus carries: well-formed UTF-8 (fuzz_utf8_sanitize) without the
+ * noncharacters sd-bus also refuses (U+FDD0 to U+FDEF, U+xxFFFE and
+ * U+xxFFFF), each of whose bytes becomes '?'. */
+static void dbus_sanitize(char *s) {
+        unsigned char *p = (unsigned char *) s;
+
+        fuzz_utf8_sanitize(s);
+        for (size_t avail = strlen(s), n; avail > 0; p += n, avail -= n) {
+                n = fuzz_utf8_len(p, avail);
+                uint32_t cp = n == 1 ? p[0] : (uint32_t) (p[0] & (0x7f >> n));
+                for (size_t i = 1; i < n; i++)
+                        cp = cp << 6 | (p[i] & 0x3f);
+                if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe)
+                        memset(p, '?', n);
         }
-        return ml(v, &ret->nl);
 }
 
-struct settings {
-        struct program prog;
-        struct ders_request req;
-        struct pca_program pca;
-        char strings[8][64];
-};
-
-/* Decode the input into settings; false: bus-channel.c would refuse them. */
-static bool decode(struct fuzz_input *in, struct settings *s) {
-        bool seen[_KEY_MAX] = {};
-        unsigned n_strings = 0;
-
-        s->prog = (struct program) { .mode = PROGRAM_CONTINUOUS, .kvo_rate_nl_per_h = pump_default_kvo_rate_nl_per_h(pump) };
-        s->req = (struct ders_request) { .concentration = -1 };
-        s->pca = (struct pca_program) { .limit_kvo_nl_per_h = -1 };
-
-        for (unsigned pairs = 0; in->size > 0 && pairs < 48; pairs++) {
-                enum key k = fuzz_u8(in) % _KEY_MAX;
-                if (seen[k])
-                        return false;   /* "given twice" */
-                seen[k] = true;
-
-                const char *str = NULL;
-                double d = 0;
-                uint32_t u = 0;
-                bool ok = true;
-                switch (k) {
-                case KEY_MODE: case KEY_CARE_AREA: case KEY_DRUG: case KEY_DOSE_UNIT: case KEY_REASON: {
-                        static const struct { const char *const *w; size_t n; } vocab[] = {
-                                [KEY_MODE] = { modes, ELEMENTSOF(modes) },
-                                [KEY_CARE_AREA] = { care_areas, ELEMENTSOF(care_areas) },
-                                [KEY_DRUG] = { drugs, ELEMENTSOF(drugs) },
-                                [KEY_DOSE_UNIT] = { dose_units, ELEMENTSOF(dose_units) },
-                                [KEY_REASON] = { NULL, 0 },
-                        };
-                        char *buf = s->strings[n_strings++];
-                        str = fuzz_word(in, vocab[k].w, vocab[k].n, buf, sizeof s->strings[0]);
-                        if (str == buf)
-                                fuzz_utf8_sanitize(buf);        /* D-Bus strings are UTF-8 */
-                        break;
-                }
-                case KEY_DURATION: case KEY_INTERVAL: case KEY_DOSES: case KEY_RAMP_UP: case KEY_RAMP_DOWN:
-                case KEY_LOCKOUT: case KEY_MAX_DOSES: case KEY_LIMIT_WINDOW:
-                        /* Mostly small: a u of seconds or a count. */
-                        u = fuzz_u8(in) % 4 == 3 ? fuzz_u32(in) : (uint32_t) fuzz_u8(in) * 60 + fuzz_u8(in);
-                        break;
-                case KEY_CONFIRM: case KEY_NEW_PATIENT:
-                        u = fuzz_u8(in) & 1;
-                        break;
-                case KEY_CONCENTRATION:
-                        if (fuzz_u8(in) % 2) {
-                                /* (dsd): amount, amount unit, volume mL */
-                                s->req.strength.amount = fuzz_double(in);
-                                const char *unit = amount_units[fuzz_u8(in) % ELEMENTSOF(amount_units)];
-                                s->req.strength.volume_ml = fuzz_double(in);
-                                if (dose_amount_parse(unit, &s->req.strength.amount_unit) < 0)
-                                        return false;
-                                s->req.have_strength = true;
-                        } else {
-                                u = fuzz_u8(in) % 4 == 3 ? fuzz_u32(in) : fuzz_u8(in) % 4;
-                                s->req.concentration = u > INT32_MAX ? INT32_MAX : (int) u;
-                        }
-                        continue;
-                case KEY_STEPS: {
-                        unsigned n = fuzz_u8(in) % (PROGRAM_MAX_STEPS + 2);
-                        if (n > PROGRAM_MAX_STEPS)
-                                return false;   /* "more than 32 entries" */
-                        for (unsigned i = 0; i < n; i++) {
-                                struct program_step *st = &s->prog.steps[s->prog.n_steps++];
-                                double rate = fuzz_double(in), volume = fuzz_double(in);
-                                if (!ml(rate, &st->rate_nl_per_h) || !ml(volume, &st->volume_nl))
-                                        return false;
-                        }
-                        continue;
-                }
-                default:
-                        d = fuzz_double(in);
-                }
-
-                switch (k) {
-                case KEY_MODE:
-                        ok = program_mode_from_string(str, &s->prog.mode) >= 0;
-                        break;
-                case KEY_PCA_DOSE_ML: case KEY_PCA_DOSE:
-                        ok = pca_volume(d, k == KEY_PCA_DOSE, &s->pca.dose);
-                        break;
-                case KEY_LIMIT_ML: case KEY_LIMIT_DOSE:
-                        ok = pca_volume(d, k == KEY_LIMIT_DOSE, &s->pca.limit);
-                        break;
-                case KEY_BASAL_ML: case KEY_BASAL_DOSE:
-                        ok = pca_volume(d, k == KEY_BASAL_DOSE, &s->pca.basal);
-                        break;
-                case KEY_LOADING_DOSE_ML: case KEY_LOADING_DOSE:
-                        ok = pca_volume(d, k == KEY_LOADING_DOSE, &s->pca.loading);
-                        break;
-                case KEY_LOCKOUT:        s->pca.lockout_us = (int64_t) u * US_PER_SEC; break;
-                case KEY_MAX_DOSES:      s->pca.max_doses_per_hour = u; break;
-                case KEY_LIMIT_WINDOW:   s->pca.window_us = (int64_t) u * US_PER_SEC; break;
-                case KEY_PCA_BOLUS_RATE: ok = d > 0 && ml(d, &s->pca.bolus_rate_nl_per_h); break;
-                case KEY_LIMIT_KVO:      ok = d >= 0 && ml(d, &s->pca.limit_kvo_nl_per_h); break;
-                case KEY_NEW_PATIENT:    s->pca.new_patient = u; break;
-                case KEY_RATE:           ok = ml(d, &s->prog.rate_nl_per_h); break;
-                case KEY_VTBI:           ok = ml(d, &s->prog.vtbi_nl); break;
-                case KEY_KVO:            ok = ml(d, &s->prog.kvo_rate_nl_per_h); break;
-                case KEY_LOADING_VOLUME: ok = ml(d, &s->prog.loading_volume_nl); break;
-                case KEY_LOADING_RATE:   ok = ml(d, &s->prog.loading_rate_nl_per_h); break;
-                case KEY_DOSE_VOLUME:    ok = ml(d, &s->prog.dose_volume_nl); break;
-                case KEY_DURATION:       s->prog.duration_us = (int64_t) u * US_PER_SEC; break;
-                case KEY_INTERVAL:       s->prog.interval_us = (int64_t) u * US_PER_SEC; break;
-                case KEY_RAMP_UP:        s->prog.ramp_up_us = (int64_t) u * US_PER_SEC; break;
-                case KEY_RAMP_DOWN:      s->prog.ramp_down_us = (int64_t) u * US_PER_SEC; break;
-                case KEY_DOSES:          s->prog.doses = u; break;
-                case KEY_CARE_AREA:      s->req.care_area = str; break;
-                case KEY_DRUG:           s->req.drug = str; break;
-                case KEY_DOSE_UNIT:      s->req.dose_unit = str; break;
-                case KEY_CONFIRM:        s->req.confirm_soft_limits = u; break;
-                case KEY_REASON:         s->req.override_reason = str; break;
-                case KEY_OCCLUSION_LIMIT:
-                        ok = isfinite(d) && d > 0;
-                        s->req.occlusion_limit_mmhg = d;
-                        break;
-                case KEY_DOSE_RATE:
-                        ok = isfinite(d) && d > 0;
-                        s->req.have_dose = true;
-                        s->req.dose_rate = d;
-                        break;
-                case KEY_WEIGHT:
-                        ok = isfinite(d) && d > 0;
-                        s->req.patient.weight_kg = d;
-                        break;
-                case KEY_HEIGHT:
-                        ok = isfinite(d) && d > 0;
-                        s->req.patient.height_cm = d;
-                        break;
-                default:
-                        break;
-                }
-                if (!ok)
-                        return false;
-        }
-
-        /* The rules across keys that bus-channel.c applies. */
-        for (unsigned i = 0; i < _KEY_MAX; i++) {
-                char rule = rules[i][s->prog.mode];
-                if ((rule == 'R' && !seen[i]) || (rule == '-' && seen[i]))
-                        return false;
-        }
-        if (s->prog.mode == PROGRAM_CONTINUOUS && seen[KEY_RATE] == seen[KEY_DOSE_RATE])
-                return false;
-        if (s->prog.mode == PROGRAM_PCA) {
-                if (seen[KEY_PCA_DOSE_ML] == seen[KEY_PCA_DOSE] || seen[KEY_LIMIT_ML] == seen[KEY_LIMIT_DOSE] ||
-                    (seen[KEY_BASAL_ML] && seen[KEY_BASAL_DOSE]) ||
-                    (seen[KEY_LOADING_DOSE_ML] && seen[KEY_LOADING_DOSE]))
-                        return false;
-                s->req.pca = &s->pca;
-        }
-        if (seen[KEY_REASON] && !seen[KEY_CONFIRM])
-                return false;
-        return true;
+/* A string for key (its vocabulary when it has one), as D-Bus carries it. */
+static const char *string_for(struct fuzz_input *in, const char *key, char *buf, size_t size) {
+        static const struct { const char *key; const char *const *w; size_t n; } vocab[] = {
+                { "Mode", modes, ELEMENTSOF(modes) },
+                { "CareArea", care_areas, ELEMENTSOF(care_areas) },
+                { "Drug", drugs, ELEMENTSOF(drugs) },
+                { "DoseRateUnit", dose_units, ELEMENTSOF(dose_units) },
+        };
+        const char *const *w = NULL;
+        size_t n = 0;
+        for (size_t i = 0; i < ELEMENTSOF(vocab); i++)
+                if (streq(vocab[i].key, key))
+                        w = vocab[i].w, n = vocab[i].n;
+        const char *str = fuzz_word(in, w, n, buf, size);
+        if (str == buf)
+                dbus_sanitize(buf);
+        return str;
 }
 
-static void check_accepted(const struct settings *s) {
+/* Appends one value of D-Bus type `type` to m, in a variant. */
+static int append_value(sd_bus_message *m, struct fuzz_input *in, const char *key, const char *type) {
+        char buf[64];
+        int r;
+
+        r = sd_bus_message_open_container(m, 'v', type);
+        if (r < 0)
+                return r;
+        if (streq(type, "d"))
+                r = sd_bus_message_append(m, "d", fuzz_double(in));
+        else if (streq(type, "u")) {
+                /* Mostly small: seconds or a count. */
+                uint32_t u = fuzz_u8(in) % 4 == 3 ? fuzz_u32(in) : (uint32_t) fuzz_u8(in) * 60 + fuzz_u8(in);
+                r = sd_bus_message_append(m, "u", u);
+        } else if (streq(type, "b"))
+                r = sd_bus_message_append(m, "b", fuzz_u8(in) & 1);
+        else if (streq(type, "s"))
+                r = sd_bus_message_append(m, "s", string_for(in, key, buf, sizeof buf));
+        else if (streq(type, "i"))
+                r = sd_bus_message_append(m, "i", (int32_t) fuzz_u32(in));
+        else if (streq(type, "t"))
+                r = sd_bus_message_append(m, "t", fuzz_u64(in));
+        else if (streq(type, "(dsd)")) {
+                double amount = fuzz_double(in);
+                const char *unit = amount_units[fuzz_u8(in) % ELEMENTSOF(amount_units)];
+                r = sd_bus_message_append(m, "(dsd)", amount, unit, fuzz_double(in));
+        } else if (streq(type, "a(dd)")) {
+                unsigned n = fuzz_u8(in) % (PROGRAM_MAX_STEPS + 2);
+                r = sd_bus_message_open_container(m, 'a', "(dd)");
+                for (unsigned i = 0; r >= 0 && i < n; i++) {
+                        double rate = fuzz_double(in), volume = fuzz_double(in);
+                        r = sd_bus_message_append(m, "(dd)", rate, volume);
+                }
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+        } else
+                abort();
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
+/* The input as Channel.Program's sealed call, read to be parsed. Each
+ * pair: a key byte (one of the real keys; 222-254 the same key of another
+ * type; 255 an unknown key), then the value. */
+static sd_bus_message *build_call(struct fuzz_input *in) {
+        static const char *const other_types[] = { "d", "u", "s", "b", "i", "t", "a(dd)", "(dsd)" };
+        static uint64_t cookie;
+        sd_bus_message *m = NULL;
+        unsigned n_keys = 0;
+        const char *type;
+        int r;
+
+        while (bus_program_key(n_keys, &type))
+                n_keys++;
+        r = sd_bus_message_new_method_call(bus, &m, "org.infusiond.pump1", "/org/infusiond/pump1/channel/0",
+                                           "org.infusiond.pump1.Channel", "Program");
+        if (r < 0)
+                die("new_method_call", r, NULL);
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        for (unsigned pairs = 0; r >= 0 && in->size > 0 && pairs < 48; pairs++) {
+                uint8_t b = fuzz_u8(in);
+                char unknown[64];
+                const char *key;
+                if (b == 255) {
+                        key = fuzz_word(in, NULL, 0, unknown, sizeof unknown);
+                        dbus_sanitize(unknown);
+                        type = other_types[fuzz_u8(in) % ELEMENTSOF(other_types)];
+                } else {
+                        key = bus_program_key(b % n_keys, &type);
+                        /* Concentration is a u or a (dsd). */
+                        if (streq(key, "Concentration") && fuzz_u8(in) % 2)
+                                type = "(dsd)";
+                        if (b >= 222)
+                                type = other_types[fuzz_u8(in) % ELEMENTSOF(other_types)];
+                }
+                r = sd_bus_message_open_container(m, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", key);
+                if (r >= 0)
+                        r = append_value(m, in, key, type);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_seal(m, ++cookie, 0);
+        if (r >= 0)
+                r = sd_bus_message_rewind(m, true);
+        if (r < 0)
+                die("building the call", r, NULL);
+        return m;
+}
+
+static void check_accepted(const struct program *prog, const struct ders_request *req) {
         const struct channel *ch = pump_channel(pump);
         const struct channel_limits *lim = &ch->limits;
 
@@ -327,37 +262,40 @@ static void check_accepted(const struct settings *s) {
         /* The library's limits, judged again here for each delivering
          * segment as the rate it is. PCA and intermittent doses are
          * amounts, judged by pca_check() and (not yet) per dose. */
-        if (!s->req.drug || s->prog.mode == PROGRAM_PCA || s->prog.mode == PROGRAM_INTERMITTENT)
+        if (!req->drug || prog->mode == PROGRAM_PCA || prog->mode == PROGRAM_INTERMITTENT)
                 return;
-        unsigned first = s->prog.mode == PROGRAM_LOADING ? ch->n_segments - 1 : 0;
+        unsigned first = prog->mode == PROGRAM_LOADING ? ch->n_segments - 1 : 0;
         for (unsigned i = first; i < ch->n_segments; i++) {
                 if (ch->plan[i].rate_nl_per_h <= 0)
                         continue;
-                struct ders_request q = s->req;
+                struct ders_request q = *req;
                 struct ders_result res;
                 q.have_dose = false;
                 q.rate_nl_per_h = ch->plan[i].rate_nl_per_h;
                 ders_check(pump_library(pump), &q, &res);
-                FUZZ_CHECK(res.outcome == DERS_ACCEPTED || (res.outcome == DERS_OVERRIDDEN && s->req.confirm_soft_limits),
+                FUZZ_CHECK(res.outcome == DERS_ACCEPTED || (res.outcome == DERS_OVERRIDDEN && req->confirm_soft_limits),
                            "segment %u at %lld nL/h of %s in %s is %s: %s", i, (long long) q.rate_nl_per_h,
-                           s->req.drug, s->req.care_area ?: "-", ders_outcome_to_string(res.outcome), res.message);
+                           req->drug, req->care_area ?: "-", ders_outcome_to_string(res.outcome), res.message);
         }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        static struct settings s;
         static struct channel before;
         struct fuzz_input in = { data, size };
         struct pump_error err = {};
+        struct program prog;
+        struct ders_request req;
+        struct pca_program pca;
+        char args[768];
 
         if (size > 1024)
                 return -1;
-        if (!pump)
+        if (!pump) {
                 set_up();
-        if (!decode(&in, &s))
-                return 0;
+                set_up_bus();
+        }
 
         /* Alternate between programming an idle channel and replacing a
          * program, as a clinician may; both must leave a refused program
@@ -368,14 +306,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         before = *pump_channel(pump);
 
-        int r = pump_program(pump, &s.prog, &s.req, 0, &err);
+        sd_bus_message *m = build_call(&in);
+        int r = bus_parse_program(m, pump, &prog, &req, &pca, &err, args, sizeof args);
+        if (r >= 0)
+                r = pump_program(pump, &prog, &req, 0, &err);
         if (getenv("FUZZ_VERBOSE"))
-                fprintf(stderr, "program %s: %s%s\n", program_mode_to_string(s.prog.mode),
-                        r < 0 ? "refused: " : "accepted", r < 0 ? err.message : "");
+                fprintf(stderr, "Program(%s): %s%s\n", args, r < 0 ? "refused: " : "accepted",
+                        r < 0 ? err.message : "");
         if (r >= 0) {
-                check_accepted(&s);
+                /* The strings prog and req point at live in m. */
+                check_accepted(&prog, &req);
+                sd_bus_message_unref(m);
                 return 0;
         }
+        sd_bus_message_unref(m);
 
         const struct channel *ch = pump_channel(pump);
         FUZZ_CHECK(err.name && strncmp(err.name, PUMP_ERROR_PREFIX, strlen(PUMP_ERROR_PREFIX)) == 0,
