@@ -407,6 +407,19 @@ static void supervise_battery(struct pump *p) {
                                  strerror(-r));
                 return;
         }
+        if (st.time_from_voltage &&
+            battery_voltage_stuck(&s->battery_voltage, pump_now_us(p), st.on_mains, st.voltage_v)) {
+                /* The estimate is frozen with the voltage: unknown. */
+                pump_raise_alarm(p, ALARM_BATTERY_LOW, false,
+                                 "On battery and the time left is unknown: the battery voltage has read %.4f V "
+                                 "for %lld min (a stuck sensor?); connect mains power",
+                                 st.voltage_v, BATTERY_VOLTAGE_STUCK_US / 60000000LL);
+                st.time_to_empty_s = -1;
+                st.capacity_pct = -1;
+                s->power = st;
+                s->power_known = true;
+                return;
+        }
         s->power = st;
         s->power_known = true;
 

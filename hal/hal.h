@@ -87,6 +87,10 @@ struct hal_power_status {
         int capacity_pct;               /* 0..100, -1 unknown */
         int64_t time_to_empty_s;        /* -1 unknown */
         double voltage_v;               /* NAN unknown */
+        /* time_to_empty_s comes from voltage_v alone (a discharge table,
+         * hal/power-sysfs.c power_voltage): the pump then watches that the
+         * voltage is alive (safety/supervise.h battery_voltage_stuck). */
+        bool time_from_voltage;
 };
 
 struct hal_power_ops {

@@ -440,6 +440,7 @@ static int power_voltage_read(void *ctx, struct hal_power_status *ret) {
                 .capacity_pct = (int) lround(percent),
                 .time_to_empty_s = llround(percent / 100.0 * pv->runtime_min * SEC_PER_MIN),
                 .voltage_v = volts,
+                .time_from_voltage = true,
         };
         return 0;
 }

@@ -374,6 +374,21 @@ enum battery_verdict battery_judge(const struct battery_params *p, bool on_mains
         return BATTERY_OK;
 }
 
+bool battery_voltage_stuck(struct battery_voltage_watch *w, int64_t now_us, bool on_mains, double volts) {
+        if (on_mains || isnan(volts)) {
+                w->have = false;
+                return false;
+        }
+        /* Bit for bit: any change at all, up or down, is a live sensor. */
+        if (!w->have || memcmp(&volts, &w->last_v, sizeof(volts)) != 0) {
+                w->have = true;
+                w->last_v = volts;
+                w->same_since_us = now_us;
+                return false;
+        }
+        return now_us - w->same_since_us >= BATTERY_VOLTAGE_STUCK_US;
+}
+
 /* ---- syringe --------------------------------------------------------- */
 
 enum syringe_verdict syringe_judge(int64_t remaining_nl, bool end_stop, int64_t rate_nl_per_h,

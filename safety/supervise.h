@@ -151,6 +151,25 @@ enum battery_verdict {
  * under low_s -> LOW. */
 enum battery_verdict battery_judge(const struct battery_params *p, bool on_mains, int64_t time_to_empty_s);
 
+/* A battery whose time left is estimated from its voltage alone (a
+ * discharge table, no fuel gauge): a frozen voltage reading would freeze
+ * the estimate, and the pump would run down with no warning. A live
+ * reading moves, by the ADC's noise and the motor's draw, if not by the
+ * discharge (under 4 mV a minute); one identical bit for bit for
+ * BATTERY_VOLTAGE_STUCK_US while on battery is a stuck sensor, and the
+ * time left is then unknown. */
+#define BATTERY_VOLTAGE_STUCK_US (10 * 60 * 1000000LL)
+
+struct battery_voltage_watch {
+        bool have;
+        double last_v;
+        int64_t same_since_us;
+};
+
+/* Feeds one reading; true while it is stuck. On mains, or with no reading
+ * (NaN), there is nothing to judge: the watch starts afresh. */
+bool battery_voltage_stuck(struct battery_voltage_watch *w, int64_t now_us, bool on_mains, double volts);
+
 /* ---- syringe --------------------------------------------------------- */
 
 enum syringe_verdict {

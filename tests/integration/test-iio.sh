@@ -2,7 +2,11 @@
 # A real pressure transducer on the sim: the daemon reads an ADS1115
 # through libiio's local backend over umockdev's /sys, while it runs.
 #  1. A pressure that changes shows in PressureMmHg after the calibration.
-#  2. A sensor file that starts failing raises the sensor-failure alarm.
+#  2. The battery's time left comes from its voltage on the ADC's second
+#     input (power = iio, a discharge table): a voltage that reads the
+#     same for 10 min on battery is a stuck sensor, and the time left is
+#     then unknown (battery-low); one that moves is not.
+#  3. A sensor file that starts failing raises the sensor-failure alarm.
 # The pump model still drives the plunger, in virtual time.
 set -euo pipefail
 infusiond=$1 ctl=$2 bus_conf=$3
@@ -49,6 +53,8 @@ A: name=ads1115\n
 A: in_voltage0_raw=1000\n
 A: in_voltage0_scale=0.125\n
 A: in_voltage0_sampling_frequency=860\n
+A: in_voltage1_raw=15600\n
+A: in_voltage1_scale=0.125\n
 DEV
 
 # Calibration: 100 mV is 0 mmHg, 1100 mV is 1000 mmHg, so mmHg = mV - 100.
@@ -56,6 +62,7 @@ cat > "$work/infusiond.conf" <<CONF
 [pump]
 backend = sim
 sensors = iio
+power = iio
 [mechanism]
 lead_pitch_mm = 1.0
 steps_per_rev = 200
@@ -74,6 +81,14 @@ low_mmhg = 0
 high_mv = 1100
 high_mmhg = 1000
 sampling_frequency_hz = 128
+# One cell through a 1/2 divider: 15600 counts = 1950 mV = 3.9 V.
+[battery_voltage]
+device = ads1115
+channel = voltage1
+low_mv = 0
+low_v = 0
+high_mv = 2100
+high_v = 4.2
 CONF
 
 # umockdev-run tells its child where the testbed is: keep it for the test.
@@ -115,6 +130,19 @@ echo "changed: raw 2400 -> $p mmHg"
 # No alarm so far.
 out=$("$ctl" alarms)
 grep -q "sensor-failure" <<<"$out" && fail "sensor failure before any fault: $out"
+
+# The battery voltage, alive: it moves within every 10 minutes.
+"$ctl" sim advance 9m >/dev/null
+grep -q "battery-low" <<<"$("$ctl" alarms)" && fail "battery-low after 9 min of one voltage: $("$ctl" alarms)"
+echo 15599 > "$adc/raw1.new" && mv "$adc/raw1.new" "$adc/in_voltage1_raw"
+"$ctl" sim advance 9m >/dev/null
+grep -q "battery-low" <<<"$("$ctl" alarms)" && fail "battery-low although the voltage moved 9 min ago: $("$ctl" alarms)"
+# Then frozen: 10 min on one reading.
+"$ctl" sim advance 2m >/dev/null
+out=$("$ctl" alarms)
+echo "$out"
+grep -q "^battery-low-[0-9]* .*time left is unknown: the battery voltage has read 3.8998 V for 10 min" <<<"$out" ||
+  fail "no battery-low alarm for a battery voltage stuck 10 min: $out"
 
 # The sensor file starts failing (the device went away from the bus):
 # a few failed reads are tolerated, then the alarm.

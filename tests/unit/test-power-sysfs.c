@@ -130,6 +130,8 @@ static void unplugged_is_on_battery_with_the_gauges_time(void **state) {
         assert_int_equal(st.capacity_pct, 79);
         assert_int_equal(st.time_to_empty_s, 5400);
         assert_float_equal(st.voltage_v, 3.94, 1e-9);
+        /* A fuel gauge's own time left does not hang on voltage_now. */
+        assert_false(st.time_from_voltage);
 
         /* Plugged back in. */
         umockdev_testbed_set_attribute(f->tb, f->ac, "online", "1\n");
@@ -456,6 +458,8 @@ static void voltage_fallback_reads_percent_and_time_off_the_table(void **state) 
         assert_int_equal(st.capacity_pct, 63);          /* 62.5 rounded */
         assert_int_equal(st.time_to_empty_s, 9000);     /* 62.5 % of 240 min */
         assert_float_equal(st.voltage_v, 3.875, 0);
+        /* The time left hangs on the voltage alone: the pump watches it. */
+        assert_true(st.time_from_voltage);
 
         /* Full and beyond, and empty. */
         fs.volts = 4.3;

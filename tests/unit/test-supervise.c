@@ -645,6 +645,48 @@ static void on_battery_an_unknown_time_left_is_unknown(void **state) {
         assert_int_equal(battery_judge(&gip_battery, false, -ENODATA), BATTERY_UNKNOWN);
 }
 
+#define MIN_US (60 * 1000000LL)
+
+static void a_battery_voltage_frozen_for_10_min_on_battery_is_stuck(void **state) {
+        struct battery_voltage_watch w = {};
+
+        assert_false(battery_voltage_stuck(&w, 0, false, 3.812));
+        assert_false(battery_voltage_stuck(&w, 9 * MIN_US, false, 3.812));
+        assert_false(battery_voltage_stuck(&w, 10 * MIN_US - 1, false, 3.812));
+        assert_true(battery_voltage_stuck(&w, 10 * MIN_US, false, 3.812));
+        assert_true(battery_voltage_stuck(&w, 30 * MIN_US, false, 3.812));
+        /* Alive again: any change, even a rise after the load drops. */
+        assert_false(battery_voltage_stuck(&w, 31 * MIN_US, false, 3.8121));
+        assert_false(battery_voltage_stuck(&w, 40 * MIN_US, false, 3.8121));
+}
+
+static void a_battery_voltage_that_moves_is_never_stuck(void **state) {
+        struct battery_voltage_watch w = {};
+
+        /* Flat for 9 min at a time, then one count down: a slow discharge. */
+        for (int i = 0; i < 20; i++) {
+                double v = 3.80 - 0.000125 * i;
+                assert_false(battery_voltage_stuck(&w, i * 9 * MIN_US, false, v));
+                assert_false(battery_voltage_stuck(&w, i * 9 * MIN_US + 8 * MIN_US, false, v));
+        }
+}
+
+static void on_mains_or_without_a_reading_the_voltage_is_not_judged(void **state) {
+        struct battery_voltage_watch w = {};
+
+        assert_false(battery_voltage_stuck(&w, 0, true, 4.2));
+        assert_false(battery_voltage_stuck(&w, 60 * MIN_US, true, 4.2));
+        /* Off mains the watch starts from the first reading on battery. */
+        assert_false(battery_voltage_stuck(&w, 61 * MIN_US, false, 4.2));
+        assert_false(battery_voltage_stuck(&w, 70 * MIN_US, false, 4.2));
+        assert_true(battery_voltage_stuck(&w, 71 * MIN_US, false, 4.2));
+        /* A missing reading restarts it too. */
+        assert_false(battery_voltage_stuck(&w, 72 * MIN_US, false, NAN));
+        assert_false(battery_voltage_stuck(&w, 73 * MIN_US, false, 4.2));
+        assert_false(battery_voltage_stuck(&w, 82 * MIN_US, false, 4.2));
+        assert_true(battery_voltage_stuck(&w, 83 * MIN_US, false, 4.2));
+}
+
 static void on_battery_under_15_min_is_low_and_under_5_is_depleted(void **state) {
         assert_int_equal(battery_judge(&gip_battery, false, 0), BATTERY_DEPLETED);
         assert_int_equal(battery_judge(&gip_battery, false, 299), BATTERY_DEPLETED);
@@ -743,6 +785,9 @@ int main(void) {
                 cmocka_unit_test(sensor_health_verdicts_have_names),
                 cmocka_unit_test(on_mains_the_battery_is_ok_whatever_its_charge),
                 cmocka_unit_test(on_battery_an_unknown_time_left_is_unknown),
+                cmocka_unit_test(a_battery_voltage_frozen_for_10_min_on_battery_is_stuck),
+                cmocka_unit_test(a_battery_voltage_that_moves_is_never_stuck),
+                cmocka_unit_test(on_mains_or_without_a_reading_the_voltage_is_not_judged),
                 cmocka_unit_test(on_battery_under_15_min_is_low_and_under_5_is_depleted),
                 cmocka_unit_test(end_stop_means_empty_whatever_the_position_says),
                 cmocka_unit_test(at_or_under_the_empty_volume_is_empty),
