@@ -407,11 +407,16 @@ static void supervise_battery(struct pump *p) {
                                  strerror(-r));
                 return;
         }
+        /* A voltage at or above the table's full mark may be held there by
+         * a charger: this backend cannot see the mains (a divider on the
+         * battery), so a full battery is not judged, like one on mains. A
+         * sensor stuck reading full is then not seen (docs/SAFETY.md). */
         if (st.time_from_voltage &&
-            battery_voltage_stuck(&s->battery_voltage, pump_now_us(p), st.on_mains, st.voltage_v)) {
+            battery_voltage_stuck(&s->battery_voltage, pump_now_us(p), st.on_mains || st.capacity_pct >= 100,
+                                  st.voltage_v)) {
                 /* The estimate is frozen with the voltage: unknown. */
                 pump_raise_alarm(p, ALARM_BATTERY_LOW, false,
-                                 "On battery and the time left is unknown: the battery voltage has read %.4f V "
+                                 "The battery's time left is unknown: its voltage has read %.4f V "
                                  "for %lld min (a stuck sensor?); connect mains power",
                                  st.voltage_v, BATTERY_VOLTAGE_STUCK_US / 60000000LL);
                 st.time_to_empty_s = -1;
