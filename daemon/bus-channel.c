@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -116,19 +117,40 @@ static int ml_to_nl(const char *name, double value, int64_t *ret, const struct p
  * limits (a soft limit needs a reason). */
 #define OVERRIDE_REASON_MAX 256
 
-/* Whether s holds nothing but spaces: ASCII space, U+00A0 (no-break) and
- * U+3000 (ideographic), which an input method or a pasted form gives. */
-static bool is_blank(const char *s) {
-        for (; *s; ) {
-                if (*s == ' ')
-                        s += 1;
-                else if (strncmp(s, "\xc2\xa0", 2) == 0)
-                        s += 2;
-                else if (strncmp(s, "\xe3\x80\x80", 3) == 0)
-                        s += 3;
-                else
-                        return false;
+/* The code point at *s, advancing *s past it. s is UTF-8 (D-Bus delivers
+ * nothing else); a sequence cut by the terminating NUL ends there. */
+static uint32_t next_code_point(const char **s) {
+        const unsigned char *p = (const unsigned char *) *s;
+        unsigned n = p[0] < 0x80 ? 1 : p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : 4;
+        uint32_t cp = n == 1 ? p[0] : (uint32_t) (p[0] & (0x7f >> n));
+
+        for (unsigned i = 1; i < n; i++) {
+                if (!p[i]) {
+                        n = i;
+                        break;
+                }
+                cp = cp << 6 | (p[i] & 0x3f);
         }
+        *s += n;
+        return cp;
+}
+
+/* Characters that show nothing: spaces of every width, zero-width and
+ * joining characters, direction marks, invisible operators, the BOM,
+ * variation selectors, and the Hangul and Braille fillers. */
+static bool is_invisible(uint32_t c) {
+        return c == 0x20 || c == 0xa0 || c == 0xad || c == 0x34f || c == 0x115f || c == 0x1160 ||
+               c == 0x1680 || c == 0x180e || (c >= 0x2000 && c <= 0x200f) || (c >= 0x2028 && c <= 0x202f) ||
+               (c >= 0x205f && c <= 0x206f) || c == 0x2800 || c == 0x3000 || c == 0x3164 ||
+               (c >= 0xfe00 && c <= 0xfe0f) || c == 0xfeff || c == 0xffa0;
+}
+
+/* Whether s shows nothing at all: a reason made of invisible characters
+ * would pass for a reason and tell pharmacy nothing. */
+static bool is_blank(const char *s) {
+        while (*s)
+                if (!is_invisible(next_code_point(&s)))
+                        return false;
         return true;
 }
 

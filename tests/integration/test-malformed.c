@@ -169,6 +169,7 @@ static const struct bad_call cases[] = {
         { "Channel.Program", "{ " HEPARIN " DoseRate=d:2500 ConfirmSoftLimits=b:1 OverrideReason=s:@nl }", "IA", "OverrideReason has a control character (0x0a)" },
         { "Channel.Program", "{ " HEPARIN " DoseRate=d:2500 ConfirmSoftLimits=b:1 OverrideReason=s:@blank }", "IA", "OverrideReason is blank" },
         { "Channel.Titrate", "{ DoseRate=d:15 ConfirmSoftLimits=b:1 OverrideReason=s:@blank }", "IA", "OverrideReason is blank" },
+        { "Channel.Program", "{ " HEPARIN " DoseRate=d:2500 ConfirmSoftLimits=b:1 OverrideReason=s:@invisible }", "IA", "OverrideReason is blank" },
         { "Channel.Program", "{ Drug=s:@1M CareArea=s:ICU VtbiMl=d:50 DoseRate=d:1000 }", "UD;running=IS", NULL },
         { "Channel.Program", "{ Drug=s:@ctrl CareArea=s:ICU VtbiMl=d:50 DoseRate=d:1000 }", "UD;running=IS", NULL },
         { "Channel.Program", "{ Drug=s:heparin CareArea=s:@1M VtbiMl=d:50 DoseRate=d:1000 }", "UD;running=IS", NULL },
@@ -214,6 +215,7 @@ static const struct bad_call cases[] = {
         /* midazolam's bolus soft max in ICU is 2 mg, its hard max 5 mg */
         { "Channel.Bolus", "{ BolusDose=d:3 BolusRateMlPerHour=d:100 ConfirmSoftLimits=b:1 OverrideReason=s:@1M }", "IA", "OverrideReason is 1048576 bytes long" },
         { "Channel.Bolus", "{ BolusDose=d:3 BolusRateMlPerHour=d:100 ConfirmSoftLimits=b:1 OverrideReason=s:@ctrl }", "IA", "OverrideReason has a control character (0x1b)" },
+        { "Channel.Bolus", "{ BolusDose=d:3 BolusRateMlPerHour=d:100 ConfirmSoftLimits=b:1 OverrideReason=s:@blank }", "IA", "OverrideReason is blank" },
         { "Channel.Bolus", "{ BolusDose=d:3 BolusRateMlPerHour=d:100 ConfirmSoftLimits=b:1 OverrideReason=s:@c1 }", "IA", "OverrideReason has a control character (0x9b)" },
 
         /* alarms and PCA */
@@ -383,6 +385,9 @@ static char *special_string(const char *lit) {
         if (streq(lit, "@blank"))
                 /* spaces, a tab's printable cousin U+3000 and a no-break space */
                 return strdup("   \xe3\x80\x80 \xc2\xa0 ");
+        if (streq(lit, "@invisible"))
+                /* zero-width space, word joiner, BOM, Hangul filler, Braille blank */
+                return strdup("\xe2\x80\x8b\xe2\x81\xa0\xef\xbb\xbf\xe3\x85\xa4\xe2\xa0\x80");
         if (streq(lit, "@c1"))
                 /* U+009B, the one-byte CSI of a C1 terminal */
                 return strdup("reason \xc2\x9b" "2J");
