@@ -61,12 +61,16 @@ static int deny(struct bus_ctx *b, sd_bus_message *m, int64_t uid, const char *m
                 bus_audit(b, m, method, NULL, ERROR_ACCESS_DENIED, why);
                 log_notice("Refused %s from uid %" PRIi64 ": %s", method, uid, why);
         } else if (b->denial_flush) {
-                /* Counted only: make sure the window's end reports it. */
+                /* Counted only: make sure the earliest window's end with
+                 * something to report is when the timer fires. */
                 int enabled = SD_EVENT_OFF;
+                uint64_t armed = 0;
+                uint64_t next = (uint64_t) denial_limit_flush(&b->denials, now);
                 (void) sd_event_source_get_enabled(b->denial_flush, &enabled);
-                if (enabled == SD_EVENT_OFF) {
-                        (void) sd_event_source_set_time(b->denial_flush,
-                                                        (uint64_t) denial_limit_flush(&b->denials, now));
+                if (enabled != SD_EVENT_OFF)
+                        (void) sd_event_source_get_time(b->denial_flush, &armed);
+                if (next > 0 && (enabled == SD_EVENT_OFF || next < armed)) {
+                        (void) sd_event_source_set_time(b->denial_flush, next);
                         (void) sd_event_source_set_enabled(b->denial_flush, SD_EVENT_ONESHOT);
                 }
         }
