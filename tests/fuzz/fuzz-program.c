@@ -158,7 +158,12 @@ static int append_value(sd_bus_message *m, struct fuzz_input *in, const char *ke
                 return r;
         if (streq(type, "d"))
                 r = sd_bus_message_append(m, "d", fuzz_double(in));
-        else if (streq(type, "u")) {
+        else if (streq(type, "u") && streq(key, "Concentration")) {
+                /* Mostly one of the library's first few concentrations
+                 * (seeds-program.py encodes it so). */
+                uint32_t u = fuzz_u8(in) % 4 == 3 ? fuzz_u32(in) : fuzz_u8(in) % 4;
+                r = sd_bus_message_append(m, "u", u);
+        } else if (streq(type, "u")) {
                 /* Mostly small: seconds or a count. */
                 uint32_t u = fuzz_u8(in) % 4 == 3 ? fuzz_u32(in) : (uint32_t) fuzz_u8(in) * 60 + fuzz_u8(in);
                 r = sd_bus_message_append(m, "u", u);
