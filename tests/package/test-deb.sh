@@ -239,8 +239,9 @@ mkdir -p /run/dbus
 dbus-daemon --system --fork || { fail "the system bus did not start"; exit 1; }
 setpriv --reuid=infusiond --regid=infusiond --init-groups infusiond > /tmp/pkg/daemon.log 2>&1 &
 daemon_pid=$!
-# Bounded: the daemon's start-up (self-test, bus name) on a real clock.
-timeout 20 bash -c 'until infusionctl status >/dev/null 2>&1; do sleep 0.1; done' ||
+# The daemon takes its bus name once its self-test passed: wait for that
+# event, bounded, rather than poll.
+gdbus wait --system --timeout 20 org.infusiond.pump1 && infusionctl status >/dev/null 2>&1 ||
   { cat /tmp/pkg/daemon.log; fail "the installed daemon did not answer"; exit 1; }
 state() { infusionctl status --json | grep -o '"State":"[a-z]*"' | sed 's/.*:"\(.*\)"/\1/'; }
 infusionctl program --rate 100 --vtbi 10 >/dev/null && infusionctl start >/dev/null ||
