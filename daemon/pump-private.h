@@ -68,7 +68,7 @@ struct pump_supervision {
         struct sensor_health health[_HAL_SENSOR_MAX];
 
         struct battery_params battery;
-        struct battery_voltage_watch battery_voltage;
+        struct same_value battery_voltage;
         struct hal_power_status power;          /* last read */
         bool power_known;
 

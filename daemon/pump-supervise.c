@@ -407,23 +407,18 @@ static void supervise_battery(struct pump *p) {
                                  strerror(-r));
                 return;
         }
-        /* A voltage at or above the table's full mark may be held there by
-         * a charger: this backend cannot see the mains (a divider on the
-         * battery), so a full battery is not judged, like one on mains. A
-         * sensor stuck reading full is then not seen (docs/SAFETY.md). */
-        if (st.time_from_voltage &&
-            battery_voltage_stuck(&s->battery_voltage, pump_now_us(p), st.on_mains || st.capacity_pct >= 100,
-                                  st.voltage_v)) {
-                /* The estimate is frozen with the voltage: unknown. */
-                pump_raise_alarm(p, ALARM_BATTERY_LOW, false,
-                                 "The battery's time left is unknown: its voltage has read %.4f V "
-                                 "for %lld min (a stuck sensor?); connect mains power",
-                                 st.voltage_v, BATTERY_VOLTAGE_STUCK_US / 60000000LL);
+        /* An estimate from a voltage that stopped moving is frozen with
+         * it: the time left is unknown. A voltage at or above the table's
+         * full mark may be held there by a charger, and this backend cannot
+         * see the mains (a divider on the battery), so a full battery is
+         * not judged, like one on mains; a sensor stuck reading full is
+         * then not seen (docs/SAFETY.md). */
+        bool stuck = st.time_from_voltage &&
+                battery_voltage_stuck(&s->battery_voltage, pump_now_us(p), st.on_mains || st.capacity_pct >= 100,
+                                      st.voltage_v);
+        if (stuck) {
                 st.time_to_empty_s = -1;
                 st.capacity_pct = -1;
-                s->power = st;
-                s->power_known = true;
-                return;
         }
         s->power = st;
         s->power_known = true;
@@ -439,8 +434,14 @@ static void supervise_battery(struct pump *p) {
                                  st.time_to_empty_s / 60, st.capacity_pct);
                 break;
         case BATTERY_UNKNOWN:
-                pump_raise_alarm(p, ALARM_BATTERY_LOW, false,
-                                 "On battery and the time left is unknown; connect mains power");
+                if (stuck)
+                        pump_raise_alarm(p, ALARM_BATTERY_LOW, false,
+                                         "The battery's time left is unknown: its voltage has read %.4f V "
+                                         "for %lld min (a stuck sensor?); connect mains power",
+                                         st.voltage_v, BATTERY_VOLTAGE_STUCK_US / 60000000LL);
+                else
+                        pump_raise_alarm(p, ALARM_BATTERY_LOW, false,
+                                         "On battery and the time left is unknown; connect mains power");
                 break;
         case BATTERY_OK:
                 pump_alarm_cause_gone(p, ALARM_BATTERY_LOW);

@@ -317,11 +317,16 @@ int sensor_health_params_check(const struct sensor_health_params *p, const char 
         return 0;
 }
 
+int64_t same_value_for_us(struct same_value *s, int64_t now_us, double value) {
+        if (!s->have || memcmp(&value, &s->value, sizeof value) != 0) {
+                *s = (struct same_value) { .have = true, .value = value, .since_us = now_us };
+                return 0;
+        }
+        return now_us - s->since_us;
+}
+
 void sensor_health_init(struct sensor_health *h, const struct sensor_health_params *p) {
-        *h = (struct sensor_health) {
-                .params = *p,
-                .same_since_us = -1,
-        };
+        *h = (struct sensor_health) { .params = *p };
 }
 
 enum sensor_health_verdict sensor_health_sample(struct sensor_health *h, int64_t now_us, int read_result,
@@ -337,27 +342,17 @@ enum sensor_health_verdict sensor_health_sample(struct sensor_health *h, int64_t
 
         /* Written so that NaN is out of range too. */
         if (!(value >= h->params.min_value && value <= h->params.max_value)) {
-                h->have_last = false;
+                same_value_forget(&h->same);
                 return SENSOR_OUT_OF_RANGE;
         }
 
         /* A resting part may hold still: forget the value, so the stuck
          * clock starts when motion does. */
         if (!must_move) {
-                h->have_last = false;
+                same_value_forget(&h->same);
                 return SENSOR_OK;
         }
-
-        /* Bit for bit: an ADC that stopped converting repeats its last
-         * word exactly, while a live one, even at rest, flickers in the
-         * last bits. */
-        if (!h->have_last || memcmp(&value, &h->last_value, sizeof value) != 0) {
-                h->have_last = true;
-                h->last_value = value;
-                h->same_since_us = now_us;
-                return SENSOR_OK;
-        }
-        return now_us - h->same_since_us >= h->params.stuck_us ? SENSOR_STUCK : SENSOR_OK;
+        return same_value_for_us(&h->same, now_us, value) >= h->params.stuck_us ? SENSOR_STUCK : SENSOR_OK;
 }
 
 /* ---- battery --------------------------------------------------------- */
@@ -374,19 +369,13 @@ enum battery_verdict battery_judge(const struct battery_params *p, bool on_mains
         return BATTERY_OK;
 }
 
-bool battery_voltage_stuck(struct battery_voltage_watch *w, int64_t now_us, bool on_mains, double volts) {
+bool battery_voltage_stuck(struct same_value *w, int64_t now_us, bool on_mains, double volts) {
         if (on_mains || isnan(volts)) {
-                w->have = false;
+                same_value_forget(w);
                 return false;
         }
-        /* Bit for bit: any change at all, up or down, is a live sensor. */
-        if (!w->have || memcmp(&volts, &w->last_v, sizeof(volts)) != 0) {
-                w->have = true;
-                w->last_v = volts;
-                w->same_since_us = now_us;
-                return false;
-        }
-        return now_us - w->same_since_us >= BATTERY_VOLTAGE_STUCK_US;
+        /* Any change at all, up or down, is a live sensor. */
+        return same_value_for_us(w, now_us, volts) >= BATTERY_VOLTAGE_STUCK_US;
 }
 
 /* ---- syringe --------------------------------------------------------- */

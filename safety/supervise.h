@@ -96,6 +96,24 @@ enum accuracy_verdict accuracy_sample(struct accuracy_monitor *m, int64_t now_us
  * commanded volume: -20 for a drive that delivers 80 %. 0 until judged. */
 double accuracy_last_error_pct(const struct accuracy_monitor *m);
 
+/* ---- a reading that does not move ----------------------------------- */
+
+/* How long a reading has held one value, bit for bit: an ADC that stopped
+ * converting repeats its last word exactly, while a live one, even at
+ * rest, flickers in the last bits. Sensor health and the battery voltage
+ * both judge a stuck sensor by it. Zeroed: nothing seen yet. */
+struct same_value {
+        bool have;
+        double value;
+        int64_t since_us;
+};
+
+/* Feeds value, read at now_us: how long it has read exactly that (0 when
+ * it just changed, or is the first). */
+int64_t same_value_for_us(struct same_value *s, int64_t now_us, double value);
+/* Forget the value: the next one starts the clock again. */
+static inline void same_value_forget(struct same_value *s) { s->have = false; }
+
 /* ---- sensor health --------------------------------------------------- */
 
 struct sensor_health_params {
@@ -119,9 +137,7 @@ struct sensor_health {
         struct sensor_health_params params;
         /* private */
         int read_errors;
-        bool have_last;
-        double last_value;
-        int64_t same_since_us;
+        struct same_value same;
 };
 
 void sensor_health_init(struct sensor_health *h, const struct sensor_health_params *p);
@@ -160,15 +176,9 @@ enum battery_verdict battery_judge(const struct battery_params *p, bool on_mains
  * time left is then unknown. */
 #define BATTERY_VOLTAGE_STUCK_US (10 * 60 * 1000000LL)
 
-struct battery_voltage_watch {
-        bool have;
-        double last_v;
-        int64_t same_since_us;
-};
-
-/* Feeds one reading; true while it is stuck. On mains, or with no reading
- * (NaN), there is nothing to judge: the watch starts afresh. */
-bool battery_voltage_stuck(struct battery_voltage_watch *w, int64_t now_us, bool on_mains, double volts);
+/* Feeds one reading to w; true while it is stuck. On mains, or with no
+ * reading (NaN), there is nothing to judge: w starts afresh. */
+bool battery_voltage_stuck(struct same_value *w, int64_t now_us, bool on_mains, double volts);
 
 /* ---- syringe --------------------------------------------------------- */
 

@@ -648,7 +648,7 @@ static void on_battery_an_unknown_time_left_is_unknown(void **state) {
 #define MIN_US (60 * 1000000LL)
 
 static void a_battery_voltage_frozen_for_10_min_on_battery_is_stuck(void **state) {
-        struct battery_voltage_watch w = {};
+        struct same_value w = {};
 
         assert_false(battery_voltage_stuck(&w, 0, false, 3.812));
         assert_false(battery_voltage_stuck(&w, 9 * MIN_US, false, 3.812));
@@ -661,7 +661,7 @@ static void a_battery_voltage_frozen_for_10_min_on_battery_is_stuck(void **state
 }
 
 static void a_battery_voltage_that_moves_is_never_stuck(void **state) {
-        struct battery_voltage_watch w = {};
+        struct same_value w = {};
 
         /* Flat for 9 min at a time, then one count down: a slow discharge. */
         for (int i = 0; i < 20; i++) {
@@ -672,7 +672,7 @@ static void a_battery_voltage_that_moves_is_never_stuck(void **state) {
 }
 
 static void on_mains_or_without_a_reading_the_voltage_is_not_judged(void **state) {
-        struct battery_voltage_watch w = {};
+        struct same_value w = {};
 
         assert_false(battery_voltage_stuck(&w, 0, true, 4.2));
         assert_false(battery_voltage_stuck(&w, 60 * MIN_US, true, 4.2));
