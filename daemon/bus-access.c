@@ -24,7 +24,11 @@ static void audit_method_name(const char *iface, const char *member, char *buf, 
         snprintf(buf, n, "%.64s.%.64s", iface ?: "(no interface)", member ?: "(no member)");
 }
 
-static int64_t monotonic_us(void);
+static int64_t monotonic_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* One audit row (and journal line) for the refusals of a flood's window
  * that were not audited one by one (daemon/denial-limit.h). */
@@ -40,14 +44,26 @@ static void report_not_audited(int64_t uid, unsigned n, int64_t window_us, void 
         log_notice("%s", message);
 }
 
-static int on_denial_flush(sd_event_source *s, uint64_t usec, void *userdata) {
-        struct bus_ctx *b = userdata;
+/* Report, now, what windows that have ended did not audit, and have the
+ * timer fire at the end of the earliest window still holding a count. */
+static void flush_denials(struct bus_ctx *b) {
         int64_t next = denial_limit_flush(&b->denials, monotonic_us());
+        int enabled = SD_EVENT_OFF;
+        uint64_t armed = 0;
 
-        if (next > 0) {
-                (void) sd_event_source_set_time(s, (uint64_t) next);
-                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        if (next <= 0)
+                return;
+        (void) sd_event_source_get_enabled(b->denial_flush, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                (void) sd_event_source_get_time(b->denial_flush, &armed);
+        if (enabled == SD_EVENT_OFF || (uint64_t) next < armed) {
+                (void) sd_event_source_set_time(b->denial_flush, (uint64_t) next);
+                (void) sd_event_source_set_enabled(b->denial_flush, SD_EVENT_ONESHOT);
         }
+}
+
+static int on_denial_flush(sd_event_source *s, uint64_t usec, void *userdata) {
+        flush_denials(userdata);
         return 0;
 }
 
@@ -55,25 +71,11 @@ static int on_denial_flush(sd_event_source *s, uint64_t usec, void *userdata) {
  * returns 0, and replying to a call sent with NO_REPLY_EXPECTED returns 0,
  * so returning the reply's result would let exactly those calls through. */
 static int deny(struct bus_ctx *b, sd_bus_message *m, int64_t uid, const char *method, const char *why) {
-        int64_t now = monotonic_us();
-
-        if (denial_limit_admit(&b->denials, uid, now)) {
+        if (denial_limit_admit(&b->denials, uid, monotonic_us())) {
                 bus_audit(b, m, method, NULL, ERROR_ACCESS_DENIED, why);
                 log_notice("Refused %s from uid %" PRIi64 ": %s", method, uid, why);
-        } else if (b->denial_flush) {
-                /* Counted only: make sure the earliest window's end with
-                 * something to report is when the timer fires. */
-                int enabled = SD_EVENT_OFF;
-                uint64_t armed = 0;
-                uint64_t next = (uint64_t) denial_limit_flush(&b->denials, now);
-                (void) sd_event_source_get_enabled(b->denial_flush, &enabled);
-                if (enabled != SD_EVENT_OFF)
-                        (void) sd_event_source_get_time(b->denial_flush, &armed);
-                if (next > 0 && (enabled == SD_EVENT_OFF || next < armed)) {
-                        (void) sd_event_source_set_time(b->denial_flush, next);
-                        (void) sd_event_source_set_enabled(b->denial_flush, SD_EVENT_ONESHOT);
-                }
-        }
+        } else
+                flush_denials(b);       /* counted only: its window's end will report it */
         int r = sd_bus_reply_method_errorf(m, ERROR_ACCESS_DENIED, "%s", why);
         if (r < 0)
                 log_warning_errno(r, "Failed to send the refusal of %s: %m", method);
@@ -92,12 +94,6 @@ static struct {
         int64_t until_us;
 } roles_cache[ROLES_CACHE_SIZE];
 static unsigned roles_cache_next;
-
-static int64_t monotonic_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static unsigned roles_of(const struct access_groups *g, int64_t uid) {
         int64_t now = monotonic_us();
