@@ -50,3 +50,18 @@ void utf8_scrub(char *s) {
                 p += n;
         }
 }
+
+uint32_t utf8_next(const char **s) {
+        const unsigned char *p = (const unsigned char *) *s;
+        size_t n = sequence_length(p);
+
+        if (n == 0) {
+                *s += 1;
+                return 0xfffd;
+        }
+        uint32_t cp = n == 1 ? p[0] : (uint32_t) (p[0] & (0x7f >> n));
+        for (size_t i = 1; i < n; i++)
+                cp = cp << 6 | (p[i] & 0x3f);
+        *s += n;
+        return cp;
+}

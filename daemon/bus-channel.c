@@ -117,24 +117,6 @@ static int ml_to_nl(const char *name, double value, int64_t *ret, const struct p
  * limits (a soft limit needs a reason). */
 #define OVERRIDE_REASON_MAX 256
 
-/* The code point at *s, advancing *s past it. s is UTF-8 (D-Bus delivers
- * nothing else); a sequence cut by the terminating NUL ends there. */
-static uint32_t next_code_point(const char **s) {
-        const unsigned char *p = (const unsigned char *) *s;
-        unsigned n = p[0] < 0x80 ? 1 : p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : 4;
-        uint32_t cp = n == 1 ? p[0] : (uint32_t) (p[0] & (0x7f >> n));
-
-        for (unsigned i = 1; i < n; i++) {
-                if (!p[i]) {
-                        n = i;
-                        break;
-                }
-                cp = cp << 6 | (p[i] & 0x3f);
-        }
-        *s += n;
-        return cp;
-}
-
 /* Characters that show nothing: spaces of every width, zero-width and
  * joining characters, direction marks, invisible operators, the BOM,
  * variation selectors, and the Hangul and Braille fillers. */
@@ -149,7 +131,7 @@ static bool is_invisible(uint32_t c) {
  * would pass for a reason and tell pharmacy nothing. */
 static bool is_blank(const char *s) {
         while (*s)
-                if (!is_invisible(next_code_point(&s)))
+                if (!is_invisible(utf8_next(&s)))
                         return false;
         return true;
 }

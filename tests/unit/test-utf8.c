@@ -43,11 +43,24 @@ static void invalid_forms_are_replaced_byte_by_byte(void **state) {
         assert_string_equal(cut4, "???");
 }
 
+static void code_points_are_read_one_by_one(void **state) {
+        (void) state;
+        const char *s = "a\xc3\xa9\xe2\x80\x8b\xf0\x9f\x92\x89\xc3";     /* a é ZWSP 💉, a cut é */
+        assert_int_equal(utf8_next(&s), 0x61);
+        assert_int_equal(utf8_next(&s), 0xe9);
+        assert_int_equal(utf8_next(&s), 0x200b);
+        assert_int_equal(utf8_next(&s), 0x1f489);
+        /* The cut sequence is one replacement character, then the end. */
+        assert_int_equal(utf8_next(&s), 0xfffd);
+        assert_int_equal(*s, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(valid_text_is_left_alone),
                 cmocka_unit_test(a_character_cut_by_a_precision_is_replaced),
                 cmocka_unit_test(invalid_forms_are_replaced_byte_by_byte),
+                cmocka_unit_test(code_points_are_read_one_by_one),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
