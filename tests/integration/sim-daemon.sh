@@ -13,13 +13,10 @@ work= daemon_pid= bus_pid=
 bound_s=20
 [ -z "${INFUSIOND_WRAPPER:-}" ] || bound_s=240
 cleanup() {
-  local rc=$? report='' i
+  local rc=$? report=''
   if [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; then
     # SIGTERM, as systemd stops it, so leak checks run at exit; bounded.
-    for ((i = 0; i < bound_s * 10; i++)); do
-      kill -0 "$daemon_pid" 2>/dev/null || break
-      sleep 0.1
-    done
+    python3 "$(dirname "${BASH_SOURCE[0]}")/wait-exit.py" "$daemon_pid" $bound_s || true
     kill -9 "$daemon_pid" 2>/dev/null || true
   fi
   [ -n "$bus_pid" ] && { kill "$bus_pid" 2>/dev/null || true; }

@@ -14,13 +14,10 @@ infusiond=$1 ctl=$2 bus_conf=$3
 work=$(mktemp -d /tmp/infusiond-iio-XXXXXX)
 daemon_pid= bus_pid=
 cleanup() {
-  local rc=$? report='' i
+  local rc=$? report=''
   # SIGTERM (umockdev-run passes it on), bounded, so leak checks run at exit.
   if [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; then
-    for ((i = 0; i < 200; i++)); do
-      kill -0 "$daemon_pid" 2>/dev/null || break
-      sleep 0.1
-    done
+    python3 "$(dirname "$0")/wait-exit.py" "$daemon_pid" 20 || true
     kill -9 "$daemon_pid" 2>/dev/null || true
   fi
   [ -n "$bus_pid" ] && { kill "$bus_pid" 2>/dev/null || true; }
